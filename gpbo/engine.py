@@ -1,0 +1,204 @@
+"""Tensor-level Bayesian-optimisation step for P independent problems at once.
+
+``suggest`` is the one code path behind the facade and the benchmark sweeps:
+fit the batched exact GP, build the acquisition, maximise it with the
+on-device multi-start optimiser. A single study is P = 1.
+
+Batches of q points come either from a joint acquisition (``qLogNEI``,
+Thompson sampling, BoTorch acquisitions), or, for the one-point acquisitions
+(``LogEI`` and friends, custom ones by default), from the kriging-believer
+heuristic (Ginsbourger et al., 2010): each chosen point, and each pending
+point, is added to the GP at its posterior mean, which collapses the
+posterior variance there, and the acquisition is maximised again.
+
+Random numbers are drawn once per call and shared across the P problems, so a
+problem's suggestion does not depend on which other problems share the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from gpbo.acquisition import get as get_acquisition
+from gpbo.acquisition import is_joint
+from gpbo.acquisition.protocol import Acquisition, AcquisitionContext
+from gpbo.dims import DimSpec
+from gpbo.errors import InvalidArgumentError
+from gpbo.models.exact import ExactGP
+from gpbo.optim.multistart import maximize_acquisition
+
+NOISE_MODES = ("learned", "deterministic")
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """Result of :func:`suggest`.
+
+    Attributes:
+        candidates: (P, q, d) points in the unit cube, discrete dims on levels.
+        acq_values: (P,) acquisition value of the batch (greedy batches: of
+            their first point).
+        model: the fitted surrogate; pass it back as ``warm_start``.
+    """
+
+    candidates: Tensor
+    acq_values: Tensor
+    model: ExactGP
+
+
+@dataclass(frozen=True)
+class _Search:
+    """Options of the acquisition maximisation shared by every step."""
+
+    dims: DimSpec
+    seed: int
+    n_raw: int
+    n_restarts: int
+
+
+def suggest(
+    X: Tensor,
+    Y: Tensor,
+    *,
+    dims: DimSpec | None = None,
+    q: int = 1,
+    pending: Tensor | None = None,
+    acquisition: str | Acquisition = "log_ei",
+    seed: int = 0,
+    warm_start: ExactGP | None = None,
+    noise: str = "learned",
+    n_raw: int = 512,
+    n_restarts: int = 10,
+) -> Suggestion:
+    """Suggest q new points for each of P problems (maximisation).
+
+    Args:
+        X: (P, n, d) observed inputs in [0, 1]^d, n >= 1. Its dtype and device
+            are used for all the computation.
+        Y: (P, n) finite observed values, to be maximised.
+        dims: encoded dims (discrete levels, categorical dims); all continuous
+            if None.
+        q: points per problem.
+        pending: (P, k, d) points under evaluation, or None.
+        acquisition: a registry name (``"log_ei"``, ``"ucb"``, ``"log_pi"``,
+            ``"posterior_mean"``, ``"qlog_nei"``, ``"thompson"``) or an object
+            following :class:`gpbo.acquisition.protocol.Acquisition`.
+        seed: seed of every random number drawn by this call.
+        warm_start: previous model of the same P and d, to start the fit from.
+        noise: ``"learned"`` or ``"deterministic"``.
+        n_raw: raw Sobol samples. n_restarts: local ascents per problem.
+
+    Returns:
+        A :class:`Suggestion` with candidates (P, q, d).
+    """
+    dims, pending = _check_inputs(X, Y, dims, q, pending, noise, seed)
+    acq = get_acquisition(acquisition)
+    model = ExactGP.fit(X, Y, categorical=dims.categorical, noise=noise, warm_start=warm_start)
+    search = _Search(dims=dims, seed=seed, n_raw=n_raw, n_restarts=n_restarts)
+    if is_joint(acq):
+        ctx = _context(model, X, Y, pending, seed)
+        candidates, values = _maximise(acq, ctx, q, search)
+    else:
+        candidates, values = _kriging_believer(acq, model, X, Y, pending, q, search)
+    return Suggestion(candidates=candidates.detach(), acq_values=values.detach(), model=model)
+
+
+def _kriging_believer(
+    acq: Acquisition, model: ExactGP, X: Tensor, Y: Tensor, pending: Tensor | None,
+    q: int, search: _Search,
+) -> tuple[Tensor, Tensor]:
+    """Build a q-batch one point at a time, believing the posterior mean."""
+    if pending is not None:
+        model, X, Y = _believe(model, X, Y, pending)
+    points, first_values = [], None
+    for i in range(q):
+        ctx = _context(model, X, Y, None, search.seed + i)
+        step = _Search(search.dims, search.seed + i, search.n_raw, search.n_restarts)
+        x, values = _maximise(acq, ctx, 1, step)  # (P, 1, d), (P,)
+        points.append(x)
+        first_values = values if first_values is None else first_values
+        if i < q - 1:
+            model, X, Y = _believe(model, X, Y, x)
+    return torch.cat(points, dim=-2), first_values
+
+
+def _believe(
+    model: ExactGP, X: Tensor, Y: Tensor, new: Tensor
+) -> tuple[ExactGP, Tensor, Tensor]:
+    """Add ``new`` (P, k, d) at its posterior mean to the model and the data."""
+    with torch.no_grad():
+        mean = model.posterior(new).mean  # (P, k)
+    return model.condition(new, mean), torch.cat([X, new], -2), torch.cat([Y, mean], -1)
+
+
+def _context(
+    model: ExactGP, X: Tensor, Y: Tensor, pending: Tensor | None, seed: int
+) -> AcquisitionContext:
+    generator = torch.Generator(device=X.device).manual_seed(seed)
+    return AcquisitionContext(
+        model=model, X=X, Y=Y, best_f=Y.max(-1).values, pending=pending, generator=generator
+    )
+
+
+def _maximise(
+    acq: Acquisition, ctx: AcquisitionContext, q: int, search: _Search
+) -> tuple[Tensor, Tensor]:
+    return maximize_acquisition(
+        acq(ctx), search.dims, n_problems=ctx.X.shape[0], q=q, seed=search.seed,
+        dtype=ctx.X.dtype, device=ctx.X.device, n_raw=search.n_raw,
+        n_restarts=search.n_restarts,
+    )
+
+
+def _check_inputs(
+    X: Tensor, Y: Tensor, dims: DimSpec | None, q: int, pending: Tensor | None,
+    noise: str, seed: int,
+) -> tuple[DimSpec, Tensor | None]:
+    """Validate the engine's inputs; return the dims and pending to use."""
+    if not isinstance(X, Tensor) or X.dim() != 3 or not X.is_floating_point():
+        raise InvalidArgumentError(f"X must be a float tensor of shape (P, n, d), got {_describe(X)}")
+    P, n, d = X.shape
+    if P < 1 or n < 1 or d < 1:
+        raise InvalidArgumentError(f"X must have P, n, d >= 1, got shape {tuple(X.shape)}")
+    if X.dtype not in (torch.float32, torch.float64):
+        raise InvalidArgumentError(f"X must be float32 or float64, got {X.dtype}")
+    if not isinstance(Y, Tensor) or Y.shape != (P, n):
+        raise InvalidArgumentError(f"Y must be a tensor of shape (P, n) = {(P, n)}, got {_describe(Y)}")
+    _check_same_kind(Y, X, "Y")
+    if not bool(X.isfinite().all()) or bool(((X < 0) | (X > 1)).any()):
+        raise InvalidArgumentError("X must be finite and inside the unit cube [0, 1]^d")
+    if not bool(Y.isfinite().all()):
+        raise InvalidArgumentError("Y must be finite; drop or impute failed evaluations first")
+    if pending is not None:
+        if not isinstance(pending, Tensor) or pending.dim() != 3 or pending.shape[::2] != (P, d):
+            raise InvalidArgumentError(f"pending must have shape (P, k, d) = ({P}, k, {d}), got {_describe(pending)}")
+        _check_same_kind(pending, X, "pending")
+        if pending.shape[1] == 0:
+            pending = None
+    if isinstance(q, bool) or not isinstance(q, int) or q < 1:
+        raise InvalidArgumentError(f"q must be a positive int, got {q!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InvalidArgumentError(f"seed must be an int, got {seed!r}")
+    if noise not in NOISE_MODES:
+        raise InvalidArgumentError(f"noise must be one of {NOISE_MODES}, got {noise!r}")
+    if dims is None:
+        return DimSpec.continuous(d), pending
+    if not isinstance(dims, DimSpec) or dims.d != d:
+        raise InvalidArgumentError(f"dims must be a DimSpec with d={d}, got {dims!r}")
+    return dims, pending
+
+
+def _check_same_kind(t: Tensor, X: Tensor, name: str) -> None:
+    if t.dtype != X.dtype or t.device != X.device:
+        raise InvalidArgumentError(
+            f"{name} must have X's dtype and device ({X.dtype}, {X.device}), got ({t.dtype}, {t.device})"
+        )
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    return f"{type(value).__name__} {value!r}"[:120]

@@ -1,0 +1,107 @@
+"""The surrogate-model contract shared by models, acquisitions and the engine.
+
+A surrogate is anything with ``posterior(X)`` returning a :class:`Posterior`
+(joint Gaussian over the ``q`` points of each problem) and ``condition(X, Y)``
+returning a new surrogate with extra observations and the same
+hyperparameters. Shapes follow DESIGN.md: ``X`` is ``(..., P, q, d)``, the
+posterior mean ``(..., P, q)`` and covariance ``(..., P, q, q)``, in the
+original units of Y.
+
+:func:`psd_cholesky` is the jitter-fallback Cholesky used by
+:meth:`Posterior.rsample` and by the Monte-Carlo acquisitions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+__all__ = ["Posterior", "Surrogate", "psd_cholesky"]
+
+# Relative diagonal jitter (times the largest diagonal entry) of the first and
+# of the fallback factorisation. Float32 needs more: its epsilon is ~1e-7.
+_JITTER = {torch.float64: (1e-12, 1e-6), torch.float32: (1e-7, 1e-3)}
+
+
+def psd_cholesky(A: Tensor) -> Tensor:
+    """Lower Cholesky factor of symmetric PSD matrices, with a jitter fallback.
+
+    Every matrix is factorised with a tiny relative jitter; the matrices that
+    fail are factorised again with a larger one (``_JITTER``). Both passes
+    always run, so there is no host synchronisation (cheap for the small
+    ``q x q`` matrices this is used on). Only the chosen pass is
+    differentiated. Matrices that fail both passes give NaN factors, which
+    optimisers treat as rejected points.
+
+    Args:
+        A: (..., m, m) symmetric positive semi-definite matrices.
+
+    Returns:
+        (..., m, m) lower-triangular factors ``L`` with ``L L^T ~= A``.
+    """
+    small, large = _JITTER.get(A.dtype, _JITTER[torch.float32])
+    eye = torch.eye(A.shape[-1], dtype=A.dtype, device=A.device)
+    diag_max = A.diagonal(dim1=-2, dim2=-1).amax(-1, keepdim=True).unsqueeze(-1)
+    scale = diag_max.detach().clamp_min(torch.finfo(A.dtype).tiny)  # (..., 1, 1)
+    with torch.no_grad():
+        _, info = torch.linalg.cholesky_ex(A + small * scale * eye)
+    failed = (info > 0)[..., None, None]  # (..., 1, 1)
+    jitter = torch.where(failed, large * scale, small * scale)
+    L, info = torch.linalg.cholesky_ex(A + jitter * eye)
+    return torch.where((info > 0)[..., None, None], torch.full_like(L, float("nan")), L)
+
+
+@dataclass(frozen=True)
+class Posterior:
+    """Joint Gaussian posterior of the latent function, in original Y units.
+
+    Attributes:
+        mean: (..., P, q) posterior means.
+        covariance: (..., P, q, q) posterior covariances.
+    """
+
+    mean: Tensor
+    covariance: Tensor
+
+    @property
+    def variance(self) -> Tensor:
+        """(..., P, q) marginal variances (the covariance diagonal)."""
+        return self.covariance.diagonal(dim1=-2, dim2=-1)
+
+    def rsample(self, base_samples: Tensor) -> Tensor:
+        """Reparameterised samples ``mean + L z`` with ``L L^T = covariance``.
+
+        Args:
+            base_samples: (S, ..., P, q) standard normals. Any of the middle
+                dims may be 1 or missing (e.g. ``(S, q)`` shares one draw
+                across problems and batch dims); they broadcast.
+
+        Returns:
+            (S, ..., P, q) samples, differentiable w.r.t. mean and covariance.
+        """
+        z = base_samples
+        missing = self.mean.dim() + 1 - z.dim()
+        if missing < 0:
+            raise ValueError(
+                f"base_samples has {z.dim()} dims; expected at most "
+                f"{self.mean.dim() + 1} for a posterior of shape {tuple(self.mean.shape)}"
+            )
+        z = z.reshape(z.shape[:1] + (1,) * missing + z.shape[1:]).to(self.mean)
+        L = psd_cholesky(self.covariance)  # (..., P, q, q)
+        return self.mean + (L @ z.unsqueeze(-1)).squeeze(-1)  # (S, ..., P, q)
+
+
+@runtime_checkable
+class Surrogate(Protocol):
+    """What the acquisitions need from a fitted model."""
+
+    def posterior(self, X: Tensor) -> Posterior:
+        """Joint posterior at ``X`` (..., P, q, d): mean (..., P, q), cov (..., P, q, q)."""
+        ...
+
+    def condition(self, X: Tensor, Y: Tensor) -> Surrogate:
+        """A copy with observations ``X`` (P, k, d), ``Y`` (P, k) added, same hypers."""
+        ...
