@@ -148,7 +148,7 @@ def _discrete_sweep(fn: AcquisitionFn, X: Tensor, dims: DimSpec) -> Tensor:
     q = X.shape[-2]
     for point in range(q):
         for dim in dims.discrete_dims:
-            levels = torch.tensor(dims.levels[dim], dtype=X.dtype, device=X.device)
+            levels = dims.level_tensor(dim, dtype=X.dtype, device=X.device)
             candidates = _candidate_levels(levels, X[..., point, dim])  # (C, R, P)
             trial = X.expand(candidates.shape[0], *X.shape).clone()  # (C, R, P, q, d)
             trial[..., point, dim] = candidates

@@ -1,0 +1,21 @@
+"""gpbo: batched Bayesian optimisation on PyTorch.
+
+Practitioners use :func:`minimize` or the ask/tell :class:`Optimizer` over a
+:class:`Space`; benchmark sweeps call :func:`gpbo.engine.suggest` on P
+problems at once; researchers plug new acquisitions into either
+(:mod:`gpbo.acquisition.protocol`).
+"""
+
+from gpbo import errors
+from gpbo.engine import Suggestion, suggest
+from gpbo.minimize import MinimizeResult, minimize
+from gpbo.optimizer import Optimizer
+from gpbo.space import Categorical, Integer, Real, Space
+from gpbo.trial import Trial, TrialState
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Categorical", "Integer", "MinimizeResult", "Optimizer", "Real", "Space",
+    "Suggestion", "Trial", "TrialState", "errors", "minimize", "suggest",
+]

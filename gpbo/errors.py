@@ -1,0 +1,63 @@
+"""Exception types raised by gpbo.
+
+Every error gpbo raises on purpose derives from :class:`GpboError`, so callers
+can catch all of them with one ``except``. Each concrete error also derives
+from the matching built-in (``ValueError`` for bad input, ``RuntimeError`` for
+numerical failures), so generic handlers keep working.
+
+Errors are raised where input enters the library, and their messages show the
+bad value together with what was expected.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "GpboError",
+    "InvalidArgumentError",
+    "InvalidSpaceError",
+    "InvalidTrialError",
+    "FitError",
+]
+
+
+class GpboError(Exception):
+    """Base class of every error raised by gpbo."""
+
+
+class InvalidArgumentError(GpboError, ValueError):
+    """A public call got a bad option or argument (not a space or a trial).
+
+    For example an unknown acquisition name, ``q < 1``, or tensors whose
+    shapes do not fit together.
+    """
+
+
+class InvalidSpaceError(GpboError, ValueError):
+    """A search space, parameter or dimension description is invalid.
+
+    Raised when building :class:`gpbo.space.Real`, :class:`~gpbo.space.Integer`,
+    :class:`~gpbo.space.Categorical`, :class:`~gpbo.space.Space` or
+    :class:`gpbo.dims.DimSpec` from bad arguments, or when loading a space
+    from a malformed serialised description.
+    """
+
+
+class InvalidTrialError(GpboError, ValueError):
+    """A trial's parameters (or an encoded point) do not fit the space.
+
+    Raised for missing or unknown parameter names, wrongly typed, non-finite
+    or out-of-range values, categorical values that are not among the
+    choices, and encoded tensors of the wrong shape or containing NaN.
+    """
+
+
+class FitError(GpboError, RuntimeError):
+    """Fitting a surrogate model failed in a way that could not be recovered."""
+
+
+class InvalidArgumentError(GpboError, ValueError):
+    """A function argument has an invalid value, type, shape, dtype or device.
+
+    Raised where an option or a tensor enters a public call (the engine's
+    ``suggest``, the ``Optimizer`` and ``minimize`` options, acquisition names).
+    """
