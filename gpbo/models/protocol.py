@@ -19,6 +19,8 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
+from gpbo.errors import InvalidArgumentError
+
 __all__ = ["Posterior", "Surrogate", "psd_cholesky"]
 
 # Relative diagonal jitter (times the largest diagonal entry) of the first and
@@ -81,11 +83,14 @@ class Posterior:
 
         Returns:
             (S, ..., P, q) samples, differentiable w.r.t. mean and covariance.
+
+        Raises:
+            InvalidArgumentError: if ``base_samples`` has more dims than (S, ..., P, q).
         """
         z = base_samples
         missing = self.mean.dim() + 1 - z.dim()
         if missing < 0:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"base_samples has {z.dim()} dims; expected at most "
                 f"{self.mean.dim() + 1} for a posterior of shape {tuple(self.mean.shape)}"
             )

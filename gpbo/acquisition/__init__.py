@@ -1,0 +1,99 @@
+"""Acquisition functions: the protocol, the built-ins and a name registry.
+
+``get("log_ei")`` returns a default-configured instance; objects and plain
+callables pass through unchanged, so the engine accepts either. A new
+acquisition is one file plus one line in ``REGISTRY`` (or a call to
+:func:`register` from user code). See :mod:`gpbo.acquisition.protocol` for
+the contract and a worked example.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gpbo.acquisition.analytic import UCB, LogEI, LogPI, PosteriorMean
+from gpbo.acquisition.botorch_adapter import BoTorchAcquisition, GpboBoTorchModel
+from gpbo.acquisition.monte_carlo import qLogNEI
+from gpbo.acquisition.protocol import (
+    Acquisition,
+    AcquisitionContext,
+    AcquisitionFn,
+    draw_seed,
+    is_joint,
+)
+from gpbo.acquisition.thompson import ThompsonSampling
+from gpbo.errors import InvalidArgumentError
+
+__all__ = [
+    "Acquisition",
+    "AcquisitionContext",
+    "AcquisitionFn",
+    "BoTorchAcquisition",
+    "GpboBoTorchModel",
+    "LogEI",
+    "LogPI",
+    "PosteriorMean",
+    "REGISTRY",
+    "ThompsonSampling",
+    "UCB",
+    "draw_seed",
+    "get",
+    "is_joint",
+    "qLogNEI",
+    "register",
+]
+
+REGISTRY: dict[str, Callable[[], Acquisition]] = {
+    "log_ei": LogEI,
+    "log_pi": LogPI,
+    "ucb": UCB,
+    "posterior_mean": PosteriorMean,
+    "qlog_nei": qLogNEI,
+    "thompson": ThompsonSampling,
+}
+
+
+def get(name_or_obj: str | Acquisition | Callable) -> Acquisition | Callable:
+    """Resolve an acquisition given by registry name, or pass one through.
+
+    Args:
+        name_or_obj: a name in :data:`REGISTRY` (``"log_ei"``, ``"log_pi"``,
+            ``"ucb"``, ``"posterior_mean"``, ``"qlog_nei"``, ``"thompson"``),
+            an :class:`Acquisition` object, or a function ``f(ctx) -> callable``.
+
+    Returns:
+        A fresh default instance for a name; the object itself otherwise.
+
+    Raises:
+        InvalidArgumentError: for an unknown name or a non-callable object.
+    """
+    if isinstance(name_or_obj, str):
+        factory = REGISTRY.get(name_or_obj)
+        if factory is None:
+            raise InvalidArgumentError(
+                f"unknown acquisition {name_or_obj!r}; expected one of {sorted(REGISTRY)} "
+                "or an object following gpbo.acquisition.Acquisition"
+            )
+        return factory()
+    if callable(name_or_obj):
+        return name_or_obj
+    raise InvalidArgumentError(
+        "acquisition must be a registry name or a callable ctx -> fn, got "
+        f"{name_or_obj!r} ({type(name_or_obj).__name__})"
+    )
+
+
+def register(name: str, factory: Callable[[], Acquisition]) -> None:
+    """Add ``factory`` (called with no arguments by :func:`get`) under ``name``.
+
+    Raises:
+        InvalidArgumentError: if ``name`` is not a non-empty string, is
+            already registered, or ``factory`` is not callable.
+    """
+    if not isinstance(name, str) or not name:
+        raise InvalidArgumentError(f"acquisition name must be a non-empty str, got {name!r}")
+    if name in REGISTRY:
+        raise InvalidArgumentError(f"acquisition {name!r} is already registered")
+    if not callable(factory):
+        raise InvalidArgumentError(f"factory for {name!r} must be callable, got {factory!r}")
+    REGISTRY[name] = factory
