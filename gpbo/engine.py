@@ -29,6 +29,7 @@ from gpbo.dims import DimSpec
 from gpbo.errors import InvalidArgumentError
 from gpbo.models.exact import ExactGP
 from gpbo.optim.multistart import maximize_acquisition
+from gpbo.threads import limited_cpu_threads
 
 NOISE_MODES = ("learned", "deterministic")
 
@@ -96,13 +97,14 @@ def suggest(
     """
     dims, pending = _check_inputs(X, Y, dims, q, pending, noise, seed)
     acq = get_acquisition(acquisition)
-    model = ExactGP.fit(X, Y, categorical=dims.categorical, noise=noise, warm_start=warm_start)
     search = _Search(dims=dims, seed=seed, n_raw=n_raw, n_restarts=n_restarts)
-    if is_joint(acq):
-        ctx = _context(model, X, Y, pending, seed)
-        candidates, values = _maximise(acq, ctx, q, search)
-    else:
-        candidates, values = _kriging_believer(acq, model, X, Y, pending, q, search)
+    with limited_cpu_threads(X.device):
+        model = ExactGP.fit(X, Y, categorical=dims.categorical, noise=noise, warm_start=warm_start)
+        if is_joint(acq):
+            ctx = _context(model, X, Y, pending, seed)
+            candidates, values = _maximise(acq, ctx, q, search)
+        else:
+            candidates, values = _kriging_believer(acq, model, X, Y, pending, q, search)
     return Suggestion(candidates=candidates.detach(), acq_values=values.detach(), model=model)
 
 

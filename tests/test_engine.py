@@ -1,0 +1,118 @@
+"""Tests of the tensor-level engine: batched equals looped, shapes, bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from botorch.acquisition import qUpperConfidenceBound
+from botorch.sampling import SobolQMCNormalSampler
+
+from gpbo.acquisition.botorch_adapter import BoTorchAcquisition
+from gpbo.dims import DimSpec
+from gpbo.engine import suggest
+from gpbo.errors import InvalidArgumentError
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def _problems(P: int, n: int, d: int, dtype=torch.float64, device="cpu", seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.rand(P, n, d, generator=g, dtype=torch.float64)
+    shift = torch.rand(P, 1, d, generator=g, dtype=torch.float64)
+    Y = -((X - shift) ** 2).sum(-1) + 0.3 * torch.sin(7 * X).sum(-1)
+    return X.to(device, dtype), Y.to(device, dtype)
+
+
+@pytest.mark.parametrize("acquisition", ["log_ei", "ucb", "qlog_nei", "thompson"])
+def test_batched_call_equals_looped_calls(acquisition: str) -> None:
+    X, Y = _problems(3, 12, 2)
+    q = 1 if acquisition in ("log_ei", "ucb") else 2
+    batched = suggest(X, Y, q=q, acquisition=acquisition, seed=5)
+    for p in range(3):
+        single = suggest(X[p : p + 1], Y[p : p + 1], q=q, acquisition=acquisition, seed=5)
+        torch.testing.assert_close(batched.candidates[p], single.candidates[0], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_candidates_inside_cube_and_on_levels(dtype: torch.dtype, device: str) -> None:
+    dims = DimSpec(d=3, categorical=(2,), levels={1: (0.0, 0.25, 0.5, 0.75, 1.0), 2: (0.0, 0.5, 1.0)})
+    X, Y = _problems(2, 10, 3, dtype=dtype, device=device)
+    X = dims.snap(X)
+    out = suggest(X, Y, dims=dims, q=3)
+    c = out.candidates
+    assert c.shape == (2, 3, 3) and c.dtype == dtype and c.device.type == device
+    assert bool(((c >= 0) & (c <= 1)).all())
+    torch.testing.assert_close(dims.snap(c), c)
+    assert out.acq_values.shape == (2,)
+
+
+def test_greedy_batch_points_are_distinct_and_avoid_pending() -> None:
+    X, Y = _problems(1, 10, 2)
+    first = suggest(X, Y, seed=1).candidates  # (1, 1, 2)
+    again = suggest(X, Y, seed=1, pending=first).candidates
+    assert float((again - first).abs().max()) > 1e-3
+    batch = suggest(X, Y, q=4, seed=1).candidates[0]  # (4, 2)
+    gaps = torch.cdist(batch, batch) + torch.eye(4)
+    assert float(gaps.min()) > 1e-3
+
+
+def test_custom_acquisition_function_and_botorch_acquisition_plug_in() -> None:
+    X, Y = _problems(2, 10, 2)
+
+    def mean_only(ctx):  # the smallest custom acquisition: a plain function
+        return lambda Xc: ctx.model.posterior(Xc).mean.squeeze(-1)
+
+    out = suggest(X, Y, acquisition=mean_only)
+    ref = suggest(X, Y, acquisition="posterior_mean")
+    torch.testing.assert_close(out.candidates, ref.candidates)
+
+    qucb = BoTorchAcquisition(
+        lambda model, ctx: qUpperConfidenceBound(
+            model, beta=0.1, sampler=SobolQMCNormalSampler(torch.Size([64]), seed=0)
+        )
+    )
+    out = suggest(X, Y, acquisition=qucb, q=2)
+    assert out.candidates.shape == (2, 2, 2)
+    assert bool(((out.candidates >= 0) & (out.candidates <= 1)).all())
+
+
+def test_categorical_search_finds_best_level_not_rounding() -> None:
+    """The best level is far from where a relaxed optimum would round to."""
+    from gpbo.optim.multistart import maximize_acquisition
+
+    dims = DimSpec(d=2, categorical=(1,), levels={1: (0.0, 0.25, 0.5, 0.75, 1.0)})
+    bonus = torch.tensor([0.0, 0.9, 0.1, 0.0, 1.0], dtype=torch.float64)
+
+    def fn(X):  # (..., P, 1, d): smooth in x0; categorical bonus by level
+        level = (X[..., 0, 1] * 4).round().long()
+        return -((X[..., 0, 0] - 0.3) ** 2) + bonus[level]
+
+    x, v = maximize_acquisition(
+        fn, dims, n_problems=1, q=1, seed=0, dtype=torch.float64, device=torch.device("cpu")
+    )
+    torch.testing.assert_close(x[0, 0], torch.tensor([0.3, 1.0], dtype=torch.float64), atol=1e-5, rtol=0)
+    torch.testing.assert_close(v, torch.tensor([1.0], dtype=torch.float64), atol=1e-8, rtol=0)
+
+
+BAD_INPUTS = [
+    (dict(X=[[0.1]]), "X must be a float tensor"),
+    (dict(X=torch.zeros(1, 0, 2)), "P, n, d >= 1"),
+    (dict(Y=torch.zeros(1, 3)), r"Y must be a tensor of shape \(P, n\)"),
+    (dict(Y=torch.zeros(1, 4, dtype=torch.float32)), "Y must have X's dtype"),
+    (dict(X=torch.full((1, 4, 2), 1.5, dtype=torch.float64)), "unit cube"),
+    (dict(Y=torch.tensor([[0.0, float("nan"), 1.0, 2.0]], dtype=torch.float64)), "Y must be finite"),
+    (dict(pending=torch.zeros(1, 2, 3, dtype=torch.float64)), "pending must have shape"),
+    (dict(q=0), "q must be a positive int"),
+    (dict(noise="sometimes"), "noise must be one of"),
+    (dict(dims=DimSpec.continuous(5)), "dims must be a DimSpec with d=2"),
+    (dict(acquisition="nope"), "nope"),
+]
+
+
+@pytest.mark.parametrize("override,message", BAD_INPUTS)
+def test_bad_inputs_raise_clear_errors(override: dict, message: str) -> None:
+    X, Y = _problems(1, 4, 2)
+    kwargs = dict(X=X, Y=Y) | override
+    with pytest.raises(InvalidArgumentError, match=message):
+        suggest(kwargs.pop("X"), kwargs.pop("Y"), **kwargs)
