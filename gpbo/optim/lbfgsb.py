@@ -1,0 +1,355 @@
+"""Batched projected L-BFGS-B that runs entirely on the tensors' device.
+
+Every batch element ``b`` of ``x0 (*B, D)`` is an independent box-constrained
+minimisation problem with its own L-BFGS history, active set, line search and
+convergence flag. One iteration for all elements at once:
+
+1. Active set: coordinates at a bound whose negative gradient points outward
+   (and ``fixed`` coordinates) are held for the step.
+2. Direction: the L-BFGS two-loop recursion restricted to the free coordinates
+   by masking. Elements without usable curvature pairs, or whose direction is
+   not a descent direction, take a projected steepest-descent step of unit
+   length instead (SciPy's first-iteration rule).
+3. Line search: ``n_steps`` step sizes ``t = 2, 1, 1/2, ...`` are projected onto
+   the box and evaluated in ONE call of ``fun`` as an extra leading dim L.
+   Among those that satisfy Armijo on the projected step, the lowest value wins.
+4. Convergence: projected-gradient inf-norm ``<= pgtol``, relative decrease
+   ``<= ftol``, or no acceptable step even for tiny steepest-descent steps.
+   Finished elements are frozen by a mask; the host only checks "all done"
+   every ``check_every`` iterations.
+
+A failed quasi-Newton line search clears that element's history (as SciPy
+does); a failed steepest-descent search shrinks its next trial steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+import torch
+from torch import Tensor
+
+__all__ = ["LbfgsbResult", "minimize_lbfgsb"]
+
+_ARMIJO_C1 = 1e-4
+_History = tuple[Tensor, Tensor, Tensor]  # S, Y (m, *B, D) newest first; valid (m, *B) bool
+
+
+@dataclass(frozen=True)
+class LbfgsbResult:
+    """Result of :func:`minimize_lbfgsb`.
+
+    Attributes:
+        x: ``(*B, D)`` final points (inside the box, detached).
+        f: ``(*B,)`` final values; ``inf`` where ``fun(x0)`` was not finite.
+        n_iter: ``(*B,)`` int64 iterations each element was active for.
+        converged: ``(*B,)`` bool; False for elements that hit ``max_iter`` or
+            whose starting value or gradient was not finite.
+    """
+
+    x: Tensor
+    f: Tensor
+    n_iter: Tensor
+    converged: Tensor
+
+
+def _evaluate(fun: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
+    """Values and gradients of ``fun``; non-finite points get ``f = inf, g = 0``.
+
+    Args:
+        fun: maps ``(*L, *B, D)`` to ``(*L, *B)``, one value per element.
+        x: ``(*L, *B, D)`` points.
+
+    Returns:
+        ``f (*L, *B)`` and ``g (*L, *B, D)``, both detached.
+    """
+    with torch.enable_grad():
+        xr = x.detach().requires_grad_(True)
+        f = fun(xr)
+        if not isinstance(f, Tensor) or f.shape != x.shape[:-1]:
+            shape = getattr(f, "shape", type(f).__name__)
+            raise ValueError(
+                "fun must return one value per batch element, shape "
+                f"{tuple(x.shape[:-1])}; got {shape}"
+            )
+        if f.requires_grad:
+            (g,) = torch.autograd.grad(f.sum(), xr, allow_unused=True)
+            g = torch.zeros_like(x) if g is None else g
+        else:
+            g = torch.zeros_like(x)
+    f, g = f.detach().to(x.dtype), g.detach()
+    ok = torch.isfinite(f) & torch.isfinite(g).all(-1)
+    f = torch.where(ok, f, torch.full_like(f, float("inf")))
+    return f, torch.where(ok.unsqueeze(-1), g, torch.zeros_like(g))
+
+
+def _project(x: Tensor, lower: Tensor, upper: Tensor) -> Tensor:
+    """Clamp ``x (..., *B, D)`` into the box ``[lower, upper] (*B, D)``."""
+    return torch.maximum(torch.minimum(x, upper), lower)
+
+
+def _free_mask(
+    x: Tensor, g: Tensor, lower: Tensor, upper: Tensor, movable: Tensor
+) -> Tensor:
+    """Coordinates that may move this step, ``(*B, D)`` bool.
+
+    A coordinate is held if it is fixed or sits on a bound with ``-g`` pointing
+    out of the box.
+    """
+    held = ((x <= lower) & (g > 0)) | ((x >= upper) & (g < 0))
+    return movable & ~held
+
+
+def _projected_grad_norm(x: Tensor, g: Tensor, lower: Tensor, upper: Tensor) -> Tensor:
+    """Inf-norm of SciPy's projected gradient ``x - P(x - g)``, shape ``(*B,)``."""
+    return (x - _project(x - g, lower, upper)).abs().amax(-1)
+
+
+def _two_loop(
+    g: Tensor, free: Tensor, S: Tensor, Y: Tensor, valid: Tensor
+) -> tuple[Tensor, Tensor]:
+    """L-BFGS direction ``-H g`` on the free coordinates, batched.
+
+    Pairs are restricted to the free coordinates; a pair whose restricted
+    curvature ``s.y <= eps |y|^2`` is ignored for this step (per element), so the
+    implied inverse Hessian is positive definite on the free subspace.
+
+    Args:
+        g: ``(*B, D)`` gradient.
+        free: ``(*B, D)`` bool free coordinates.
+        S, Y: ``(m, *B, D)`` history, newest pair first.
+        valid: ``(m, *B)`` bool, which history slots hold a pair.
+
+    Returns:
+        ``d (*B, D)`` direction (zero on held coordinates) and ``has (*B,)``
+        bool, whether any pair was used (else ``d`` is plain ``-g``).
+    """
+    eps = torch.finfo(g.dtype).eps
+    fm = free.to(g.dtype)
+    Sz, Yz = S * fm, Y * fm  # (m, *B, D)
+    sy, yy = (Sz * Yz).sum(-1), (Yz * Yz).sum(-1)  # (m, *B)
+    use = valid & (sy > eps * yy) & (yy > 0)
+    rho = torch.where(use, 1.0 / torch.where(use, sy, torch.ones_like(sy)), torch.zeros_like(sy))
+    q = g * fm
+    alphas = []
+    for i in range(S.shape[0]):  # newest to oldest
+        a = rho[i] * (Sz[i] * q).sum(-1)
+        alphas.append(a)
+        q = q - a.unsqueeze(-1) * Yz[i]
+    has = use.any(0)
+    newest = use.to(g.dtype).argmax(0, keepdim=True)  # (1, *B) first usable slot
+    gamma = (sy / yy.clamp_min(torch.finfo(g.dtype).tiny)).gather(0, newest).squeeze(0)
+    r = torch.where(has, gamma, torch.ones_like(gamma)).unsqueeze(-1) * q
+    for i in reversed(range(S.shape[0])):  # oldest to newest
+        b = rho[i] * (Yz[i] * r).sum(-1)
+        r = r + (alphas[i] - b).unsqueeze(-1) * Sz[i]
+    return -r, has
+
+
+
+def _direction(
+    x: Tensor, g: Tensor, free: Tensor, box: tuple[Tensor, Tensor], hist: _History, sd_scale: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Search direction per element: L-BFGS, or scaled projected steepest descent.
+
+    Args:
+        x, g, free: ``(*B, D)`` point, gradient, free mask.
+        box: ``(lower, upper)``, each ``(*B, D)``.
+        hist: L-BFGS history, see :func:`_two_loop`.
+        sd_scale: ``(*B,)`` length of the steepest-descent direction.
+
+    Returns:
+        ``d (*B, D)`` and ``use_qn (*B,)`` bool (False: steepest descent).
+    """
+    lower, upper = box
+    d, has = _two_loop(g, free, *hist)
+    outward = ((x <= lower) & (d < 0)) | ((x >= upper) & (d > 0))
+    d = torch.where(outward, torch.zeros_like(d), d)
+    use_qn = has & ((g * d).sum(-1) < 0)
+    gz = g * free.to(g.dtype)
+    gnorm = torch.linalg.vector_norm(gz, dim=-1).clamp_min(torch.finfo(g.dtype).tiny)
+    d_sd = -gz * (sd_scale / gnorm).unsqueeze(-1)
+    return torch.where(use_qn.unsqueeze(-1), d, d_sd), use_qn
+
+
+def _line_search(
+    fun: Callable[[Tensor], Tensor],
+    x: Tensor,
+    f: Tensor,
+    g: Tensor,
+    d: Tensor,
+    box: tuple[Tensor, Tensor],
+    steps: Tensor,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Batched projected backtracking: all step sizes in one ``fun`` call.
+
+    Args:
+        x, g, d: ``(*B, D)`` point, gradient, direction.
+        f: ``(*B,)`` value at ``x``.
+        box: ``(lower, upper)``, each ``(*B, D)``.
+        steps: ``(L,)`` step sizes, largest first.
+
+    Returns:
+        ``ok (*B,)`` bool (some step passed Armijo), ``x_new (*B, D)``,
+        ``f_new (*B,)``, ``g_new (*B, D)`` (the passing step with the lowest
+        value, largest on ties) and ``move (*B,)``, the inf-norm displacement
+        of the largest trial step.
+    """
+    shape = (-1,) + (1,) * x.dim()
+    xc = _project(x + steps.view(shape) * d, *box)  # (L, *B, D)
+    fc, gc = _evaluate(fun, xc)  # (L, *B), (L, *B, D)
+    dec = (g * (xc - x)).sum(-1)  # (L, *B) first-order change, < 0 for descent
+    ok = (dec < 0) & (fc <= f + _ARMIJO_C1 * dec)
+    best = torch.where(ok, fc, torch.full_like(fc, float("inf"))).argmin(0, keepdim=True)
+    idx = best.unsqueeze(-1).expand((1,) + x.shape)  # (1, *B, D)
+    x_new = xc.gather(0, idx).squeeze(0)
+    g_new = gc.gather(0, idx).squeeze(0)
+    f_new = fc.gather(0, best).squeeze(0)
+    move = (xc[0] - x).abs().amax(-1)
+    return ok.any(0), x_new, f_new, g_new, move
+
+
+def _push_pair(hist: _History, s: Tensor, y: Tensor, push: Tensor) -> _History:
+    """Prepend ``(s, y) (*B, D)`` to the history of elements where ``push (*B,)``."""
+    S, Y, valid = hist
+    S_new = torch.cat([s.unsqueeze(0), S[:-1]])
+    Y_new = torch.cat([y.unsqueeze(0), Y[:-1]])
+    V_new = torch.cat([torch.ones_like(valid[:1]), valid[:-1]])
+    p = push.unsqueeze(-1)
+    return torch.where(p, S_new, S), torch.where(p, Y_new, Y), torch.where(push, V_new, valid)
+
+
+class _State(NamedTuple):
+    """Per-element optimiser state; ``x, g (*B, D)``, the rest ``(*B,)``."""
+
+    x: Tensor
+    f: Tensor
+    g: Tensor
+    hist: _History
+    sd_scale: Tensor  # length of the next steepest-descent trial direction
+    n_iter: Tensor
+    converged: Tensor
+    done: Tensor  # converged, or unusable start: frozen
+
+
+def _step(
+    fun: Callable[[Tensor], Tensor],
+    st: _State,
+    box: tuple[Tensor, Tensor],
+    movable: Tensor,
+    steps: Tensor,
+    pgtol: float,
+    ftol: float,
+) -> _State:
+    """One masked L-BFGS-B iteration for every element that is not done."""
+    x, f, g, hist = st.x, st.f, st.g, st.hist
+    eps = torch.finfo(x.dtype).eps
+    active = ~st.done
+    free = _free_mask(x, g, *box, movable)
+    d, use_qn = _direction(x, g, free, box, hist, st.sd_scale)
+    d = d * active.unsqueeze(-1).to(d.dtype)
+    ok, x_new, f_new, g_new, move = _line_search(fun, x, f, g, d, box, steps)
+    acc, fail = ok & active, ~ok & active
+    # curvature pair, skipped per element when s.y <= eps |y|^2
+    s, y = x_new - x, g_new - g
+    sy, yy = (s * y).sum(-1), (y * y).sum(-1)
+    hist = _push_pair(hist, s, y, acc & (sy > eps * yy) & (sy > 0))
+    hist = (hist[0], hist[1], hist[2] & ~fail.unsqueeze(0))  # failed search: clear history
+    sd_fail = fail & ~use_qn  # shrink the next steepest-descent trials below this round's
+    sd_scale = torch.where(sd_fail, st.sd_scale * 2.0 ** -steps.numel(), torch.ones_like(f))
+    stalled = sd_fail & (move <= 10 * eps * (1 + x.abs().amax(-1)))
+    scale = torch.maximum(torch.maximum(f.abs(), f_new.abs()), torch.ones_like(f))
+    small_dec = acc & (f - f_new <= ftol * scale)
+    x = torch.where(acc.unsqueeze(-1), x_new, x)
+    f = torch.where(acc, f_new, f)
+    g = torch.where(acc.unsqueeze(-1), g_new, g)
+    pg_ok = _projected_grad_norm(x, g, *box) <= pgtol
+    converged = st.converged | (active & (small_dec | stalled | pg_ok))
+    n_iter = st.n_iter + active.to(torch.int64)
+    return _State(x, f, g, hist, sd_scale, n_iter, converged, st.done | converged)
+
+
+def _prepare(
+    x0: Tensor, lower: Tensor | float, upper: Tensor | float, fixed: Tensor | None
+) -> tuple[Tensor, tuple[Tensor, Tensor], Tensor]:
+    """Validate inputs; return ``x``, ``(lower, upper)`` and ``movable``, all ``(*B, D)``.
+
+    Fixed coordinates get ``lower = upper = x0`` so that projection pins them.
+    """
+    if not isinstance(x0, Tensor) or not x0.is_floating_point() or x0.dim() < 1 or x0.shape[-1] < 1:
+        raise ValueError(f"x0 must be a floating tensor of shape (*B, D), D >= 1; got {x0!r:.80}")
+    x0 = x0.detach()
+    lo = torch.as_tensor(lower, dtype=x0.dtype, device=x0.device).detach().expand_as(x0)
+    hi = torch.as_tensor(upper, dtype=x0.dtype, device=x0.device).detach().expand_as(x0)
+    if not bool(torch.isfinite(x0).all()):
+        raise ValueError("x0 must be finite")
+    if bool((lo > hi).any() | lo.isnan().any() | hi.isnan().any()):
+        raise ValueError("lower must be <= upper everywhere (and not NaN)")
+    movable = torch.ones_like(x0, dtype=torch.bool)
+    if fixed is not None:
+        movable = ~torch.as_tensor(fixed, device=x0.device).to(torch.bool).expand_as(x0)
+    lo, hi = torch.where(movable, lo, x0), torch.where(movable, hi, x0)
+    return _project(x0, lo, hi), (lo, hi), movable
+
+
+def minimize_lbfgsb(
+    fun: Callable[[Tensor], Tensor],
+    x0: Tensor,
+    lower: Tensor | float,
+    upper: Tensor | float,
+    *,
+    fixed: Tensor | None = None,
+    max_iter: int = 200,
+    history: int = 10,
+    pgtol: float = 1e-6,
+    ftol: float = 1e-12,
+    check_every: int = 10,
+    n_steps: int = 8,
+) -> LbfgsbResult:
+    """Minimise independent box-constrained problems with batched L-BFGS-B.
+
+    Args:
+        fun: maps ``x (*L, *B, D)`` (any number of leading dims L, possibly
+            none) to ``(*L, *B)``: one value per batch element, never summed.
+            Gradients come from autograd. Non-finite values count as ``+inf``.
+        x0: ``(*B, D)`` finite starting points; they set dtype and device.
+            Free coordinates outside the box are first projected into it.
+        lower, upper: broadcastable to ``x0``; ``-inf`` / ``inf`` allowed.
+        fixed: optional bool, broadcastable to ``x0``: coordinates never moved
+            (they keep their ``x0`` value even if outside the box).
+        max_iter: iterations per element.
+        history: L-BFGS memory ``m``.
+        pgtol: stop when the projected-gradient inf-norm is ``<= pgtol``.
+        ftol: stop when ``f_old - f_new <= ftol * max(|f_old|, |f_new|, 1)``.
+        check_every: iterations between host checks of "all done".
+        n_steps: step sizes ``2, 1, 1/2, ...`` tried per line search (L).
+
+    Returns:
+        :class:`LbfgsbResult` with detached ``x (*B, D)``, ``f (*B,)``,
+        ``n_iter (*B,)`` and ``converged (*B,)``.
+
+    Raises:
+        ValueError: bad options, non-finite ``x0``, ``lower > upper``, or
+            ``fun`` not returning shape ``(*L, *B)``.
+    """
+    if min(history, check_every, n_steps) < 1 or max_iter < 0:
+        raise ValueError(
+            "need history, check_every, n_steps >= 1 and max_iter >= 0; got "
+            f"history={history}, check_every={check_every}, n_steps={n_steps}, max_iter={max_iter}"
+        )
+    with torch.no_grad():
+        x, box, movable = _prepare(x0, lower, upper, fixed)
+        f, g = _evaluate(fun, x)
+        steps = 2.0 ** (1 - torch.arange(n_steps, device=x.device, dtype=x.dtype))  # (L,)
+        S = torch.zeros((history,) + x.shape, dtype=x.dtype, device=x.device)  # (m, *B, D)
+        valid = torch.zeros(S.shape[:-1], dtype=torch.bool, device=x.device)  # (m, *B)
+        converged = torch.isfinite(f) & (_projected_grad_norm(x, g, *box) <= pgtol)
+        n_iter = torch.zeros(f.shape, dtype=torch.int64, device=x.device)
+        st = _State(x, f, g, (S, S.clone(), valid), torch.ones_like(f), n_iter, converged,
+                    converged | ~torch.isfinite(f))
+        for it in range(max_iter):
+            if it % check_every == 0 and bool(st.done.all()):  # the only host sync
+                break
+            st = _step(fun, st, box, movable, steps, pgtol, ftol)
+    return LbfgsbResult(x=st.x, f=st.f, n_iter=st.n_iter, converged=st.converged)
