@@ -8,7 +8,7 @@ problems at once; researchers plug new acquisitions into either
 
 from gpbo import errors
 from gpbo.engine import Suggestion, suggest
-from gpbo.minimize import MinimizeResult, minimize
+from gpbo.loop import MinimizeResult, minimize
 from gpbo.optimizer import Optimizer
 from gpbo.space import Categorical, Integer, Real, Space
 from gpbo.trial import Trial, TrialState

@@ -11,7 +11,8 @@ convergence flag. One iteration for all elements at once:
    not a descent direction, take a projected steepest-descent step of unit
    length instead (SciPy's first-iteration rule).
 3. Line search: ``n_steps`` step sizes ``t = 2, 1, 1/2, ...`` are projected onto
-   the box and evaluated in ONE call of ``fun`` as an extra leading dim L.
+   the box and evaluated (values only) in ONE call of ``fun`` as an extra
+   leading dim L; the gradient is then taken at the chosen step alone.
    Among those that satisfy Armijo on the projected step, the lowest value wins.
 4. Convergence: projected-gradient inf-norm ``<= pgtol``, relative decrease
    ``<= ftol``, or no acceptable step even for tiny steepest-descent steps.
@@ -54,17 +55,20 @@ class LbfgsbResult:
     converged: Tensor
 
 
-def _evaluate(fun: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
+def _evaluate(
+    fun: Callable[[Tensor], Tensor], x: Tensor, *, grad: bool = True
+) -> tuple[Tensor, Tensor]:
     """Values and gradients of ``fun``; non-finite points get ``f = inf, g = 0``.
 
     Args:
         fun: maps ``(*L, *B, D)`` to ``(*L, *B)``, one value per element.
         x: ``(*L, *B, D)`` points.
+        grad: compute gradients (else ``g`` is zero and no graph is built).
 
     Returns:
         ``f (*L, *B)`` and ``g (*L, *B, D)``, both detached.
     """
-    with torch.enable_grad():
+    with torch.set_grad_enabled(grad):
         xr = x.detach().requires_grad_(True)
         f = fun(xr)
         if not isinstance(f, Tensor) or f.shape != x.shape[:-1]:
@@ -182,7 +186,8 @@ def _line_search(
     box: tuple[Tensor, Tensor],
     steps: Tensor,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Batched projected backtracking: all step sizes in one ``fun`` call.
+    """Batched projected backtracking: values at all step sizes in one call,
+    then value and gradient at the chosen step only.
 
     Args:
         x, g, d: ``(*B, D)`` point, gradient, direction.
@@ -198,16 +203,16 @@ def _line_search(
     """
     shape = (-1,) + (1,) * x.dim()
     xc = _project(x + steps.view(shape) * d, *box)  # (L, *B, D)
-    fc, gc = _evaluate(fun, xc)  # (L, *B), (L, *B, D)
+    fc, _ = _evaluate(fun, xc, grad=False)  # (L, *B): values only, no graph
     dec = (g * (xc - x)).sum(-1)  # (L, *B) first-order change, < 0 for descent
     ok = (dec < 0) & (fc <= f + _ARMIJO_C1 * dec)
     best = torch.where(ok, fc, torch.full_like(fc, float("inf"))).argmin(0, keepdim=True)
     idx = best.unsqueeze(-1).expand((1,) + x.shape)  # (1, *B, D)
     x_new = xc.gather(0, idx).squeeze(0)
-    g_new = gc.gather(0, idx).squeeze(0)
-    f_new = fc.gather(0, best).squeeze(0)
+    # the gradient only at the chosen step: one backward of B, not L * B, elements
+    f_new, g_new = _evaluate(fun, x_new)
     move = (xc[0] - x).abs().amax(-1)
-    return ok.any(0), x_new, f_new, g_new, move
+    return ok.any(0) & torch.isfinite(f_new), x_new, f_new, g_new, move
 
 
 def _push_pair(hist: _History, s: Tensor, y: Tensor, push: Tensor) -> _History:

@@ -32,6 +32,7 @@ _EXHAUSTIVE_LEVELS = 64
 _GRID_LEVELS = 32
 _NEIGHBOURS = torch.arange(-4, 5)
 _BOLTZMANN_ETA = 2.0
+_PGTOL, _FTOL = 1e-5, 1e-9  # SciPy L-BFGS-B's defaults, as BoTorch's optimize_acqf
 
 
 def maximize_acquisition(
@@ -131,7 +132,7 @@ def _ascend(fn: AcquisitionFn, X: Tensor, fixed: Tensor, max_iter: int) -> Tenso
 
     result = minimize_lbfgsb(
         neg_fn, flat, torch.zeros_like(flat), torch.ones_like(flat),
-        fixed=fixed, max_iter=max_iter,
+        fixed=fixed, max_iter=max_iter, pgtol=_PGTOL, ftol=_FTOL,
     )
     return result.x.view(shape)
 

@@ -1,0 +1,398 @@
+"""The ask/tell facade: trial bookkeeping on top of :func:`gpbo.engine.suggest`.
+
+The `Optimizer` owns the seed, device, dtype and the trials; all the maths is
+in the engine. Its life cycle:
+
+1. The first ``n_initial`` trials come from a scrambled Sobol sequence
+   (categorical and linear integer dims are stratified so that every choice
+   gets the same share).
+2. Afterwards each `ask` fits the GP to the told trials and maximises the
+   acquisition (one engine call for the whole batch). Running trials are
+   passed as pending points, so asking again before telling does not repeat.
+3. Failed trials never enter the GP as numbers. To steer the search away from
+   where they happened, they are given the worst completed value (the
+   smallest in the maximisation convention). Without any completed trial the
+   optimizer keeps drawing Sobol points.
+
+Every random draw is a pure function of ``(seed, counter)``, so a restored
+`state_dict` continues with the same suggestions. One exception: the GP fit
+is warm-started from the previous fit, and the fitted model is not part of
+the state, so the first fit after a restore starts from the prior and may
+land on slightly different hyperparameters.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import secrets
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gpbo.acquisition import get as get_acquisition
+from gpbo.acquisition.protocol import Acquisition
+from gpbo.engine import suggest
+from gpbo.errors import FitError, GpboError, InvalidArgumentError, InvalidSpaceError, InvalidTrialError
+from gpbo.models.exact import ExactGP
+from gpbo.space import Categorical, Integer, Space
+from gpbo.trial import Outcome, Trial, TrialLog, TrialState, parse_value
+
+__all__ = ["Optimizer"]
+
+_STATE_FORMAT = 1
+_MAX_SEED = 2**63
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_RUNNING = Outcome(TrialState.RUNNING)
+
+
+class Optimizer:
+    """Bayesian optimisation through ask and tell.
+
+    Args:
+        space: A `Space`, or a dict ``name -> Real | Integer | Categorical``.
+        maximize: Maximise the objective instead of minimising it.
+        seed: Seed of every random draw; None draws one (see `seed`).
+        device: Where the engine runs (str or torch.device); None is the CPU.
+        dtype: torch.float64 (default) or torch.float32.
+        acquisition: A registry name such as ``"log_ei"`` or an object
+            following `gpbo.acquisition.protocol.Acquisition`.
+        n_initial: Trials drawn from the Sobol design before the GP takes
+            over, counting every trial (asked or told). Defaults to
+            ``max(5, d + 1)``: one more than the dimension, as the GP needs
+            at least that many points to learn d lengthscales, and never
+            fewer than 5.
+
+    Raises:
+        InvalidSpaceError: If ``space`` is not a Space or a valid dict.
+        InvalidArgumentError: If an option has a wrong type or value.
+    """
+
+    def __init__(
+        self,
+        space: Space | Mapping[str, Any],
+        *,
+        maximize: bool = False,
+        seed: int | None = None,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype = torch.float64,
+        acquisition: str | Acquisition = "log_ei",
+        n_initial: int | None = None,
+    ) -> None:
+        self._space = _as_space(space)
+        self._maximize = _check_bool("maximize", maximize)
+        self._seed = secrets.randbits(32) if seed is None else _check_int("seed", seed, 0, _MAX_SEED)
+        self._device = _check_device(device)
+        self._dtype = _check_dtype(dtype)
+        get_acquisition(acquisition)  # raises InvalidArgumentError for unknown names
+        self._acquisition = acquisition
+        d = self._space.dim
+        self._n_initial = max(5, d + 1) if n_initial is None else _check_int("n_initial", n_initial, 0)
+        self._log = TrialLog(d)
+        self._n_sobol = 0  # Sobol points drawn so far
+        self._n_suggest = 0  # engine calls so far
+        self._model: ExactGP | None = None  # warm start of the next fit
+
+    @property
+    def space(self) -> Space:
+        """The search space."""
+        return self._space
+
+    @property
+    def seed(self) -> int:
+        """The seed in use (drawn at construction when None was given)."""
+        return self._seed
+
+    @property
+    def maximize(self) -> bool:
+        """True if the objective is maximised."""
+        return self._maximize
+
+    @property
+    def n_initial(self) -> int:
+        """Number of trials taken from the Sobol design."""
+        return self._n_initial
+
+    @property
+    def trials(self) -> list[Trial]:
+        """A copy of the list of all trials, in id order."""
+        return self._log.trials
+
+    @property
+    def best(self) -> Trial | None:
+        """The COMPLETE trial with the best value (first one on ties); None if none."""
+        done = [t for t in self._log.trials if t.state is TrialState.COMPLETE]
+        if not done:
+            return None
+        pick = max if self._maximize else min
+        return pick(done, key=lambda t: t.value)
+
+    def ask(self, n: int | None = None) -> Trial | list[Trial]:
+        """Suggests new trials to evaluate; they stay RUNNING until told.
+
+        Args:
+            n: Number of trials; None asks for one.
+
+        Returns:
+            One `Trial` when ``n`` is None, else a list of ``n`` trials.
+
+        Raises:
+            InvalidArgumentError: If ``n`` is not a positive int.
+        """
+        k = 1 if n is None else _check_int("n", n, 1)
+        n_sobol = min(k, max(0, self._n_initial - len(self._log)))
+        params, X = self._sobol(n_sobol)
+        if k > n_sobol:
+            more_params, more_X = self._suggest(k - n_sobol, pending=X)
+            params, X = params + more_params, torch.cat([X, more_X])
+        trials = self._log.add(params, X, [_RUNNING] * k)
+        return trials[0] if n is None else trials
+
+    def tell(self, trial: Trial | int | Mapping[str, Any], value: Any) -> Trial:
+        """Records the result of a trial.
+
+        Args:
+            trial: A trial returned by `ask`, its id, or a params dict that
+                was never asked (it is added as a new trial).
+            value: The objective value (a real number, NumPy scalar or 0-d
+                tensor) for a COMPLETE trial; an exception instance, NaN or
+                ±inf for a FAILED one.
+
+        Returns:
+            The updated trial record.
+
+        Raises:
+            InvalidTrialError: If the trial is unknown or already told, the
+                params are outside the space, or the value is not a number.
+        """
+        outcome = parse_value(value)
+        if isinstance(trial, Mapping):
+            return self._add_told([trial], [outcome])[0]
+        return self._log.tell(trial, outcome)
+
+    def tell_many(self, params: Iterable[Mapping[str, Any]], values: Iterable[Any]) -> list[Trial]:
+        """Records many evaluations that were never asked, without fitting.
+
+        Args:
+            params: Params dicts, one per evaluation.
+            values: Their values, as for `tell`.
+
+        Returns:
+            The new trials, in order.
+
+        Raises:
+            InvalidTrialError: If the lengths differ, some params are outside
+                the space or some value is not a number. Nothing is recorded.
+        """
+        params, values = _as_list("params", params), _as_list("values", values)
+        if len(params) != len(values):
+            raise InvalidTrialError(f"tell_many got {len(params)} params but {len(values)} values")
+        return self._add_told(params, [parse_value(v) for v in values])
+
+    def state_dict(self) -> dict[str, Any]:
+        """Returns the whole state as a plain, JSON-serialisable dict.
+
+        The fitted model is left out (see the module docstring). A custom
+        acquisition object is saved as None and must be passed again to
+        `from_state_dict`.
+        """
+        acquisition = self._acquisition if isinstance(self._acquisition, str) else None
+        return {
+            "format": _STATE_FORMAT,
+            "space": self._space.to_dict(),
+            "settings": {
+                "maximize": self._maximize,
+                "seed": self._seed,
+                "device": str(self._device),
+                "dtype": str(self._dtype).removeprefix("torch."),
+                "acquisition": acquisition,
+                "n_initial": self._n_initial,
+            },
+            "counters": {"n_sobol": self._n_sobol, "n_suggest": self._n_suggest},
+            "trials": [t.to_dict() for t in self._log.trials],
+        }
+
+    @classmethod
+    def from_state_dict(
+        cls,
+        state: Mapping[str, Any],
+        *,
+        acquisition: str | Acquisition | None = None,
+        device: str | torch.device | None = None,
+    ) -> Optimizer:
+        """Rebuilds an optimizer saved with `state_dict`.
+
+        Args:
+            state: The dict from `state_dict` (possibly through JSON).
+            acquisition: Replaces the saved acquisition; required if a custom
+                acquisition object was used.
+            device: Replaces the saved device.
+
+        Raises:
+            InvalidArgumentError: If the state is malformed.
+            InvalidTrialError: If a saved trial does not fit the saved space.
+        """
+        try:
+            settings, counters = dict(state["settings"]), state["counters"]
+            if state["format"] != _STATE_FORMAT:
+                raise InvalidArgumentError(f"unknown state format {state['format']!r}, expected {_STATE_FORMAT}")
+            settings["acquisition"] = acquisition if acquisition is not None else settings["acquisition"]
+            if settings["acquisition"] is None:
+                raise InvalidArgumentError("the state was saved with a custom acquisition; pass acquisition=")
+            settings["device"] = device if device is not None else settings["device"]
+            settings["dtype"] = _DTYPES.get(settings["dtype"], settings["dtype"])
+            opt = cls(Space.from_dict(state["space"]), **settings)
+            opt._n_sobol, opt._n_suggest = int(counters["n_sobol"]), int(counters["n_suggest"])
+            params = [dict(r["params"]) for r in state["trials"]]
+            outcomes = [Outcome(TrialState(r["state"]), r["value"], r["error"]) for r in state["trials"]]
+        except GpboError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InvalidArgumentError(f"malformed optimizer state: {type(exc).__name__}: {exc}") from exc
+        opt._log.add(params, opt._encode(params), outcomes)
+        return opt
+
+    def _add_told(self, params: list[Mapping[str, Any]], outcomes: list[Outcome]) -> list[Trial]:
+        """Validates never-asked params and appends them as told trials."""
+        X, names = self._encode(params), self._space.names
+        clean = [{name: _plain(p[name]) for name in names} for p in params]  # space order
+        return self._log.add(clean, X, outcomes)
+
+    def _encode(self, params: list[Mapping[str, Any]]) -> Tensor:
+        """Validates and encodes params dicts to ``(k, d)`` float64 on the CPU."""
+        return self._space.encode(params) if params else self._log.X[:0]
+
+    def _canonical(self, U: Tensor) -> tuple[list[dict[str, Any]], Tensor]:
+        """Decodes unit-cube points ``U (k, d)``; returns params and their encoding."""
+        params = self._space.decode(U.to("cpu", torch.float64).clamp(0.0, 1.0))
+        return params, self._encode(params)
+
+    def _sobol(self, k: int) -> tuple[list[dict[str, Any]], Tensor]:
+        """The next ``k`` points of the scrambled Sobol design (params, encoding)."""
+        if k == 0:
+            return [], self._log.X[:0]
+        engine = torch.quasirandom.SobolEngine(self._space.dim, scramble=True, seed=self._seed)
+        engine.fast_forward(self._n_sobol)
+        self._n_sobol += k
+        return self._canonical(_stratify(engine.draw(k, dtype=torch.float64), self._space))
+
+    def _suggest(self, q: int, pending: Tensor) -> tuple[list[dict[str, Any]], Tensor]:
+        """``q`` points from the engine (Sobol points without a completed trial).
+
+        Args:
+            q: Number of points.
+            pending: (k, d) points chosen in this `ask` but not yet trials.
+        """
+        observed = self._observations()
+        if observed is None:
+            return self._sobol(q)
+        X, Y = observed
+        pending = torch.cat([self._log.X[self._log.ids(TrialState.RUNNING)], pending])  # (k, d)
+        seed = _derive_seed(self._seed, self._n_suggest)
+        self._n_suggest += 1
+        to = {"device": self._device, "dtype": self._dtype}
+        try:
+            suggestion = suggest(
+                X[None].to(**to), Y[None].to(**to), dims=self._space.dims, q=q,
+                pending=pending[None].to(**to) if len(pending) else None,
+                acquisition=self._acquisition, seed=seed, warm_start=self._model,
+            )
+        except FitError as exc:
+            warnings.warn(f"gpbo: GP fit failed ({exc}); suggesting Sobol points instead", RuntimeWarning)
+            return self._sobol(q)
+        self._model = suggestion.model
+        return self._canonical(suggestion.candidates[0])
+
+    def _observations(self) -> tuple[Tensor, Tensor] | None:
+        """Engine data ``X (n, d)``, ``Y (n,)`` to maximise; None if nothing completed.
+
+        Failed trials are imputed at the worst completed value.
+        """
+        complete, failed = self._log.ids(TrialState.COMPLETE), self._log.ids(TrialState.FAILED)
+        if not complete:
+            return None
+        trials, sign = self._log.trials, 1.0 if self._maximize else -1.0
+        Y = torch.tensor([sign * trials[i].value for i in complete], dtype=torch.float64)
+        Y = torch.cat([Y, Y.min().expand(len(failed))])
+        return self._log.X[complete + failed], Y
+
+
+def _stratify(U: Tensor, space: Space) -> Tensor:
+    """Maps ``U (k, d)`` so each categorical / linear integer value gets an equal share.
+
+    Decoding rounds to the nearest value, which gives the two end values half
+    the share of the others; here coordinate ``u`` picks value
+    ``floor(u * m)`` of ``m`` instead. Log-scaled integers keep rounding.
+    """
+    U = U.clone()
+    for j, param in enumerate(space.params.values()):
+        if isinstance(param, Categorical):
+            m = len(param.choices)
+        elif isinstance(param, Integer) and not param.log:
+            m = param.high - param.low + 1
+        else:
+            continue
+        U[:, j] = (U[:, j] * m).floor().clamp(max=m - 1) / max(m - 1, 1)
+    return U
+
+
+def _as_list(name: str, values: Any) -> list[Any]:
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+        raise InvalidTrialError(f"{name} must be a list, got {type(values).__name__} {values!r:.200}")
+    return list(values)
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the matching Python scalar (keeps params JSON-friendly)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _derive_seed(seed: int, counter: int) -> int:
+    """A 32-bit seed that is a pure function of ``(seed, counter)``."""
+    return int(np.random.SeedSequence([seed, counter]).generate_state(1)[0])
+
+
+def _as_space(space: Any) -> Space:
+    if isinstance(space, (Space, Mapping)):
+        return space if isinstance(space, Space) else Space(space)
+    raise InvalidSpaceError(f"space must be a Space or a dict of parameters, got {type(space).__name__} {space!r}")
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidArgumentError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def _check_int(name: str, value: Any, low: int, high: float = math.inf) -> int:
+    """Checks ``low <= value < high`` for an int (not a bool)."""
+    integer = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+    if not integer or not low <= value < high:
+        limit = "" if high == math.inf else f" and < {high}"
+        raise InvalidArgumentError(f"{name} must be an int >= {low}{limit}, got {type(value).__name__} {value!r}")
+    return int(value)
+
+
+def _check_device(device: Any) -> torch.device:
+    if device is None:
+        return torch.device("cpu")
+    if not isinstance(device, (str, torch.device)):
+        kind = type(device).__name__
+        raise InvalidArgumentError(f"device must be a str, a torch.device or None, got {kind} {device!r}")
+    try:
+        device = torch.device(device)
+    except RuntimeError as exc:
+        raise InvalidArgumentError(f"device {device!r} is not a valid torch device: {exc}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidArgumentError(f"device {str(device)!r} requested but CUDA is not available")
+    return device
+
+
+def _check_dtype(dtype: Any) -> torch.dtype:
+    if dtype not in (torch.float32, torch.float64):
+        raise InvalidArgumentError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+    return dtype

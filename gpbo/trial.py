@@ -1,0 +1,176 @@
+"""Trial records of the ask/tell facade, their log and parsing of objective values.
+
+A `Trial` is an immutable record of one evaluation: the parameters, its state
+and, once told, its value or the error that made it fail. The `Optimizer`
+returns a new record from `tell`; the record returned by `ask` stays RUNNING.
+A `TrialLog` keeps the records in id order next to their encoded params.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gpbo.errors import InvalidTrialError
+
+
+class TrialState(enum.Enum):
+    """Life cycle of a trial: asked (RUNNING), then told (COMPLETE or FAILED)."""
+
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+
+
+@dataclasses.dataclass(frozen=True)
+class Trial:
+    """One evaluation of the objective.
+
+    Attributes:
+        id: Position of the trial in its optimizer, counting from 0.
+        params: Parameter values, one entry per parameter of the space.
+        state: RUNNING until told, then COMPLETE or FAILED.
+        value: The objective value (user convention, never negated) when
+            COMPLETE, else None.
+        error: Why the trial FAILED (exception text or "non-finite value"),
+            else None.
+    """
+
+    id: int
+    params: dict[str, Any]
+    state: TrialState = TrialState.RUNNING
+    value: float | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns the trial as a plain dict (JSON types if the params are)."""
+        return {
+            "id": self.id,
+            "params": dict(self.params),
+            "state": self.state.value,
+            "value": self.value,
+            "error": self.error,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """A parsed objective value: the state it gives a trial, value and error."""
+
+    state: TrialState
+    value: float | None = None
+    error: str | None = None
+
+
+def parse_value(value: Any) -> Outcome:
+    """Turns what an objective produced into a trial outcome.
+
+    Args:
+        value: A real number (Python, NumPy scalar or 0-d array, 0-d tensor)
+            or an exception instance. NaN, +inf and -inf count as failures.
+
+    Returns:
+        COMPLETE with the value as a float, or FAILED with an error text.
+
+    Raises:
+        InvalidTrialError: If the value is neither a real number nor an
+            exception (a string, a list, a bool, None, a complex number...).
+    """
+    if isinstance(value, BaseException):
+        return Outcome(TrialState.FAILED, error=f"{type(value).__name__}: {value}")
+    number = _as_real(value)
+    if number is None:
+        raise InvalidTrialError(
+            f"value must be a real number or an exception instance, "
+            f"got {value!r} of type {type(value).__name__}"
+        )
+    if not math.isfinite(number):
+        return Outcome(TrialState.FAILED, error=f"non-finite value {number}")
+    return Outcome(TrialState.COMPLETE, value=number)
+
+
+class TrialLog:
+    """Trials in id order, with their encoded params.
+
+    Attributes:
+        X: (n, d) float64 CPU tensor, row i encodes the params of trial i.
+    """
+
+    def __init__(self, d: int) -> None:
+        self._trials: list[Trial] = []
+        self.X = torch.empty(0, d, dtype=torch.float64)
+
+    def __len__(self) -> int:
+        return len(self._trials)
+
+    @property
+    def trials(self) -> list[Trial]:
+        """A copy of the records, in id order."""
+        return list(self._trials)
+
+    def ids(self, state: TrialState) -> list[int]:
+        """Ids of the trials in ``state``, increasing."""
+        return [t.id for t in self._trials if t.state is state]
+
+    def add(self, params: list[dict[str, Any]], X: Tensor, outcomes: list[Outcome]) -> list[Trial]:
+        """Appends trials with params encoded as ``X (k, d)``; returns them."""
+        start = len(self._trials)
+        new = [
+            Trial(id=start + i, params=p, state=o.state, value=o.value, error=o.error)
+            for i, (p, o) in enumerate(zip(params, outcomes, strict=True))
+        ]
+        self._trials.extend(new)
+        self.X = torch.cat([self.X, X])
+        return new
+
+    def tell(self, trial: Trial | int, outcome: Outcome) -> Trial:
+        """Replaces a RUNNING trial (a record or an id) by its told record.
+
+        Raises:
+            InvalidTrialError: If the trial is unknown, already told, or a
+                record from another optimizer (same id, other params).
+        """
+        index = self._index_of(trial)
+        told = dataclasses.replace(
+            self._trials[index], state=outcome.state, value=outcome.value, error=outcome.error
+        )
+        self._trials[index] = told
+        return told
+
+    def _index_of(self, trial: Trial | int) -> int:
+        if isinstance(trial, Trial):
+            index = trial.id
+        elif isinstance(trial, numbers.Integral) and not isinstance(trial, (bool, np.bool_)):
+            index = int(trial)
+        else:
+            raise InvalidTrialError(
+                f"trial must be a Trial, a trial id or a params dict, got {type(trial).__name__} {trial!r:.200}"
+            )
+        if not 0 <= index < len(self._trials):
+            raise InvalidTrialError(f"unknown trial id {index}; there are {len(self._trials)} trials")
+        if isinstance(trial, Trial) and trial.params != self._trials[index].params:
+            raise InvalidTrialError(f"trial {index} does not belong to this optimizer (its params differ)")
+        state = self._trials[index].state
+        if state is not TrialState.RUNNING:
+            raise InvalidTrialError(f"trial {index} was already told (state {state.value}); tell each trial once")
+        return index
+
+
+def _as_real(value: Any) -> float | None:
+    """Returns `value` as a float if it is one real number (not a bool), else None."""
+    if isinstance(value, torch.Tensor):
+        if value.dim() != 0 or value.dtype == torch.bool or value.is_complex():
+            return None
+        return float(value.detach().cpu().item())
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        return None
+    return float(value)
