@@ -69,7 +69,7 @@ def suggest(
     pending: Tensor | None = None,
     acquisition: str | Acquisition = "log_ei",
     seed: int = 0,
-    warm_start: ExactGP | None = None,
+    warm_start: ExactGP | Tensor | None = None,
     noise: str = "learned",
     n_raw: int = 512,
     n_restarts: int = 10,
@@ -88,7 +88,8 @@ def suggest(
             ``"posterior_mean"``, ``"qlog_nei"``, ``"thompson"``) or an object
             following :class:`gpbo.acquisition.protocol.Acquisition`.
         seed: seed of every random number drawn by this call.
-        warm_start: previous model of the same P and d, to start the fit from.
+        warm_start: previous model of the same P and d (or its ``theta``,
+            (P, d + 1)), to start the fit from.
         noise: ``"learned"`` or ``"deterministic"``.
         n_raw: raw Sobol samples. n_restarts: local ascents per problem.
 

@@ -14,11 +14,9 @@ in the engine. Its life cycle:
    smallest in the maximisation convention). Without any completed trial the
    optimizer keeps drawing Sobol points.
 
-Every random draw is a pure function of ``(seed, counter)``, so a restored
-`state_dict` continues with the same suggestions. One exception: the GP fit
-is warm-started from the previous fit, and the fitted model is not part of
-the state, so the first fit after a restore starts from the prior and may
-land on slightly different hyperparameters.
+Every random draw is a pure function of ``(seed, counter)``, and the GP
+hyperparameters that warm-start the next fit are part of the state, so a
+restored `state_dict` continues with exactly the same suggestions.
 """
 
 from __future__ import annotations
@@ -38,7 +36,6 @@ from gpbo.acquisition import get as get_acquisition
 from gpbo.acquisition.protocol import Acquisition
 from gpbo.engine import suggest
 from gpbo.errors import FitError, GpboError, InvalidArgumentError, InvalidSpaceError, InvalidTrialError
-from gpbo.models.exact import ExactGP
 from gpbo.space import Categorical, Integer, Space
 from gpbo.trial import Outcome, Trial, TrialLog, TrialState, parse_value
 
@@ -95,7 +92,7 @@ class Optimizer:
         self._log = TrialLog(d)
         self._n_sobol = 0  # Sobol points drawn so far
         self._n_suggest = 0  # engine calls so far
-        self._model: ExactGP | None = None  # warm start of the next fit
+        self._theta: Tensor | None = None  # (1, d + 1) GP hyperparameters: warm start of the next fit
 
     @property
     def space(self) -> Space:
@@ -196,7 +193,7 @@ class Optimizer:
     def state_dict(self) -> dict[str, Any]:
         """Returns the whole state as a plain, JSON-serialisable dict.
 
-        The fitted model is left out (see the module docstring). A custom
+        The GP is kept as its hyperparameters only (its data are the trials). A custom
         acquisition object is saved as None and must be passed again to
         `from_state_dict`.
         """
@@ -213,6 +210,7 @@ class Optimizer:
                 "n_initial": self._n_initial,
             },
             "counters": {"n_sobol": self._n_sobol, "n_suggest": self._n_suggest},
+            "gp_theta": None if self._theta is None else self._theta.tolist(),
             "trials": [t.to_dict() for t in self._log.trials],
         }
 
@@ -247,6 +245,8 @@ class Optimizer:
             settings["dtype"] = _DTYPES.get(settings["dtype"], settings["dtype"])
             opt = cls(Space.from_dict(state["space"]), **settings)
             opt._n_sobol, opt._n_suggest = int(counters["n_sobol"]), int(counters["n_suggest"])
+            theta = state.get("gp_theta")
+            opt._theta = None if theta is None else torch.tensor(theta, dtype=opt._dtype, device=opt._device)
             params = [dict(r["params"]) for r in state["trials"]]
             outcomes = [Outcome(TrialState(r["state"]), r["value"], r["error"]) for r in state["trials"]]
         except GpboError:
@@ -299,12 +299,12 @@ class Optimizer:
             suggestion = suggest(
                 X[None].to(**to), Y[None].to(**to), dims=self._space.dims, q=q,
                 pending=pending[None].to(**to) if len(pending) else None,
-                acquisition=self._acquisition, seed=seed, warm_start=self._model,
+                acquisition=self._acquisition, seed=seed, warm_start=self._theta,
             )
         except FitError as exc:
             warnings.warn(f"gpbo: GP fit failed ({exc}); suggesting Sobol points instead", RuntimeWarning)
             return self._sobol(q)
-        self._model = suggestion.model
+        self._theta = suggestion.model.theta
         return self._canonical(suggestion.candidates[0])
 
     def _observations(self) -> tuple[Tensor, Tensor] | None:

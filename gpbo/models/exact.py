@@ -73,7 +73,7 @@ class ExactGP:
         *,
         categorical: tuple[int, ...] = (),
         noise: str = "learned",
-        warm_start: ExactGP | None = None,
+        warm_start: ExactGP | Tensor | None = None,
         max_iter: int = 100,
     ) -> ExactGP:
         """Fit hyperparameters by MAP and cache the posterior factors.
@@ -83,7 +83,8 @@ class ExactGP:
             Y: (P, n) finite outcomes.
             categorical: encoded dims with the indicator distance.
             noise: ``"learned"`` or ``"deterministic"`` (fixed at the floor).
-            warm_start: a previous fit of the same P and d to start from.
+            warm_start: a previous fit of the same P and d to start from, or
+                its ``theta`` (P, d + 1); ignored if the shape does not match.
             max_iter: L-BFGS-B iteration cap.
         """
         y_mean, y_std = _standardisation(Y)
@@ -179,11 +180,12 @@ def _theta_bounds(X: Tensor, noise: str) -> tuple[Tensor, Tensor]:
     return lower, upper
 
 
-def _initial_theta(X: Tensor, priors: _Priors, warm_start: ExactGP | None) -> Tensor:
+def _initial_theta(X: Tensor, priors: _Priors, warm_start: ExactGP | Tensor | None) -> Tensor:
     """(P, d + 1) starting point: the warm start if compatible, else prior modes."""
     P, _, d = X.shape
-    if warm_start is not None and warm_start.lengthscale.shape == (P, d):
-        return warm_start.theta.to(X)
+    theta = warm_start.theta if isinstance(warm_start, ExactGP) else warm_start
+    if isinstance(theta, Tensor) and theta.shape == (P, d + 1) and bool(theta.isfinite().all()):
+        return theta.to(X)
     ls = priors.lengthscale.mode.expand(P, d)
     noise = priors.noise.mode.expand(P)
     return _theta(ls, noise).to(X)
