@@ -1,0 +1,336 @@
+"""Plots of a study: convergence, slices, partial dependence and importance.
+
+Every function takes a study (an `Optimizer`, a `MinimizeResult` or a list of
+`Trial` records with its `Space`) and returns a matplotlib ``Figure``; save it
+with ``fig.savefig("plot.png")``. matplotlib is imported on first use
+(``pip install "gpbo[plot]"``).
+
+`partial_dependence` and `importance` refit the surrogate (the batched exact
+GP of :mod:`gpbo.models.exact`, P = 1) to the COMPLETE trials, in the user's
+convention (values are not negated), with `fit_surrogate`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Union
+
+import torch
+from torch import Tensor
+
+from gpbo.errors import InvalidArgumentError
+from gpbo.loop import MinimizeResult
+from gpbo.models.exact import ExactGP
+from gpbo.optimizer import Optimizer
+from gpbo.space import Categorical, Integer, Real, Space
+from gpbo.threads import limited_cpu_threads
+from gpbo.trial import Trial, TrialState
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["Surrogate", "convergence", "fit_surrogate", "importance", "importances",
+           "partial_dependence", "slice"]
+
+Study = Union[Optimizer, MinimizeResult]
+_IMPORTANCE_METHODS = ("lengthscale", "sobol")
+
+
+@dataclass(frozen=True)
+class Surrogate:
+    """A GP fitted to a study's COMPLETE trials (user convention).
+
+    Attributes:
+        model: the fitted `ExactGP`, P = 1.
+        space: the study's search space.
+        X: (n, d) encoded params of the COMPLETE trials.
+        Y: (n,) their values.
+    """
+
+    model: ExactGP
+    space: Space
+    X: Tensor
+    Y: Tensor
+
+    def predict(self, X: Tensor) -> tuple[Tensor, Tensor]:
+        """Posterior mean and standard deviation of the objective at ``X`` (m, d) -> (m,), (m,)."""
+        with torch.no_grad():
+            post = self.model.posterior(X.unsqueeze(-2).unsqueeze(-3))  # X (m, 1, 1, d)
+        return post.mean[..., 0, 0], post.variance[..., 0, 0].clamp_min(0.0).sqrt()
+
+
+def _unpack(study: Any) -> tuple[Space, list[Trial], bool]:
+    """(space, trials, maximize) of an Optimizer or a MinimizeResult."""
+    if isinstance(study, MinimizeResult):
+        study = study.optimizer
+    if not isinstance(study, Optimizer):
+        raise InvalidArgumentError(
+            f"study must be a gpbo.Optimizer or a gpbo.MinimizeResult, got {type(study).__name__}")
+    return study.space, study.trials, study.maximize
+
+
+def _complete(trials: list[Trial]) -> list[Trial]:
+    return [t for t in trials if t.state is TrialState.COMPLETE]
+
+
+def fit_surrogate(study: Study) -> Surrogate:
+    """Fits the exact GP to the COMPLETE trials of ``study``.
+
+    Raises:
+        InvalidArgumentError: If ``study`` is not a study or has fewer than 2
+            COMPLETE trials.
+    """
+    space, trials, _ = _unpack(study)
+    done = _complete(trials)
+    if len(done) < 2:
+        raise InvalidArgumentError(f"the surrogate needs at least 2 COMPLETE trials, got {len(done)}")
+    X = space.encode([t.params for t in done])  # (n, d) float64
+    Y = torch.tensor([t.value for t in done], dtype=torch.float64)  # (n,)
+    with limited_cpu_threads(X.device):
+        model = ExactGP.fit(X.unsqueeze(0), Y.unsqueeze(0), categorical=space.dims.categorical)
+    return Surrogate(model=model, space=space, X=X, Y=Y)
+
+
+def _figure(n_axes: int = 1, *, width: float = 5.0, height: float = 3.6) -> tuple[Figure, list[Axes]]:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError('gpbo.plot needs matplotlib: pip install "gpbo[plot]"') from exc
+    cols = min(n_axes, 3)
+    rows = math.ceil(n_axes / cols)
+    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel().tolist()
+    for ax in axes[n_axes:]:
+        ax.remove()
+    return fig, axes[:n_axes]
+
+
+def convergence(study: Study) -> Figure:
+    """Objective value of each COMPLETE trial and the best value so far.
+
+    Failed trials are marked with an ``x`` on the x axis.
+    """
+    _, trials, maximize = _unpack(study)
+    fig, (ax,) = _figure()
+    done = _complete(trials)
+    best, running = [], None
+    for t in done:
+        running = t.value if running is None else (max if maximize else min)(running, t.value)
+        best.append(running)
+    ax.scatter([t.id for t in done], [t.value for t in done], s=14, color="C0", alpha=0.6,
+               label="trial")
+    ax.step([t.id for t in done], best, where="post", color="C1", label="best so far")
+    failed = [t.id for t in trials if t.state is TrialState.FAILED]
+    if failed:
+        ax.plot(failed, [0.0] * len(failed), "x", color="C3", transform=ax.get_xaxis_transform(),
+                clip_on=False, label="failed")
+    ax.set(xlabel="trial", ylabel="objective", title="Convergence")
+    ax.legend()
+    return fig
+
+
+def _axis_values(space: Space, name: str, values: list[Any]) -> list[Any]:
+    """Positions on a plot axis: categorical choices become their index."""
+    param = space.params[name]
+    if isinstance(param, Categorical):
+        return [_choice_index(param, v) for v in values]
+    return values
+
+
+def _choice_index(param: Categorical, value: Any) -> int:
+    k = len(param.choices)
+    u = param._encode(value)
+    return round(u * (k - 1))
+
+
+def _format_axis(ax: Axes, space: Space, name: str, axis: str = "x") -> None:
+    """Log scale for log params, choice labels for categoricals."""
+    param = space.params[name]
+    if isinstance(param, (Real, Integer)) and param.log:
+        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    if isinstance(param, Categorical):
+        ticks, labels = range(len(param.choices)), [str(c) for c in param.choices]
+        (ax.set_xticks if axis == "x" else ax.set_yticks)(ticks, labels)
+    (ax.set_xlabel if axis == "x" else ax.set_ylabel)(name)
+
+
+def slice(study: Study, params: list[str] | None = None) -> Figure:  # noqa: A001 - optuna's name
+    """Objective value against each parameter, one panel per parameter.
+
+    Args:
+        study: An `Optimizer` or `MinimizeResult`.
+        params: Names to draw; None draws every parameter.
+    """
+    space, trials, _ = _unpack(study)
+    names = _check_names(space, params)
+    done = _complete(trials)
+    fig, axes = _figure(len(names), width=4.0)
+    for ax, name in zip(axes, names, strict=True):
+        x = _axis_values(space, name, [t.params[name] for t in done])
+        points = ax.scatter(x, [t.value for t in done], c=[t.id for t in done], cmap="viridis", s=16)
+        _format_axis(ax, space, name)
+        ax.set_ylabel("objective")
+    fig.colorbar(points, ax=axes, label="trial")
+    fig.suptitle("Slice")
+    return fig
+
+
+def _check_names(space: Space, params: Any) -> list[str]:
+    if params is None:
+        return list(space.names)
+    names = [params] if isinstance(params, str) else list(params)
+    unknown = [n for n in names if n not in space.names]
+    if unknown or not names:
+        raise InvalidArgumentError(f"params must name parameters of the space {list(space.names)}, got {params!r}")
+    return names
+
+
+def _grid(space: Space, name: str, n_grid: int) -> Tensor:
+    """Encoded values along parameter ``name``: its levels if discrete, else a linspace."""
+    j = space.names.index(name)
+    levels = space.dims.levels.get(j)
+    if levels is not None and len(levels) <= n_grid:
+        return torch.tensor(levels, dtype=torch.float64)
+    return torch.linspace(0.0, 1.0, n_grid, dtype=torch.float64)
+
+
+def _decoded(space: Space, name: str, u: Tensor) -> list[Any]:
+    """User values of parameter ``name`` at encoded values ``u (m,)``."""
+    rows = torch.full((len(u), space.dim), 0.5, dtype=torch.float64)
+    rows[:, space.names.index(name)] = u
+    return _axis_values(space, name, [p[name] for p in space.decode(rows)])
+
+
+def _pd(surrogate: Surrogate, dims: list[int], values: Tensor) -> tuple[Tensor, Tensor]:
+    """Partial dependence: mean and std averaged over the observed points.
+
+    Args:
+        dims: encoded dims that are set; values: (m, len(dims)) their values.
+
+    Returns:
+        (m,) mean and (m,) std of the surrogate, averaged over the n observed rows.
+    """
+    X = surrogate.X.unsqueeze(0).repeat(len(values), 1, 1)  # (m, n, d)
+    X[:, :, dims] = values.unsqueeze(1)
+    mean, std = surrogate.predict(X.reshape(-1, X.shape[-1]))
+    return mean.view(len(values), -1).mean(-1), std.view(len(values), -1).mean(-1)
+
+
+def partial_dependence(
+    study: Study, params: str | tuple[str, str], *, n_grid: int = 40,
+    surrogate: Surrogate | None = None,
+) -> Figure:
+    """The surrogate's mean (and, for one parameter, ±2 std) along one or two parameters.
+
+    The other parameters are averaged out over the COMPLETE trials (Friedman's
+    partial dependence of the GP mean); the band is the average posterior std.
+
+    Args:
+        study: An `Optimizer` or `MinimizeResult` with >= 2 COMPLETE trials.
+        params: One name, or a pair of names for a 2-D contour plot.
+        n_grid: Grid points per continuous parameter, >= 2.
+        surrogate: A `fit_surrogate` result to reuse; fitted if None.
+    """
+    names = _check_names(_unpack(study)[0], params)
+    if len(names) > 2 or isinstance(n_grid, bool) or not isinstance(n_grid, int) or n_grid < 2:
+        raise InvalidArgumentError(
+            f"partial_dependence takes one or two params and n_grid >= 2, got {params!r}, n_grid={n_grid!r}")
+    sur = fit_surrogate(study) if surrogate is None else surrogate
+    space = sur.space
+    grids = [_grid(space, n, n_grid) for n in names]
+    dims = [space.names.index(n) for n in names]
+    fig, (ax,) = _figure()
+    if len(names) == 1:
+        mean, std = _pd(sur, dims, grids[0].unsqueeze(-1))
+        x = _decoded(space, names[0], grids[0])
+        ax.plot(x, mean, color="C0", label="mean")
+        ax.fill_between(x, mean - 2 * std, mean + 2 * std, color="C0", alpha=0.2, label="±2 std")
+        ax.scatter(_axis_values(space, names[0], _observed(sur, names[0])), sur.Y, s=10,
+                   color="k", label="trials")
+        ax.set_ylabel("objective")
+        ax.legend()
+    else:
+        g0, g1 = torch.meshgrid(grids[0], grids[1], indexing="ij")
+        mean, _ = _pd(sur, dims, torch.stack([g0.ravel(), g1.ravel()], -1))
+        x, y = _decoded(space, names[0], grids[0]), _decoded(space, names[1], grids[1])
+        Z = mean.view(g0.shape).T.numpy()  # rows follow the second parameter
+        discrete = any(isinstance(space.params[n], Categorical) for n in names)
+        filled = (ax.pcolormesh(x, y, Z, shading="nearest", cmap="viridis") if discrete
+                  else ax.contourf(x, y, Z, levels=20, cmap="viridis"))
+        fig.colorbar(filled, ax=ax, label="objective (mean)")
+        ax.scatter(*(_axis_values(space, n, _observed(sur, n)) for n in names), s=10, color="w",
+                   edgecolors="k")
+        _format_axis(ax, space, names[1], axis="y")
+    _format_axis(ax, space, names[0])
+    ax.set_title("Partial dependence")
+    return fig
+
+
+def _observed(sur: Surrogate, name: str) -> list[Any]:
+    return [p[name] for p in sur.space.decode(sur.X)]
+
+
+def importances(study: Study, *, method: str = "sobol", n_samples: int = 1024,
+                surrogate: Surrogate | None = None) -> dict[str, float]:
+    """Relative importance of each parameter; the values sum to 1.
+
+    Args:
+        study: An `Optimizer` or `MinimizeResult` with >= 2 COMPLETE trials.
+        method: ``"sobol"``: total-order Sobol indices of the GP mean (Jansen's
+            estimator on ``n_samples`` scrambled-Sobol base points, discrete
+            dims snapped to their levels); ``"lengthscale"``: inverse ARD
+            lengthscales of the GP.
+        n_samples: Base points for ``"sobol"``.
+        surrogate: A `fit_surrogate` result to reuse; fitted if None.
+
+    Returns:
+        ``name -> importance``, in the space's order.
+    """
+    if method not in _IMPORTANCE_METHODS:
+        raise InvalidArgumentError(f"method must be one of {_IMPORTANCE_METHODS}, got {method!r}")
+    sur = fit_surrogate(study) if surrogate is None else surrogate
+    if method == "lengthscale":
+        raw = sur.model.lengthscale[0].reciprocal()  # (d,)
+    else:
+        raw = _total_sobol(sur, n_samples)
+    total = raw.sum()
+    raw = raw / total if bool(total > 0) else torch.full_like(raw, 1.0 / len(raw))
+    return dict(zip(sur.space.names, raw.tolist(), strict=True))
+
+
+def _snap(space: Space, X: Tensor) -> Tensor:
+    """Moves discrete dims of ``X (m, d)`` to their nearest level."""
+    X = X.clone()
+    for j, levels in space.dims.levels.items():
+        lv = torch.tensor(levels, dtype=X.dtype)
+        X[:, j] = lv[(X[:, j, None] - lv).abs().argmin(-1)]
+    return X
+
+
+def _total_sobol(sur: Surrogate, n: int) -> Tensor:
+    """(d,) total-order Sobol indices of the GP mean (Jansen 1999)."""
+    d = sur.space.dim
+    base = torch.quasirandom.SobolEngine(2 * d, scramble=True, seed=0).draw(n).to(torch.float64)
+    A, B = _snap(sur.space, base[:, :d]), _snap(sur.space, base[:, d:])  # (n, d) each
+    AB = A.unsqueeze(0).repeat(d, 1, 1)  # (d, n, d): column j taken from B
+    idx = torch.arange(d)
+    AB[idx, :, idx] = B[:, idx].T
+    f_A, _ = sur.predict(A)
+    f_AB, _ = sur.predict(AB.reshape(-1, d))
+    var = torch.cat([f_A, f_AB]).var()
+    return 0.5 * (f_A - f_AB.view(d, n)).pow(2).mean(-1) / var.clamp_min(1e-300)
+
+
+def importance(study: Study, *, method: str = "sobol", n_samples: int = 1024,
+               surrogate: Surrogate | None = None) -> Figure:
+    """Horizontal bar chart of `importances` (same arguments)."""
+    scores = importances(study, method=method, n_samples=n_samples, surrogate=surrogate)
+    names = sorted(scores, key=scores.__getitem__)
+    fig, (ax,) = _figure(height=0.6 + 0.4 * len(names))
+    ax.barh(names, [scores[n] for n in names], color="C0")
+    label = "total-order Sobol index" if method == "sobol" else "inverse ARD lengthscale"
+    ax.set(xlabel=f"importance ({label}, normalised)", title="Parameter importance",
+           xlim=(0.0, max(1e-9, *scores.values()) * 1.1))
+    return fig
