@@ -10,7 +10,7 @@ convergence flag. One iteration for all elements at once:
    by masking. Elements without usable curvature pairs, or whose direction is
    not a descent direction, take a projected steepest-descent step of unit
    length instead (SciPy's first-iteration rule).
-3. Line search: ``n_steps`` step sizes ``t = 2, 1, 1/2, ...`` are projected onto
+3. Line search: ``n_steps`` step sizes ``t = max_step, max_step/2, ...`` are projected onto
    the box and evaluated (values only) in ONE call of ``fun`` as an extra
    leading dim L; the gradient is then taken at the chosen step alone.
    Among those that satisfy Armijo on the projected step, the lowest value wins.
@@ -185,7 +185,7 @@ def _line_search(
     d: Tensor,
     box: tuple[Tensor, Tensor],
     steps: Tensor,
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Batched projected backtracking: values at all step sizes in one call,
     then value and gradient at the chosen step only.
 
@@ -198,8 +198,9 @@ def _line_search(
     Returns:
         ``ok (*B,)`` bool (some step passed Armijo), ``x_new (*B, D)``,
         ``f_new (*B,)``, ``g_new (*B, D)`` (the passing step with the lowest
-        value, largest on ties) and ``move (*B,)``, the inf-norm displacement
-        of the largest trial step.
+        value, largest on ties), ``move (*B,)``, the inf-norm displacement
+        of the largest trial step, and ``longest (*B,)``, whether the largest
+        trial step was the one chosen.
     """
     shape = (-1,) + (1,) * x.dim()
     xc = _project(x + steps.view(shape) * d, *box)  # (L, *B, D)
@@ -212,7 +213,8 @@ def _line_search(
     # the gradient only at the chosen step: one backward of B, not L * B, elements
     f_new, g_new = _evaluate(fun, x_new)
     move = (xc[0] - x).abs().amax(-1)
-    return ok.any(0) & torch.isfinite(f_new), x_new, f_new, g_new, move
+    longest = best.squeeze(0) == 0  # the largest trial step won: the direction was too short
+    return ok.any(0) & torch.isfinite(f_new), x_new, f_new, g_new, move, longest
 
 
 def _push_pair(hist: _History, s: Tensor, y: Tensor, push: Tensor) -> _History:
@@ -254,13 +256,16 @@ def _step(
     free = _free_mask(x, g, *box, movable)
     d, use_qn = _direction(x, g, free, box, hist, st.sd_scale)
     d = d * active.unsqueeze(-1).to(d.dtype)
-    ok, x_new, f_new, g_new, move = _line_search(fun, x, f, g, d, box, steps)
+    ok, x_new, f_new, g_new, move, longest = _line_search(fun, x, f, g, d, box, steps)
     acc, fail = ok & active, ~ok & active
     # curvature pair, skipped per element when s.y <= eps |y|^2
     s, y = x_new - x, g_new - g
     sy, yy = (s * y).sum(-1), (y * y).sum(-1)
     hist = _push_pair(hist, s, y, acc & (sy > eps * yy) & (sy > 0))
-    hist = (hist[0], hist[1], hist[2] & ~fail.unsqueeze(0))  # failed search: clear history
+    # A failed search, or one whose longest trial step won (stale curvature that
+    # makes the quasi-Newton step far too short), clears the history: the next
+    # step is steepest descent of unit length, which the line search can stretch.
+    hist = (hist[0], hist[1], hist[2] & ~(fail | (acc & longest)).unsqueeze(0))
     sd_fail = fail & ~use_qn  # shrink the next steepest-descent trials below this round's
     sd_scale = torch.where(sd_fail, st.sd_scale * 2.0 ** -steps.numel(), torch.ones_like(f))
     stalled = sd_fail & (move <= 10 * eps * (1 + x.abs().amax(-1)))
@@ -309,8 +314,9 @@ def minimize_lbfgsb(
     history: int = 10,
     pgtol: float = 1e-6,
     ftol: float = 1e-12,
-    check_every: int = 10,
-    n_steps: int = 8,
+    check_every: int | None = None,
+    n_steps: int = 12,
+    max_step: float = 16.0,
 ) -> LbfgsbResult:
     """Minimise independent box-constrained problems with batched L-BFGS-B.
 
@@ -327,8 +333,14 @@ def minimize_lbfgsb(
         history: L-BFGS memory ``m``.
         pgtol: stop when the projected-gradient inf-norm is ``<= pgtol``.
         ftol: stop when ``f_old - f_new <= ftol * max(|f_old|, |f_new|, 1)``.
-        check_every: iterations between host checks of "all done".
-        n_steps: step sizes ``2, 1, 1/2, ...`` tried per line search (L).
+        check_every: iterations between host checks of "all done". None:
+            every iteration on the CPU, where reading a flag costs nothing,
+            and every 10 on an accelerator, where it is a device sync.
+        n_steps: number L of step sizes tried per line search.
+        max_step: the largest, the others halving: ``max_step * 2**-k``.
+            Steps above 1 let an element whose quasi-Newton step is far too
+            short (stale curvature after the active set changed) move in one
+            iteration, as SciPy's extrapolating line search does.
 
     Returns:
         :class:`LbfgsbResult` with detached ``x (*B, D)``, ``f (*B,)``,
@@ -338,6 +350,8 @@ def minimize_lbfgsb(
         ValueError: bad options, non-finite ``x0``, ``lower > upper``, or
             ``fun`` not returning shape ``(*L, *B)``.
     """
+    if check_every is None:
+        check_every = 1 if x0.device.type == "cpu" else 10
     if min(history, check_every, n_steps) < 1 or max_iter < 0:
         raise ValueError(
             "need history, check_every, n_steps >= 1 and max_iter >= 0; got "
@@ -346,7 +360,7 @@ def minimize_lbfgsb(
     with torch.no_grad():
         x, box, movable = _prepare(x0, lower, upper, fixed)
         f, g = _evaluate(fun, x)
-        steps = 2.0 ** (1 - torch.arange(n_steps, device=x.device, dtype=x.dtype))  # (L,)
+        steps = max_step * 2.0 ** -torch.arange(n_steps, device=x.device, dtype=x.dtype)  # (L,)
         S = torch.zeros((history,) + x.shape, dtype=x.dtype, device=x.device)  # (m, *B, D)
         valid = torch.zeros(S.shape[:-1], dtype=torch.bool, device=x.device)  # (m, *B)
         converged = torch.isfinite(f) & (_projected_grad_norm(x, g, *box) <= pgtol)
