@@ -1,0 +1,170 @@
+"""GPBOSampler against Optuna's sampler contract: distributions, n_jobs, failures, errors."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+from optuna.distributions import (  # noqa: E402
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.trial import TrialState  # noqa: E402
+
+from gpbo.errors import InvalidArgumentError  # noqa: E402
+from gpbo.integrations.optuna import GPBOSampler  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+DISTRIBUTIONS = {
+    "float": FloatDistribution(-1.0, 2.0),
+    "float_log": FloatDistribution(1e-4, 1.0, log=True),
+    "float_step": FloatDistribution(0.0, 1.0, step=0.25),
+    "int": IntDistribution(-3, 3),
+    "int_log": IntDistribution(1, 128, log=True),
+    "int_step": IntDistribution(0, 10, step=5),
+    "cat": CategoricalDistribution(["a", 1, 2.5, None, True]),
+}
+
+
+class CountingSampler(GPBOSampler):
+    """Counts which parameters were sampled independently."""
+
+    independent: list[tuple[int, str]]
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        self.independent = [*getattr(self, "independent", []), (trial.number, param_name)]
+        return super().sample_independent(study, trial, param_name, param_distribution)
+
+
+def branin(trial: optuna.Trial) -> float:
+    x1, x2 = trial.suggest_float("x1", -5.0, 10.0), trial.suggest_float("x2", 0.0, 15.0)
+    b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
+    return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
+
+
+def test_one_line_switch_finds_the_branin_minimum():
+    study = optuna.create_study(sampler=GPBOSampler(seed=0, n_startup_trials=5))
+    study.optimize(branin, n_trials=25)
+    assert study.best_value < 1.5  # global minimum 0.398; random search needs ~100 trials for this
+
+
+def test_every_distribution_kind_is_sampled_relatively_and_stays_valid():
+    sampler = CountingSampler(seed=1, n_startup_trials=4)
+
+    def objective(trial: optuna.Trial) -> float:
+        p = {
+            "float": trial.suggest_float("float", -1.0, 2.0),
+            "float_log": trial.suggest_float("float_log", 1e-4, 1.0, log=True),
+            "float_step": trial.suggest_float("float_step", 0.0, 1.0, step=0.25),
+            "int": trial.suggest_int("int", -3, 3),
+            "int_log": trial.suggest_int("int_log", 1, 128, log=True),
+            "int_step": trial.suggest_int("int_step", 0, 10, step=5),
+            "cat": trial.suggest_categorical("cat", ["a", 1, 2.5, None, True]),
+        }
+        return (p["float"] - 0.5) ** 2 + math.log(p["float_log"]) ** 2 / 50 + p["int"] ** 2 + (p["cat"] == "a")
+
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(objective, n_trials=9)
+    assert {number for number, _ in sampler.independent} == {0, 1, 2, 3}  # startup only
+    for t in study.trials:
+        for name, dist in DISTRIBUTIONS.items():
+            value = t.params[name]
+            assert t.distributions[name] == dist
+            if isinstance(dist, CategoricalDistribution):
+                assert any(value is c or (value == c and type(value) is type(c)) for c in dist.choices)
+            else:
+                assert dist.low <= value <= dist.high
+                step = dist.step or (1 if isinstance(dist, IntDistribution) else None)
+                if step is not None:
+                    assert (value - dist.low) / step == pytest.approx(round((value - dist.low) / step))
+
+
+def test_direction_maximize():
+    study = optuna.create_study(direction="maximize", sampler=GPBOSampler(seed=0, n_startup_trials=4))
+    study.optimize(lambda t: -(t.suggest_float("x", 0.0, 1.0) - 0.3) ** 2, n_trials=12)
+    assert abs(study.best_params["x"] - 0.3) < 0.05
+
+
+def test_same_seed_same_trials():
+    def run() -> list[dict]:
+        study = optuna.create_study(sampler=GPBOSampler(seed=3, n_startup_trials=3))
+        study.optimize(branin, n_trials=6)
+        return [t.params for t in study.trials]
+
+    assert run() == run()
+
+
+def test_running_trials_are_pending_so_asked_points_differ():
+    study = optuna.create_study(sampler=GPBOSampler(seed=0, n_startup_trials=5))
+    study.optimize(branin, n_trials=5)
+    asked = [study.ask() for _ in range(3)]
+    points = [(t.suggest_float("x1", -5.0, 10.0), t.suggest_float("x2", 0.0, 15.0)) for t in asked]
+    for i in range(3):
+        for j in range(i):
+            assert math.dist(points[i], points[j]) > 0.1, points
+
+
+def test_study_optimize_with_two_jobs():
+    study = optuna.create_study(sampler=GPBOSampler(seed=0, n_startup_trials=4))
+    study.optimize(branin, n_trials=12, n_jobs=2)
+    trials = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(trials) == 12
+    assert len({tuple(t.params.values()) for t in trials}) == 12
+
+
+def test_pruned_failed_and_nan_trials_do_not_stop_the_study():
+    def objective(trial: optuna.Trial) -> float:
+        value = branin(trial)
+        if trial.number % 4 == 1:
+            raise optuna.TrialPruned()
+        if trial.number % 4 == 2:
+            raise ValueError("diverged")
+        return math.nan if trial.number == 7 else value
+
+    study = optuna.create_study(sampler=GPBOSampler(seed=0, n_startup_trials=3))
+    study.optimize(objective, n_trials=14, catch=(ValueError,))
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.PRUNED) == 4 and states.count(TrialState.FAIL) == 4
+    assert states.count(TrialState.COMPLETE) == 6
+
+
+def test_dynamic_parameters_fall_back_to_the_independent_sampler(caplog):
+    sampler = CountingSampler(seed=0, n_startup_trials=3)
+
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        if trial.number % 2:
+            return x + trial.suggest_float("extra", 0.0, 1.0)
+        return x
+
+    study = optuna.create_study(sampler=sampler)
+    with caplog.at_level(logging.WARNING, logger="gpbo.integrations.optuna"):
+        study.optimize(objective, n_trials=8)
+    late = [(n, p) for n, p in sampler.independent if n >= 3]
+    assert late and all(p == "extra" for _, p in late)
+    assert "samples parameter 'extra' with RandomSampler" in caplog.text
+
+
+def test_multi_objective_is_rejected_with_a_clear_error():
+    study = optuna.create_study(directions=["minimize", "maximize"], sampler=GPBOSampler())
+    message = "GPBOSampler supports single-objective studies only, got 2 directions ['MINIMIZE', 'MAXIMIZE']"
+    with pytest.raises(InvalidArgumentError, match=re.escape(message)):
+        study.optimize(lambda t: (t.suggest_float("x", 0, 1), 1.0), n_trials=1)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(n_startup_trials=0), "n_startup_trials must be an int >= 1, got 0"),
+    (dict(independent_sampler="random"), "independent_sampler must be an optuna BaseSampler, got 'random'"),
+    (dict(acquisition="nope"), "unknown acquisition 'nope'"),
+    (dict(dtype=float), "dtype must be torch.float32 or torch.float64, got <class 'float'>"),
+])
+def test_bad_options(kwargs, message):
+    with pytest.raises(InvalidArgumentError, match=re.escape(message)):
+        GPBOSampler(**kwargs)
