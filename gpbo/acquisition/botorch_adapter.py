@@ -36,6 +36,7 @@ from botorch.acquisition.objective import PosteriorTransform
 from botorch.models.model import Model
 from botorch.posteriors import GPyTorchPosterior, Posterior
 from gpytorch.distributions import MultivariateNormal
+from linear_operator import to_linear_operator
 from torch import Tensor
 
 from gpbo.acquisition.protocol import AcquisitionContext, AcquisitionFn
@@ -109,7 +110,10 @@ class GpboBoTorchModel(Model):
         noise = self._observation_noise(observation_noise, post.mean)
         if noise is not None:
             cov = cov + torch.diag_embed(noise)
-        result: Posterior = GPyTorchPosterior(MultivariateNormal(post.mean, cov))
+        # A lazy covariance: GPyTorch then factorises it with its jittered
+        # psd_safe_cholesky when sampling, instead of failing on the singular
+        # joint covariance of coinciding q points (common at the box's corners).
+        result: Posterior = GPyTorchPosterior(MultivariateNormal(post.mean, to_linear_operator(cov)))
         if posterior_transform is not None:
             result = posterior_transform(result)
         return result
