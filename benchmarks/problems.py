@@ -9,6 +9,15 @@ random search without gpbo (``problem.sample(rng)``).
 - ``mixed``: 2 categoricals, 1 integer, 2 reals; minimum exactly 0.0, checked
   numerically by :func:`brute_force_optimum` (enumerate the categoricals and
   the integer, minimise over the reals with a grid plus SciPy L-BFGS-B).
+- ``ackley10``, ``rosenbrock4``, ``styblinski_tang8``: BoTorch's definitions
+  on their standard boxes.
+- ``<name>_noisy`` for the five synthetic functions: the same function, with
+  ``noise_std`` = 1% of its range on the box (max - min; the max estimated from
+  65536 scrambled-Sobol points plus the 2^d corners, see ``_RANGE``). The
+  benchmark runner adds the noise and scores regret on the noiseless value.
+
+The sweep's other problems (Bayesmark-style HPO, the MLP on digits) live in
+:mod:`benchmarks.hpo` and :mod:`benchmarks.mlp_task`; :func:`get` finds them all.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from botorch.test_functions.synthetic import Branin, Hartmann
+from botorch.test_functions.synthetic import Ackley, Branin, Hartmann, Rosenbrock, StyblinskiTang
 
 __all__ = [
     "Cat",
@@ -37,6 +46,10 @@ __all__ = [
     "mixed_fn",
     "mixed_value",
     "PROBLEMS",
+    "SYNTHETIC",
+    "ackley10",
+    "rosenbrock4",
+    "styblinski_tang8",
 ]
 
 
@@ -86,13 +99,21 @@ class Problem:
         name: short identifier.
         params: parameter name -> :class:`Real` / :class:`Int` / :class:`Cat`.
         fn: objective, ``fn(params: dict) -> float``.
-        optimum: the known global minimum value of ``fn``.
+        optimum: the known global minimum value of ``fn`` (NaN if unknown).
+        noise_std: standard deviation of the Gaussian observation noise the
+            benchmark runner adds (``fn`` itself stays noiseless).
+        kind: ``"synthetic"`` (scored by log-regret), ``"bayesmark"`` (scored
+            by the Bayesmark score) or ``"raw"`` (best loss only).
+        default_budget: evaluations the sweep uses when ``--budget`` is unset.
     """
 
     name: str
     params: dict[str, ParamSpec]
     fn: Callable[[dict[str, Any]], float]
     optimum: float
+    noise_std: float = 0.0
+    kind: str = "synthetic"
+    default_budget: int = 100
 
     def __call__(self, params: dict[str, Any]) -> float:
         return self.fn(params)
@@ -150,6 +171,7 @@ branin = Problem(
     params={"x1": Real(-5.0, 10.0), "x2": Real(0.0, 15.0)},
     fn=branin_fn,
     optimum=5.0 / (4.0 * math.pi),  # 0.3978873577...; BoTorch rounds it to 0.397887
+    default_budget=40,
 )
 
 hartmann6 = Problem(
@@ -249,14 +271,60 @@ def brute_force_optimum(problem: Problem = mixed, grid: int = 201) -> tuple[floa
     return best_val, best
 
 
+# --------------------------------------------------------------------------- #
+# Ackley-10, Rosenbrock-4, StyblinskiTang-8 and the noisy variants            #
+# --------------------------------------------------------------------------- #
+def _botorch_problem(name: str, f, optimum: float) -> Problem:
+    lo, hi = f.bounds[0].tolist(), f.bounds[1].tolist()
+    names = [f"x{i}" for i in range(f.dim)]
+
+    def fn(p: dict[str, float]) -> float:
+        return _eval_botorch(f, [p[k] for k in names])
+
+    return Problem(name=name, params={k: Real(a, b) for k, a, b in zip(names, lo, hi)},
+                   fn=fn, optimum=optimum)
+
+
+ackley10 = _botorch_problem("ackley10", Ackley(dim=10), 0.0)
+rosenbrock4 = _botorch_problem("rosenbrock4", Rosenbrock(dim=4), 0.0)
+styblinski_tang8 = _botorch_problem("styblinski_tang8", StyblinskiTang(dim=8), -39.16616570377142 * 8)
+
+# max - min of each function on its box: max over 65536 scrambled-Sobol points
+# (seed 0) and the 2^d corners, min the known optimum (computed 2025 with
+# BoTorch 0.18's definitions; the noise only needs the order of magnitude).
+_RANGE = {"branin": 307.731, "hartmann6": 3.32237, "ackley10": 22.0562,
+          "rosenbrock4": 2.72274e6, "styblinski_tang8": 1313.33}
+
+
+def _noisy(p: Problem) -> Problem:
+    return Problem(name=f"{p.name}_noisy", params=p.params, fn=p.fn, optimum=p.optimum,
+                   noise_std=0.01 * _RANGE[p.name], default_budget=p.default_budget)
+
+
+_CLEAN = (branin, hartmann6, ackley10, rosenbrock4, styblinski_tang8)
+SYNTHETIC: dict[str, Problem] = {
+    p.name: p for p in (*_CLEAN, *(_noisy(c) for c in _CLEAN))
+}
+
 PROBLEMS: dict[str, Problem] = {p.name: p for p in (branin, hartmann6, mixed)}
 
 
 def get(name: str) -> Problem:
-    try:
+    """A problem by name: ``PROBLEMS``, ``SYNTHETIC``, then the HPO suite."""
+    if name in PROBLEMS:
         return PROBLEMS[name]
-    except KeyError:
-        raise ValueError(f"unknown problem {name!r}; expected one of {sorted(PROBLEMS)}") from None
+    if name in SYNTHETIC:
+        return SYNTHETIC[name]
+    from benchmarks import hpo, mlp_task  # heavy imports (sklearn), only when needed
+
+    if name == mlp_task.mlp_digits.name:
+        return mlp_task.mlp_digits
+    try:
+        return hpo.problem(name)
+    except ValueError:
+        known = sorted({*PROBLEMS, *SYNTHETIC, mlp_task.mlp_digits.name})
+        raise ValueError(f"unknown problem {name!r}; expected one of {known} "
+                         f"or a Bayesmark name like 'knn-iris-nll'") from None
 
 
 if __name__ == "__main__":

@@ -1,0 +1,273 @@
+"""The optimisers the sweep compares, behind one small ask/tell interface.
+
+Sequential methods (one object per run) follow :class:`Method`:
+``ask(k) -> list[params]`` and ``tell(params_list, values)``; a value of NaN
+is a failed evaluation. ``tell`` without a preceding ``ask`` replays history
+(used when a killed sweep resumes).
+
+gpbo is different: :class:`GpboGroup` runs many runs (seeds x problems that
+share one encoded space) through ONE ``gpbo.engine.suggest`` call per
+iteration. It lives in :mod:`benchmarks.sweep`-facing code here too.
+
+Every method gets the same initial-design size ``n_init``; gpbo and BoTorch
+also get the same scrambled-Sobol initial points (:func:`initial_design`).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmarks.problems import Cat, Int, Problem, Real
+
+GPBO_ACQ = {"gpbo": "log_ei", "gpbo_logei": "log_ei", "gpbo_ucb": "ucb",
+            "gpbo_qlognei": "qlog_nei", "gpbo_thompson": "thompson"}
+SEQUENTIAL = ("random", "tpe", "optuna_gp", "botorch", "botorch_qlognei", "hebo", "skopt")
+ALL_METHODS = (*GPBO_ACQ, *SEQUENTIAL)
+
+
+def initial_design(problem: Problem, n: int, seed: int) -> list[dict[str, Any]]:
+    """n scrambled-Sobol points (seed ``seed``) decoded to params (snapped to levels)."""
+    space = problem.space()
+    U = torch.quasirandom.SobolEngine(space.dim, scramble=True, seed=seed).draw(n, dtype=torch.float64)
+    return space.decode(U) if n else []
+
+
+def impute(values: list[float]) -> np.ndarray:
+    """Failed (NaN) values replaced by the worst finite one (0 if none)."""
+    v = np.asarray(values, dtype=float)
+    ok = np.isfinite(v)
+    return np.where(ok, v, v[ok].max() if ok.any() else 0.0)
+
+
+class Method:
+    def ask(self, k: int) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def tell(self, params: list[dict[str, Any]], values: list[float]) -> None:
+        raise NotImplementedError
+
+
+class RandomSearch(Method):
+    """Point i of seed s is drawn from ``default_rng([s, i])``: resumable exactly."""
+
+    def __init__(self, problem: Problem, seed: int, n_init: int, q: int):
+        self.problem, self.seed, self.n = problem, seed, 0
+
+    def ask(self, k):
+        out = [self.problem.sample(np.random.default_rng([self.seed, self.n + i])) for i in range(k)]
+        return out
+
+    def tell(self, params, values):
+        self.n += len(params)
+
+
+def _optuna_distributions(problem: Problem) -> dict:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    out = {}
+    for name, s in problem.params.items():
+        if isinstance(s, Real):
+            out[name] = FloatDistribution(s.low, s.high, log=s.log)
+        elif isinstance(s, Int):
+            out[name] = IntDistribution(s.low, s.high, log=s.log)
+        else:
+            out[name] = CategoricalDistribution(list(s.choices))
+    return out
+
+
+class OptunaMethod(Method):
+    """Optuna TPE (``tpe``) or GPSampler (``optuna_gp``); batches ask k trials
+    before telling (TPE with ``constant_liar=True``)."""
+
+    def __init__(self, problem: Problem, seed: int, n_init: int, q: int, kind: str):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        if kind == "tpe":
+            sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_init, constant_liar=q > 1)
+        else:
+            sampler = optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_init)
+        self.study = optuna.create_study(sampler=sampler)
+        self.dists = _optuna_distributions(problem)
+        self.pending: list = []
+
+    def ask(self, k):
+        self.pending = [self.study.ask(self.dists) for _ in range(k)]
+        return [dict(t.params) for t in self.pending]
+
+    def tell(self, params, values):
+        import optuna
+
+        if self.pending:
+            for t, v in zip(self.pending, values):
+                if math.isfinite(v):
+                    self.study.tell(t, v)
+                else:
+                    self.study.tell(t, state=optuna.trial.TrialState.FAIL)
+            self.pending = []
+            return
+        for p, v in zip(params, values):
+            ok = math.isfinite(v)
+            self.study.add_trial(optuna.trial.create_trial(
+                params=p, distributions=self.dists, value=v if ok else None,
+                state=optuna.trial.TrialState.COMPLETE if ok else optuna.trial.TrialState.FAIL))
+
+
+class BoTorchLoop(Method):
+    """BoTorch's standard loop on the unit-cube encoding: SingleTaskGP (refit
+    from scratch each step) + LogEI (q = 1) or qLogNEI (q > 1 or
+    ``always_nei``) + ``optimize_acqf(num_restarts=10, raw_samples=512)``.
+    Integers and categoricals are relaxed to [0, 1] and rounded by decoding."""
+
+    def __init__(self, problem: Problem, seed: int, n_init: int, q: int, always_nei: bool = False):
+        self.space, self.seed, self.n_init, self.nei = problem.space(), seed, n_init, always_nei
+        self.init = initial_design(problem, n_init, seed)
+        self.X: list[list[float]] = []
+        self.y: list[float] = []
+
+    def ask(self, k):
+        if len(self.y) < self.n_init:
+            return self.init[len(self.y): len(self.y) + k]
+        return self.space.decode(self._suggest(k))
+
+    def _suggest(self, k: int) -> torch.Tensor:
+        from botorch.acquisition import LogExpectedImprovement, qLogNoisyExpectedImprovement
+        from botorch.fit import fit_gpytorch_mll
+        from botorch.models import SingleTaskGP
+        from botorch.models.transforms.outcome import Standardize
+        from botorch.optim import optimize_acqf
+        from gpytorch.mlls import ExactMarginalLogLikelihood
+
+        torch.manual_seed(self.seed * 100003 + len(self.y))
+        X = torch.tensor(self.X, dtype=torch.float64)
+        Y = -torch.tensor(impute(self.y), dtype=torch.float64).unsqueeze(-1)  # maximise
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = SingleTaskGP(X, Y, outcome_transform=Standardize(m=1))
+            fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+            if k == 1 and not self.nei:
+                acqf = LogExpectedImprovement(model, best_f=Y.max())
+            else:
+                acqf = qLogNoisyExpectedImprovement(model, X_baseline=X, prune_baseline=True)
+            bounds = torch.stack([torch.zeros(X.shape[-1]), torch.ones(X.shape[-1])]).to(X)
+            cand, _ = optimize_acqf(acqf, bounds=bounds, q=k, num_restarts=10, raw_samples=512)
+        return cand.detach().clamp(0, 1)
+
+    def tell(self, params, values):
+        self.X += self.space.encode(params).tolist()
+        self.y += list(values)
+
+
+class HeboMethod(Method):
+    """HEBO (``pip install --no-deps hebo`` + pymoo disjoint-set catboost)."""
+
+    def __init__(self, problem: Problem, seed: int, n_init: int, q: int):
+        from hebo.design_space.design_space import DesignSpace
+        from hebo.optimizers.hebo import HEBO
+
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        self.problem, spec = problem, []
+        for name, s in problem.params.items():
+            if isinstance(s, Cat):
+                spec.append({"name": name, "type": "cat", "categories": [str(c) for c in s.choices]})
+            elif isinstance(s, Int):
+                spec.append({"name": name, "type": "pow_int" if s.log else "int", "lb": s.low, "ub": s.high})
+            else:
+                spec.append({"name": name, "type": "pow" if s.log else "num", "lb": s.low, "ub": s.high})
+        self.opt = HEBO(DesignSpace().parse(spec), rand_sample=n_init, scramble_seed=seed)
+
+    def _from_row(self, row) -> dict[str, Any]:
+        out = {}
+        for name, s in self.problem.params.items():
+            v = row[name]
+            if isinstance(s, Cat):
+                out[name] = next(c for c in s.choices if str(c) == str(v))
+            elif isinstance(s, Int):
+                out[name] = int(min(s.high, max(s.low, round(float(v)))))
+            else:
+                out[name] = float(min(s.high, max(s.low, float(v))))
+        return out
+
+    def ask(self, k):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.last = self.opt.suggest(n_suggestions=k)
+        return [self._from_row(r) for _, r in self.last.iterrows()]
+
+    def tell(self, params, values):
+        import pandas as pd
+
+        df = pd.DataFrame([{k: (str(v) if isinstance(self.problem.params[k], Cat) else v)
+                            for k, v in p.items()} for p in params])
+        y = np.asarray(values, dtype=float).reshape(-1, 1)
+        worst = np.nanmax(np.r_[self.opt.y.ravel(), y.ravel()]) if np.isfinite(y).any() or len(self.opt.y) else 0.0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.opt.observe(df, np.where(np.isfinite(y), y, worst))
+
+
+class SkoptMethod(Method):
+    """scikit-optimize's ``Optimizer`` (GP, gp_hedge; its defaults)."""
+
+    def __init__(self, problem: Problem, seed: int, n_init: int, q: int):
+        from skopt import Optimizer
+        from skopt.space import Categorical, Integer
+        from skopt.space import Real as SkReal
+
+        self.names, dims = list(problem.params), []
+        for s in problem.params.values():
+            if isinstance(s, Cat):
+                dims.append(Categorical(list(s.choices)))
+            elif isinstance(s, Int):
+                dims.append(Integer(s.low, s.high, prior="log-uniform" if s.log else "uniform"))
+            else:
+                dims.append(SkReal(s.low, s.high, prior="log-uniform" if s.log else "uniform"))
+        self.opt = Optimizer(dims, base_estimator="GP", n_initial_points=n_init, random_state=seed)
+        self.y: list[float] = []
+
+    def ask(self, k):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pts = self.opt.ask(n_points=k) if k > 1 else [self.opt.ask()]
+        return [dict(zip(self.names, (v.item() if hasattr(v, "item") else v for v in p))) for p in pts]
+
+    def tell(self, params, values):
+        self.y += list(values)
+        worst = float(impute(self.y).max())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.opt.tell([[p[n] for n in self.names] for p in params],
+                          [v if math.isfinite(v) else worst for v in values])
+
+
+def make(method: str, problem: Problem, seed: int, n_init: int, q: int) -> Method:
+    """A sequential method's state for one run."""
+    if method == "random":
+        return RandomSearch(problem, seed, n_init, q)
+    if method in ("tpe", "optuna_gp"):
+        return OptunaMethod(problem, seed, n_init, q, method)
+    if method in ("botorch", "botorch_qlognei"):
+        return BoTorchLoop(problem, seed, n_init, q, always_nei=method == "botorch_qlognei")
+    if method == "hebo":
+        return HeboMethod(problem, seed, n_init, q)
+    if method == "skopt":
+        return SkoptMethod(problem, seed, n_init, q)
+    raise ValueError(f"unknown method {method!r}; expected one of {ALL_METHODS}")
+
+
+def available(method: str) -> bool:
+    """False for the optional methods whose package is missing."""
+    mod = {"hebo": "hebo", "skopt": "skopt"}.get(method)
+    if mod is None:
+        return True
+    try:
+        __import__(mod)
+    except Exception:  # noqa: BLE001 - broken installs count as missing
+        return False
+    return True

@@ -1,0 +1,217 @@
+"""Summary table, rank tests and regret plots from a sweep's ``results.jsonl``.
+
+    python -m benchmarks.report OUT_DIR [--reference gpbo]
+
+Per run the *final metric* is:
+- synthetic problems: log10 of the simple regret of the best noiseless value
+  evaluated (``true``), floored at 1e-12; lower is better;
+- Bayesmark problems: the run's Bayesmark score 100 * (1 - normalised loss of
+  its best CV loss); higher is better. ``opt`` = min(cached random-search
+  opt, best loss any run in this file saw); ``clip`` = the cached median of one
+  random evaluation (``benchmarks/bayesmark_baselines.json``). A problem
+  missing from the cache is scored with this file's ``random`` runs (clip =
+  median of their evaluations) and flagged;
+- other problems ("raw"): the best loss; lower is better.
+
+Win/tie/loss: for each problem, the reference method against each other
+method, two-sided Mann-Whitney U test over seeds at alpha = 0.05 (tie when not
+significant). "median >=" counts problems where the reference's median is at
+least as good.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.hpo import normalised_loss
+from benchmarks.problems import get
+
+BASELINES = Path(__file__).resolve().parent / "bayesmark_baselines.json"
+ALPHA = 0.05
+
+
+def load(path: Path) -> dict[tuple[str, str, int], dict[int, dict]]:
+    runs: dict = defaultdict(dict)
+    for line in path.read_text().splitlines():
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        runs[(r["method"], r["problem"], r["seed"], r["budget"], r["q"])].setdefault(r["idx"], r)
+    return runs
+
+
+def _nan(v) -> float:
+    return math.nan if v is None else float(v)
+
+
+def best_so_far(values: list[float]) -> np.ndarray:
+    v = np.array([x if math.isfinite(x) else np.inf for x in values])
+    return np.minimum.accumulate(v)
+
+
+def curves(runs, problem: str, budget: int, q: int, methods, seeds, field: str):
+    """{method: (seeds, budget) best-so-far of ``field``} for complete runs only."""
+    out = {}
+    for m in methods:
+        rows = []
+        for s in seeds:
+            rec = runs.get((m, problem, s, budget, q), {})
+            if len(rec) >= budget:
+                rows.append(best_so_far([_nan(rec[i][field]) for i in range(budget)]))
+        if rows:
+            out[m] = np.stack(rows)
+    return out
+
+
+def baselines(problem: str, runs, budget, q, seeds) -> tuple[float, float, str]:
+    """(opt, clip, source) of a Bayesmark problem."""
+    cache = json.loads(BASELINES.read_text()) if BASELINES.exists() else {}
+    seen = [_nan(r["value"]) for (m, p, *_), rec in runs.items() if p == problem for r in rec.values()]
+    seen_min = np.nanmin(seen) if seen else math.inf
+    if problem in cache:
+        c = cache[problem]
+        return min(c["opt"], seen_min), c["clip"], "cache"
+    rand = [_nan(r["value"]) for (m, p, *_), rec in runs.items()
+            if p == problem and m == "random" for r in rec.values()]
+    if not rand:
+        return math.nan, math.nan, "missing"
+    return min(np.nanmin(rand), seen_min), float(np.nanmedian(rand)), "this sweep's random runs"
+
+
+def metric_curves(runs, problem: str, budget: int, q: int, methods, seeds):
+    """({method: (seeds, budget) curve}, kind, note). Lower is better except for ``score``."""
+    p = get(problem)
+    if p.kind == "synthetic":
+        cur = curves(runs, problem, budget, q, methods, seeds, "true")
+        return {m: np.log10(np.maximum(c - p.optimum, 1e-12)) for m, c in cur.items()}, "log10 regret", ""
+    cur = curves(runs, problem, budget, q, methods, seeds, "value")
+    if p.kind == "bayesmark":
+        opt, clip, src = baselines(problem, runs, budget, q, seeds)
+        if math.isfinite(opt):
+            return ({m: 100 * (1 - normalised_loss(c, opt, clip)) for m, c in cur.items()}, "score",
+                    "" if src == "cache" else f"opt/clip from {src}")
+    return cur, "best loss", ""
+
+
+def _fmt(x: np.ndarray) -> str:
+    q25, med, q75 = np.percentile(x, [25, 50, 75])
+    return f"{med:.3g} [{q25:.3g}, {q75:.3g}]"
+
+
+def compare(ref: np.ndarray, other: np.ndarray, higher_better: bool) -> str:
+    from scipy.stats import mannwhitneyu
+
+    if len(ref) < 2 or len(other) < 2 or np.allclose(np.r_[ref, other], ref[0]):
+        return "tie"
+    p = mannwhitneyu(ref, other, alternative="two-sided").pvalue
+    if p >= ALPHA:
+        return "tie"
+    better = np.median(ref) > np.median(other) if higher_better else np.median(ref) < np.median(other)
+    return "win" if better else "loss"
+
+
+def plot(path: Path, problem: str, cur: dict, kind: str, q: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for m, c in cur.items():
+        x = np.arange(1, c.shape[1] + 1)
+        lo, med, hi = np.percentile(c, [25, 50, 75], axis=0)
+        ax.plot(x, med, label=m, lw=1.4)
+        ax.fill_between(x, lo, hi, alpha=0.18)
+    ax.set_xlabel("evaluations" + (f" (batches of {q})" if q > 1 else ""))
+    ax.set_ylabel(f"{kind} (median, IQR band)")
+    ax.set_title(problem)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(out: Path, *, methods, problems, seeds, budget_of, q, command=None,
+          reference: str | None = None) -> dict:
+    """Writes OUT/summary.md, OUT/summary.json and OUT/plots/<problem>.png."""
+    out = Path(out)
+    runs = load(out / "results.jsonl")
+    ref = reference or next((m for m in methods if m.startswith("gpbo")), methods[0])
+    (out / "plots").mkdir(exist_ok=True)
+    table, wtl, notes, scores = {}, defaultdict(lambda: defaultdict(int)), [], defaultdict(list)
+    for prob in problems:
+        cur, kind, note = metric_curves(runs, prob, budget_of[prob], q, methods, seeds)
+        if note:
+            notes.append(f"{prob}: {note}")
+        if not cur:
+            continue
+        plot(out / "plots" / f"{prob}.png", prob, cur, kind, q)
+        final = {m: c[:, -1] for m, c in cur.items()}
+        table[prob] = {"kind": kind, **{m: {"median": float(np.median(v)), "q25": float(np.percentile(v, 25)),
+                                            "q75": float(np.percentile(v, 75)), "n": len(v),
+                                            "text": _fmt(v)} for m, v in final.items()}}
+        hb = kind == "score"
+        if hb:
+            for m, v in final.items():
+                scores[m].append(float(np.mean(v)))
+        for m, v in final.items():
+            if m == ref or ref not in final:
+                continue
+            wtl[m][compare(final[ref], v, hb)] += 1
+            med_ref, med_m = np.median(final[ref]), np.median(v)
+            wtl[m]["median>="] += int(med_ref >= med_m if hb else med_ref <= med_m)
+            wtl[m]["problems"] += 1
+    summary = {"reference": ref, "table": table, "wtl": {m: dict(v) for m, v in wtl.items()},
+               "bayesmark_mean_score": {m: float(np.mean(v)) for m, v in scores.items()},
+               "notes": notes, "command": vars(command) if command is not None else None}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    (out / "summary.md").write_text(markdown(summary, methods))
+    return summary
+
+
+def markdown(s: dict, methods) -> str:
+    cols = [m for m in methods if any(m in row for row in s["table"].values())]
+    lines = ["| problem | metric | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+    for prob, row in s["table"].items():
+        lines.append(f"| {prob} | {row['kind']} | " + " | ".join(
+            row[m]["text"] if m in row else "-" for m in cols) + " |")
+    if s["bayesmark_mean_score"]:
+        lines += ["", "Bayesmark mean score (mean over seeds, then problems; higher is better):", "",
+                  "| " + " | ".join(s["bayesmark_mean_score"]) + " |",
+                  "|" + "---|" * len(s["bayesmark_mean_score"]),
+                  "| " + " | ".join(f"{v:.2f}" for v in s["bayesmark_mean_score"].values()) + " |"]
+    if s["wtl"]:
+        lines += ["", f"{s['reference']} against each method, over problems (Mann-Whitney U over seeds, "
+                  f"alpha {ALPHA}; 'median >=': {s['reference']}'s median at least as good):", "",
+                  "| method | win | tie | loss | median >= |", "|---|---|---|---|---|"]
+        for m, v in s["wtl"].items():
+            lines.append(f"| {m} | {v.get('win', 0)} | {v.get('tie', 0)} | {v.get('loss', 0)} | "
+                         f"{v.get('median>=', 0)}/{v.get('problems', 0)} |")
+    lines += [f"\nnote: {n}" for n in s["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.report")
+    ap.add_argument("out")
+    ap.add_argument("--reference", default=None)
+    a = ap.parse_args(argv)
+    info = json.loads((Path(a.out) / "run_info.json").read_text())["args"]
+    names = [n for item in info["problems"].split(",")
+             for n in __import__("benchmarks.sweep").sweep.SUITES.get(item, [item])]
+    budget_of = {n: info["budget"] or get(n).default_budget for n in names}
+    s = write(Path(a.out), methods=info["methods"].split(","), problems=names,
+              seeds=list(range(info["seeds"])), budget_of=budget_of, q=info["batch_size"],
+              reference=a.reference)
+    print(markdown(s, info["methods"].split(",")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,274 @@
+"""Benchmark sweep: many methods x problems x seeds, resumable, one JSONL line per evaluation.
+
+    python -m benchmarks.sweep --problems synthetic --methods gpbo,random,tpe --seeds 16
+    python -m benchmarks.sweep --problems bayesmark --budget 128 --batch-size 8 --seeds 5
+    python -m benchmarks.sweep --quick            # CI smoke run (< 2 min on 2 cores)
+
+gpbo runs batched: every run of a gpbo method whose problems share one encoded
+space (same ``DimSpec``: all seeds of a problem, and problems of equal
+dimension such as Branin and its noisy variant) advances through ONE
+``gpbo.engine.suggest`` call per iteration with P = seeds x problems. The
+other methods run one run at a time.
+
+``OUT/results.jsonl`` is append-only; each line is one evaluation
+``{method, problem, seed, idx, budget, q, params, value, true, holdout,
+t_suggest, t_eval}`` (``value`` is what the optimiser saw: NaN -> ``null`` for
+a failed evaluation, noise added for ``*_noisy`` problems; ``true`` the
+noiseless value). Rerunning the same command after a kill reads the file and
+continues where it stopped (recorded evaluations are replayed, never redone).
+At the end :mod:`benchmarks.report` writes ``summary.md``, ``summary.json`` and
+``plots/*.png`` into OUT.
+
+Noise: ``*_noisy`` problems add ``N(0, noise_std^2)`` drawn from
+``default_rng([seed, idx, 12345])`` (the same draws for every method).
+Initial design: ``n_init = q`` if q > 1 (Bayesmark: the first batch is
+random), else ``max(5, d + 1)`` (gpbo's default); the same for every method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmarks import methods as M
+from benchmarks.problems import SYNTHETIC, Problem, get
+
+SUITES = {
+    "synthetic": list(SYNTHETIC),
+    # The affordable Bayesmark-style subset (see RESULTS.md); any
+    # "<model>-<dataset>-<metric>" name works too.
+    "bayesmark": ["knn-iris-nll", "svm-wine-nll", "dt-diabetes-mse", "lasso-diabetes-mae",
+                  "linear-breast_cancer-nll", "rf-iris-acc"],
+}
+QUICK = dict(problems="branin,branin_noisy,hartmann6,knn-iris-nll", methods="gpbo,gpbo_ucb,random,tpe",
+             seeds=2, budget=14)
+DEFAULT_METHODS = "gpbo,gpbo_ucb,gpbo_qlognei,gpbo_thompson,random,tpe,optuna_gp,botorch"
+Key = tuple[str, str, int]  # (method, problem, seed)
+
+
+def n_init(problem: Problem, q: int, budget: int) -> int:
+    return min(budget, q if q > 1 else max(5, len(problem.params) + 1))
+
+
+def _py(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
+
+
+def evaluate(problem: Problem, params: dict, seed: int, idx: int) -> dict:
+    """One evaluation -> the record fields ``value``, ``true``, ``holdout``, ``t_eval``."""
+    t0 = time.perf_counter()
+    holdout = None
+    try:
+        if hasattr(problem, "evaluate"):
+            res = problem.evaluate(params)
+            true, holdout = res["value"], res["holdout"]
+        else:
+            true = float(problem.fn(params))
+    except Exception:  # noqa: BLE001 - a failing objective is a failed evaluation
+        true = math.nan
+    value = true
+    if problem.noise_std and math.isfinite(true):
+        value = true + problem.noise_std * float(np.random.default_rng([seed, idx, 12345]).normal())
+    fin = lambda x: x if x is not None and math.isfinite(x) else None  # noqa: E731
+    return {"value": fin(value), "true": fin(true), "holdout": fin(holdout),
+            "t_eval": time.perf_counter() - t0}
+
+
+class Store:
+    """The append-only JSONL file and the records already in it."""
+
+    def __init__(self, path: Path, budget_of: dict[str, int], q: int):
+        self.path, self.q = path, q
+        self.done: dict[Key, dict[int, dict]] = defaultdict(dict)
+        if path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    r = json.loads(line)
+                except json.JSONDecodeError:  # a line cut by a kill
+                    continue
+                if r.get("q") == q and r.get("budget") == budget_of.get(r.get("problem")):
+                    self.done[(r["method"], r["problem"], r["seed"])].setdefault(r["idx"], r)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+            with path.open("a") as fh:  # terminate a cut line so the next record parses
+                fh.write("\n")
+        self.fh = path.open("a")
+
+    def write(self, key: Key, idx: int, budget: int, params: dict, res: dict, t_suggest: float) -> dict:
+        rec = {"method": key[0], "problem": key[1], "seed": key[2], "idx": idx, "budget": budget,
+               "q": self.q, "params": {k: _py(v) for k, v in params.items()}, **res,
+               "t_suggest": t_suggest}
+        self.fh.write(json.dumps(rec) + "\n")
+        self.fh.flush()
+        self.done[key][idx] = rec
+        return rec
+
+    def close(self):
+        self.fh.close()
+
+
+def _val(rec: dict) -> float:
+    return math.nan if rec["value"] is None else rec["value"]
+
+
+def run_sequential(method: str, problem: Problem, seed: int, budget: int, q: int,
+                   store: Store, bar) -> None:
+    key = (method, problem.name, seed)
+    rec = store.done.get(key, {})
+    m = M.make(method, problem, seed, n_init(problem, q, budget), q)
+    n = 0
+    while n in rec and n < budget:  # replay the recorded prefix
+        n += 1
+    if n:
+        m.tell([rec[i]["params"] for i in range(n)], [_val(rec[i]) for i in range(n)])
+    while n < budget:
+        k = min(q, budget - n)
+        t0 = time.perf_counter()
+        batch = m.ask(k)
+        ts = (time.perf_counter() - t0) / k
+        vals = []
+        for j, p in enumerate(batch):
+            r = store.write(key, n + j, budget, p, evaluate(problem, p, seed, n + j), ts)
+            vals.append(_val(r))
+            bar.update(1)
+        m.tell(batch, vals)
+        n += k
+
+
+def run_gpbo_group(method: str, runs: list[tuple[Problem, int]], budget: int, q: int,
+                   store: Store, bar, device: str, dtype: torch.dtype) -> int:
+    """All ``runs`` (same encoded space) through one engine call per iteration.
+
+    Returns the number of ``suggest`` calls made.
+    """
+    from gpbo import engine
+
+    P = len(runs)
+    spaces = [p.space() for p, _ in runs]
+    dims = spaces[0].dims
+    keys = [(method, p.name, s) for p, s in runs]
+    X: list[list[list[float]]] = [[] for _ in runs]
+    obs: list[list[float]] = [[] for _ in runs]
+
+    def take(r: int, idx: int, params: dict, t_suggest: float) -> None:
+        rec = store.done.get(keys[r], {}).get(idx)
+        if rec is None:
+            problem, seed = runs[r]
+            rec = store.write(keys[r], idx, budget, params, evaluate(problem, params, seed, idx), t_suggest)
+            bar.update(1)
+        X[r].append(spaces[r].encode([rec["params"]])[0].tolist())
+        obs[r].append(_val(rec))
+
+    n0 = min(n_init(runs[0][0], q, budget), budget)
+    for r, (problem, seed) in enumerate(runs):
+        for i, p in enumerate(M.initial_design(problem, n0, seed)):
+            take(r, i, p, 0.0)
+    n, calls, model = n0, 0, None
+    while n < budget:
+        k = min(q, budget - n)
+        if all(n + j in store.done.get(key, {}) for key in keys for j in range(k)):
+            for r in range(P):  # fully recorded batch: replay, no engine call
+                for j in range(k):
+                    take(r, n + j, {}, 0.0)
+            n += k
+            continue
+        Xt = torch.tensor(X, dtype=dtype, device=device)  # (P, n, d)
+        Yt = -torch.tensor(np.stack([M.impute(o) for o in obs]), dtype=dtype, device=device)  # (P, n)
+        t0 = time.perf_counter()
+        s = engine.suggest(Xt, Yt, dims=dims, q=k, acquisition=M.GPBO_ACQ[method], seed=n,
+                           warm_start=model)
+        cand = s.candidates.cpu().to(torch.float64)  # (P, k, d)
+        ts = (time.perf_counter() - t0) / (P * k)
+        calls, model = calls + 1, s.model
+        for r in range(P):
+            for j, p in enumerate(spaces[r].decode(cand[r])):
+                take(r, n + j, p, ts)
+        n += k
+    return calls
+
+
+def plan(problems: list[Problem], methods: list[str], seeds: list[int], budget_of: dict[str, int]):
+    """gpbo groups {(method, dims, budget): [(problem, seed)]} and sequential runs."""
+    groups: dict[tuple, list[tuple[Problem, int]]] = defaultdict(list)
+    seq = []
+    for method in methods:
+        for p in problems:
+            for s in seeds:
+                if method in M.GPBO_ACQ:
+                    groups[(method, p.space().dims, budget_of[p.name])].append((p, s))
+                else:
+                    seq.append((method, p, s))
+    return groups, seq
+
+
+def parse(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.sweep", description=__doc__.split("\n")[0])
+    ap.add_argument("--problems", default="synthetic", help="comma list of names or suites: "
+                    + ", ".join(SUITES))
+    ap.add_argument("--methods", default=DEFAULT_METHODS, help="comma list of " + ",".join(M.ALL_METHODS))
+    ap.add_argument("--seeds", type=int, default=16, help="seeds 0..N-1")
+    ap.add_argument("--budget", type=int, default=None, help="evaluations per run (default: per problem)")
+    ap.add_argument("--batch-size", type=int, default=1, help="q: points per iteration")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+    ap.add_argument("--out", default="benchmarks/results/sweep")
+    ap.add_argument("--quick", action="store_true", help="CI smoke run: " + json.dumps(QUICK))
+    ap.add_argument("--no-report", action="store_true")
+    args = ap.parse_args(argv)
+    if args.quick:
+        for k, v in QUICK.items():
+            setattr(args, k, v)
+    return args
+
+
+def main(argv=None) -> dict:
+    from tqdm import tqdm
+
+    args = parse(argv)
+    names = [n for item in args.problems.split(",") for n in SUITES.get(item, [item])]
+    problems = [get(n) for n in names]
+    methods = [m for m in args.methods.split(",") if m]
+    for m in methods:
+        if m not in M.ALL_METHODS:
+            raise SystemExit(f"unknown method {m!r}; expected one of {M.ALL_METHODS}")
+    skipped = [m for m in methods if not M.available(m)]
+    methods = [m for m in methods if m not in skipped]
+    seeds = list(range(args.seeds))
+    budget_of = {p.name: args.budget or p.default_budget for p in problems}
+    out = Path(args.out)
+    store = Store(out / "results.jsonl", budget_of, args.batch_size)
+    groups, seq = plan(problems, methods, seeds, budget_of)
+    total = sum(budget_of[p.name] for ps in groups.values() for p, _ in ps) + sum(
+        budget_of[p.name] for _, p, _ in seq)
+    done = sum(len(v) for v in store.done.values())
+    dtype = getattr(torch, args.dtype)
+    calls = {}
+    with tqdm(total=total, initial=min(done, total), desc="evaluations", smoothing=0.05) as bar:
+        for (method, _, budget), runs in groups.items():
+            bar.set_postfix_str(f"{method} P={len(runs)}")
+            calls[f"{method}/{runs[0][0].name}+{len(runs)}runs"] = run_gpbo_group(
+                method, runs, budget, args.batch_size, store, bar, args.device, dtype)
+        for method, p, s in seq:
+            bar.set_postfix_str(f"{method} {p.name} seed {s}")
+            run_sequential(method, p, s, budget_of[p.name], args.batch_size, store, bar)
+    store.close()
+    info = {"engine_calls": calls, "skipped_methods": skipped, "args": vars(args)}
+    (out / "run_info.json").write_text(json.dumps(info, indent=1, default=str))
+    if not args.no_report:
+        from benchmarks import report
+
+        report.write(out, methods=methods, problems=[p.name for p in problems], seeds=seeds,
+                     budget_of=budget_of, q=args.batch_size, command=args)
+    return info
+
+
+if __name__ == "__main__":
+    main()
