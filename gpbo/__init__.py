@@ -11,11 +11,12 @@ from gpbo.engine import Suggestion, suggest
 from gpbo.loop import MinimizeResult, minimize
 from gpbo.optimizer import Optimizer
 from gpbo.space import Categorical, Integer, Real, Space
+from gpbo.storage import StudyHistory, load_study
 from gpbo.trial import Trial, TrialState
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Categorical", "Integer", "MinimizeResult", "Optimizer", "Real", "Space",
-    "Suggestion", "Trial", "TrialState", "errors", "minimize", "suggest",
+    "StudyHistory", "Suggestion", "Trial", "TrialState", "errors", "load_study", "minimize", "suggest",
 ]

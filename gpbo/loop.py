@@ -1,10 +1,13 @@
-"""`minimize`: the one-call loop over an `Optimizer`."""
+"""`minimize`: the one-call loop over an `Optimizer` (evaluation itself is in `gpbo.workers`)."""
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import dataclasses
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -14,6 +17,8 @@ from gpbo.errors import InvalidArgumentError
 from gpbo.optimizer import Optimizer
 from gpbo.space import Space
 from gpbo.trial import Trial
+from gpbo.validation import check_bool, check_int, check_positive_seconds
+from gpbo.workers import InlineExecutor, ThreadPerTrialExecutor, run_trials
 
 __all__ = ["MinimizeResult", "minimize"]
 
@@ -50,21 +55,47 @@ def minimize(
     acquisition: str | Acquisition = "log_ei",
     device: str | torch.device | None = None,
     dtype: torch.dtype = torch.float64,
+    storage: str | os.PathLike[str] | None = None,
+    study_name: str = "default",
+    catch: tuple[type[BaseException], ...] = (Exception,),
+    timeout_per_trial: float | None = None,
+    n_workers: int = 1,
+    executor: concurrent.futures.Executor | None = None,
+    progress: bool = False,
 ) -> MinimizeResult:
     """Minimises (or maximises) ``fn`` over ``space`` with ``n_trials`` evaluations.
 
-    Trials are evaluated one after the other. An exception raised by ``fn``
-    (any `Exception`; `KeyboardInterrupt` still stops the loop) and a NaN or
-    infinite result make a FAILED trial; the loop goes on.
+    An exception of ``fn`` listed in ``catch``, a NaN or infinite result, and
+    a call longer than ``timeout_per_trial`` make a FAILED trial (recorded
+    with its reason); the loop goes on. Any other exception is recorded as a
+    FAILED trial and propagates; a `KeyboardInterrupt` stops the loop at
+    once. Either way the storage stays consistent: trials in flight stay
+    RUNNING and are handed out again when the study is resumed.
 
     Args:
         fn: Objective, called as ``fn(params)`` with a fresh params dict;
             returns a real number (Python, NumPy scalar or 0-d tensor).
         space: A `Space`, or a dict ``name -> Real | Integer | Categorical``.
-        n_trials: Number of evaluations, a positive int.
-        seed, maximize, n_initial, acquisition, device, dtype: As for `Optimizer`.
+        n_trials: Evaluations made by this call (a resumed study keeps its
+            earlier trials and adds ``n_trials`` more), a positive int.
+        seed, maximize, n_initial, acquisition, device, dtype, storage,
+            study_name: As for `Optimizer`.
         callbacks: Callables ``cb(optimizer, trial)`` run after each tell with
             the told trial.
+        catch: Exception types of ``fn`` that make a FAILED trial.
+        timeout_per_trial: Seconds after which a trial is abandoned and
+            FAILED (see `gpbo.workers`: the call runs in a daemon thread that
+            is left behind); None waits forever.
+        n_workers: Trials evaluated at once. Each finished trial is told and
+            its worker gets a new suggestion at once, with the trials still
+            running as pending points.
+        executor: Where ``fn`` runs: any `concurrent.futures.Executor` (or an
+            object whose ``submit`` returns a `concurrent.futures.Future`),
+            e.g. a ``ProcessPoolExecutor`` (``fn`` must then be picklable) or
+            one that runs Ray tasks. It is not shut down. None runs ``fn`` in
+            the calling thread, or in one daemon thread per trial when
+            ``n_workers > 1`` or ``timeout_per_trial`` is set.
+        progress: Show a tqdm progress bar with the best value so far.
 
     Returns:
         A `MinimizeResult`.
@@ -72,7 +103,7 @@ def minimize(
     Raises:
         InvalidArgumentError: If ``fn`` or a callback is not callable,
             ``n_trials`` is not a positive int, or an option is invalid.
-        InvalidSpaceError: If ``space`` is invalid.
+        InvalidSpaceError: If ``space`` is invalid or differs from the stored study's.
         InvalidTrialError: If ``fn`` returns something that is not a number.
     """
     if not callable(fn):
@@ -80,19 +111,29 @@ def minimize(
     if isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 1:
         raise InvalidArgumentError(f"n_trials must be a positive int, got {type(n_trials).__name__} {n_trials!r}")
     callbacks = _check_callbacks(callbacks)
+    catch = _check_catch(catch)
+    timeout = check_positive_seconds("timeout_per_trial", timeout_per_trial)
+    n_workers = check_int("n_workers", n_workers, 1)
+    executor = _executor(executor, n_workers, timeout)
+    progress = check_bool("progress", progress)
     opt = Optimizer(
         space, maximize=maximize, seed=seed, device=device, dtype=dtype,
-        acquisition=acquisition, n_initial=n_initial,
+        acquisition=acquisition, n_initial=n_initial, storage=storage, study_name=study_name,
     )
-    for _ in range(int(n_trials)):
-        trial = opt.ask()
-        try:
-            value = fn(dict(trial.params))
-        except Exception as exc:  # noqa: BLE001 - a failing objective is a failed trial
-            value = exc
-        trial = opt.tell(trial, value)
-        for callback in callbacks:
-            callback(opt, trial)
+    with _progress_bar(progress, int(n_trials)) as bar:
+
+        def on_told(trial: Trial) -> None:
+            for callback in callbacks:
+                callback(opt, trial)
+            if bar is not None:
+                best = opt.best
+                bar.set_postfix(best=None if best is None else f"{best.value:.6g}", refresh=False)
+                bar.update()
+
+        run_trials(
+            opt, fn, int(n_trials), executor=executor, n_workers=n_workers,
+            timeout=timeout, catch=catch, on_told=on_told,
+        )
     best = opt.best
     return MinimizeResult(
         best_params=None if best is None else dict(best.params),
@@ -111,3 +152,33 @@ def _check_callbacks(callbacks: Any) -> list[Callback]:
         if not callable(cb):
             raise InvalidArgumentError(f"every callback must be callable, got {type(cb).__name__} {cb!r}")
     return list(callbacks)
+
+
+def _check_catch(catch: Any) -> tuple[type[BaseException], ...]:
+    types = (catch,) if isinstance(catch, type) else catch
+    if not isinstance(types, tuple) or not all(isinstance(t, type) and issubclass(t, BaseException) for t in types):
+        raise InvalidArgumentError(f"catch must be a tuple of exception types, got {type(catch).__name__} {catch!r:.200}")
+    return types
+
+
+def _executor(executor: Any, n_workers: int, timeout: float | None) -> Any:
+    """The user's executor, or the default one for these options."""
+    if executor is None:
+        return ThreadPerTrialExecutor() if n_workers > 1 or timeout is not None else InlineExecutor()
+    if not callable(getattr(executor, "submit", None)):
+        raise InvalidArgumentError(
+            f"executor must be a concurrent.futures.Executor (with a submit method), got {type(executor).__name__} {executor!r:.200}"
+        )
+    return executor
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool, total: int) -> Iterator[Any]:
+    """A tqdm bar over ``total`` trials, or None when disabled."""
+    if not enabled:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc="gpbo", unit="trial") as bar:
+        yield bar

@@ -11,21 +11,28 @@ in the engine. Its life cycle:
    passed as pending points, so asking again before telling does not repeat.
 3. Failed trials never enter the GP as numbers. To steer the search away from
    where they happened, they are given the worst completed value (the
-   smallest in the maximisation convention). Without any completed trial the
+   smallest in the maximisation convention); ``benchmarks/failures.py``
+   measures this against leaving them out. Without any completed trial the
    optimizer keeps drawing Sobol points.
 
 Every random draw is a pure function of ``(seed, counter)``, and the GP
 hyperparameters that warm-start the next fit are part of the state, so a
 restored `state_dict` continues with exactly the same suggestions.
+
+With ``storage=`` every ask and tell is also a committed SQLite transaction
+that first reads what other processes wrote (see :mod:`gpbo.storage`): the
+trials, the counters and the warm start live in the file, and ``ask`` hands
+out the RUNNING trials of dead processes again before suggesting new points.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
+import contextlib
 import secrets
+import threading
 import warnings
-from collections.abc import Iterable, Mapping
+import weakref
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -35,9 +42,11 @@ from torch import Tensor
 from gpbo.acquisition import get as get_acquisition
 from gpbo.acquisition.protocol import Acquisition
 from gpbo.engine import suggest
-from gpbo.errors import FitError, GpboError, InvalidArgumentError, InvalidSpaceError, InvalidTrialError
+from gpbo.errors import FitError, GpboError, InvalidArgumentError, InvalidTrialError
 from gpbo.space import Categorical, Integer, Space
+from gpbo.storage import Counters, NullStore, SqliteStore, check_storage, new_owner, release_owner
 from gpbo.trial import Outcome, Trial, TrialLog, TrialState, parse_value
+from gpbo.validation import as_list, as_space, check_bool, check_device, check_dtype, check_int
 
 __all__ = ["Optimizer"]
 
@@ -53,7 +62,8 @@ class Optimizer:
     Args:
         space: A `Space`, or a dict ``name -> Real | Integer | Categorical``.
         maximize: Maximise the objective instead of minimising it.
-        seed: Seed of every random draw; None draws one (see `seed`).
+        seed: Seed of every random draw; None draws one (see `seed`), or
+            takes the stored study's.
         device: Where the engine runs (str or torch.device); None is the CPU.
         dtype: torch.float64 (default) or torch.float32.
         acquisition: A registry name such as ``"log_ei"`` or an object
@@ -63,10 +73,17 @@ class Optimizer:
             ``max(5, d + 1)``: one more than the dimension, as the GP needs
             at least that many points to learn d lengthscales, and never
             fewer than 5.
+        storage: Path of an SQLite file that keeps the study (created if
+            missing); None keeps it in memory only.
+        study_name: Name of the study inside ``storage``; opening an existing
+            one resumes it.
 
     Raises:
-        InvalidSpaceError: If ``space`` is not a Space or a valid dict.
-        InvalidArgumentError: If an option has a wrong type or value.
+        InvalidSpaceError: If ``space`` is not a Space or a valid dict, or
+            differs from the stored study's space.
+        InvalidArgumentError: If an option has a wrong type or value, or
+            ``maximize`` / an explicit ``seed`` differ from the stored study's.
+        StorageError: If the storage file cannot be used.
     """
 
     def __init__(
@@ -79,20 +96,36 @@ class Optimizer:
         dtype: torch.dtype = torch.float64,
         acquisition: str | Acquisition = "log_ei",
         n_initial: int | None = None,
+        storage: str | Any | None = None,
+        study_name: str = "default",
     ) -> None:
-        self._space = _as_space(space)
-        self._maximize = _check_bool("maximize", maximize)
-        self._seed = secrets.randbits(32) if seed is None else _check_int("seed", seed, 0, _MAX_SEED)
-        self._device = _check_device(device)
-        self._dtype = _check_dtype(dtype)
+        self._space = as_space(space)
+        self._maximize = check_bool("maximize", maximize)
+        self._seed = secrets.randbits(32) if seed is None else check_int("seed", seed, 0, _MAX_SEED)
+        self._device = check_device(device)
+        self._dtype = check_dtype(dtype)
         get_acquisition(acquisition)  # raises InvalidArgumentError for unknown names
         self._acquisition = acquisition
         d = self._space.dim
-        self._n_initial = max(5, d + 1) if n_initial is None else _check_int("n_initial", n_initial, 0)
+        self._n_initial = max(5, d + 1) if n_initial is None else check_int("n_initial", n_initial, 0)
         self._log = TrialLog(d)
         self._n_sobol = 0  # Sobol points drawn so far
         self._n_suggest = 0  # engine calls so far
         self._theta: Tensor | None = None  # (1, d + 1) GP hyperparameters: warm start of the next fit
+        self._lock = threading.RLock()
+        self._closed = False
+        self._owner = new_owner()
+        self._store: NullStore | SqliteStore = NullStore()
+        self._finalizer = weakref.finalize(self, _release, self._store, self._owner)
+        if storage is not None:
+            path, name = check_storage(storage, study_name)
+            self._store = SqliteStore(
+                path, name, space=self._space, maximize=self._maximize, seed=self._seed, seed_given=seed is not None
+            )
+            self._finalizer.detach()
+            self._finalizer = weakref.finalize(self, _release, self._store, self._owner)
+            self._seed = self._store.seed
+            self._pull()
 
     @property
     def space(self) -> Space:
@@ -116,20 +149,24 @@ class Optimizer:
 
     @property
     def trials(self) -> list[Trial]:
-        """A copy of the list of all trials, in id order."""
+        """A copy of the list of all trials, in id order (with storage: as stored now)."""
+        self._refresh()
         return self._log.trials
 
     @property
     def best(self) -> Trial | None:
         """The COMPLETE trial with the best value (first one on ties); None if none."""
-        done = [t for t in self._log.trials if t.state is TrialState.COMPLETE]
+        done = [t for t in self.trials if t.state is TrialState.COMPLETE]
         if not done:
             return None
         pick = max if self._maximize else min
         return pick(done, key=lambda t: t.value)
 
     def ask(self, n: int | None = None) -> Trial | list[Trial]:
-        """Suggests new trials to evaluate; they stay RUNNING until told.
+        """Suggests trials to evaluate; they stay RUNNING until told.
+
+        With storage, RUNNING trials left by a process that died (or by a
+        closed optimizer) are handed out again first, with their ids and params.
 
         Args:
             n: Number of trials; None asks for one.
@@ -138,15 +175,15 @@ class Optimizer:
             One `Trial` when ``n`` is None, else a list of ``n`` trials.
 
         Raises:
-            InvalidArgumentError: If ``n`` is not a positive int.
+            InvalidArgumentError: If ``n`` is not a positive int or the optimizer is closed.
         """
-        k = 1 if n is None else _check_int("n", n, 1)
-        n_sobol = min(k, max(0, self._n_initial - len(self._log)))
-        params, X = self._sobol(n_sobol)
-        if k > n_sobol:
-            more_params, more_X = self._suggest(k - n_sobol, pending=X)
-            params, X = params + more_params, torch.cat([X, more_X])
-        trials = self._log.add(params, X, [_RUNNING] * k)
+        k = 1 if n is None else check_int("n", n, 1)
+        with self._session():
+            reissued = self._store.orphans()[:k]
+            self._store.claim(reissued, self._owner)
+            trials = [self._log.get(i) for i in reissued] + self._new_trials(k - len(reissued))
+            theta = None if self._theta is None else self._theta.tolist()
+            self._store.save_counters(Counters(self._n_sobol, self._n_suggest, theta))
         return trials[0] if n is None else trials
 
     def tell(self, trial: Trial | int | Mapping[str, Any], value: Any) -> Trial:
@@ -165,11 +202,15 @@ class Optimizer:
         Raises:
             InvalidTrialError: If the trial is unknown or already told, the
                 params are outside the space, or the value is not a number.
+            InvalidArgumentError: If the optimizer is closed.
         """
         outcome = parse_value(value)
-        if isinstance(trial, Mapping):
-            return self._add_told([trial], [outcome])[0]
-        return self._log.tell(trial, outcome)
+        with self._session():
+            if isinstance(trial, Mapping):
+                return self._add_told([trial], [outcome])[0]
+            told = self._log.tell(trial, outcome)
+            self._store.tell(told)
+        return told
 
     def tell_many(self, params: Iterable[Mapping[str, Any]], values: Iterable[Any]) -> list[Trial]:
         """Records many evaluations that were never asked, without fitting.
@@ -184,19 +225,39 @@ class Optimizer:
         Raises:
             InvalidTrialError: If the lengths differ, some params are outside
                 the space or some value is not a number. Nothing is recorded.
+            InvalidArgumentError: If the optimizer is closed.
         """
-        params, values = _as_list("params", params), _as_list("values", values)
+        params, values = as_list("params", params), as_list("values", values)
         if len(params) != len(values):
             raise InvalidTrialError(f"tell_many got {len(params)} params but {len(values)} values")
-        return self._add_told(params, [parse_value(v) for v in values])
+        outcomes = [parse_value(v) for v in values]
+        with self._session():
+            return self._add_told(params, outcomes)
+
+    def close(self) -> None:
+        """Ends this optimizer: later asks and tells raise, the storage file is closed.
+
+        Its RUNNING trials stay in the storage and are handed out again by
+        the next `ask` of an optimizer on the same study. Closing twice is fine.
+        """
+        with self._lock:
+            self._closed = True
+            self._finalizer()
+
+    def __enter__(self) -> Optimizer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def state_dict(self) -> dict[str, Any]:
         """Returns the whole state as a plain, JSON-serialisable dict.
 
         The GP is kept as its hyperparameters only (its data are the trials). A custom
         acquisition object is saved as None and must be passed again to
-        `from_state_dict`.
+        `from_state_dict`. The storage is not part of the state.
         """
+        trials = self.trials  # refreshes from storage
         acquisition = self._acquisition if isinstance(self._acquisition, str) else None
         return {
             "format": _STATE_FORMAT,
@@ -211,9 +272,8 @@ class Optimizer:
             },
             "counters": {"n_sobol": self._n_sobol, "n_suggest": self._n_suggest},
             "gp_theta": None if self._theta is None else self._theta.tolist(),
-            "trials": [t.to_dict() for t in self._log.trials],
+            "trials": [t.to_dict() for t in trials],
         }
-
     @classmethod
     def from_state_dict(
         cls,
@@ -256,11 +316,60 @@ class Optimizer:
         opt._log.add(params, opt._encode(params), outcomes)
         return opt
 
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[None]:
+        """Holds the lock and a storage transaction, after pulling what others wrote."""
+        with self._lock:
+            if self._closed:
+                raise InvalidArgumentError("this optimizer is closed; open the study again to continue")
+            with self._store.transaction():
+                self._pull()
+                yield
+
+    def _refresh(self) -> None:
+        """Pulls what other processes wrote (nothing without storage or once closed)."""
+        with self._lock:
+            if not self._closed:
+                self._pull()
+
+    def _pull(self) -> None:
+        """Merges the trials and counters that changed in storage into this optimizer."""
+        pulled = self._store.pull()
+        if pulled is None:
+            return
+        if pulled.full:
+            self._log = TrialLog(self._space.dim)
+        new = [t for t in pulled.trials if t.id >= len(self._log)]
+        for t in pulled.trials[: len(pulled.trials) - len(new)]:
+            if self._log.get(t.id).state is TrialState.RUNNING and t.state is not TrialState.RUNNING:
+                self._log.tell(t.id, Outcome(t.state, t.value, t.error))
+        params = [t.params for t in new]
+        self._log.add(params, self._encode(params), [Outcome(t.state, t.value, t.error) for t in new])
+        counters = pulled.counters
+        self._n_sobol, self._n_suggest = counters.n_sobol, counters.n_suggest
+        theta = counters.gp_theta
+        self._theta = None if theta is None else torch.tensor(theta, dtype=self._dtype, device=self._device)
+
+    def _new_trials(self, k: int) -> list[Trial]:
+        """Suggests ``k`` new RUNNING trials (Sobol design first, then the engine) and stores them."""
+        if k == 0:
+            return []
+        n_sobol = min(k, max(0, self._n_initial - len(self._log)))
+        params, X = self._sobol(n_sobol)
+        if k > n_sobol:
+            more_params, more_X = self._suggest(k - n_sobol, pending=X)
+            params, X = params + more_params, torch.cat([X, more_X])
+        trials = self._log.add(params, X, [_RUNNING] * k)
+        self._store.insert(trials, self._owner)
+        return trials
+
     def _add_told(self, params: list[Mapping[str, Any]], outcomes: list[Outcome]) -> list[Trial]:
         """Validates never-asked params and appends them as told trials."""
         X, names = self._encode(params), self._space.names
         clean = [{name: _plain(p[name]) for name in names} for p in params]  # space order
-        return self._log.add(clean, X, outcomes)
+        trials = self._log.add(clean, X, outcomes)
+        self._store.insert(trials, self._owner)
+        return trials
 
     def _encode(self, params: list[Mapping[str, Any]]) -> Tensor:
         """Validates and encodes params dicts to ``(k, d)`` float64 on the CPU."""
@@ -340,12 +449,6 @@ def _stratify(U: Tensor, space: Space) -> Tensor:
     return U
 
 
-def _as_list(name: str, values: Any) -> list[Any]:
-    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
-        raise InvalidTrialError(f"{name} must be a list, got {type(values).__name__} {values!r:.200}")
-    return list(values)
-
-
 def _plain(value: Any) -> Any:
     """A NumPy scalar as the matching Python scalar (keeps params JSON-friendly)."""
     return value.item() if isinstance(value, np.generic) else value
@@ -356,43 +459,9 @@ def _derive_seed(seed: int, counter: int) -> int:
     return int(np.random.SeedSequence([seed, counter]).generate_state(1)[0])
 
 
-def _as_space(space: Any) -> Space:
-    if isinstance(space, (Space, Mapping)):
-        return space if isinstance(space, Space) else Space(space)
-    raise InvalidSpaceError(f"space must be a Space or a dict of parameters, got {type(space).__name__} {space!r}")
 
 
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise InvalidArgumentError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
-    return bool(value)
-
-
-def _check_int(name: str, value: Any, low: int, high: float = math.inf) -> int:
-    """Checks ``low <= value < high`` for an int (not a bool)."""
-    integer = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-    if not integer or not low <= value < high:
-        limit = "" if high == math.inf else f" and < {high}"
-        raise InvalidArgumentError(f"{name} must be an int >= {low}{limit}, got {type(value).__name__} {value!r}")
-    return int(value)
-
-
-def _check_device(device: Any) -> torch.device:
-    if device is None:
-        return torch.device("cpu")
-    if not isinstance(device, (str, torch.device)):
-        kind = type(device).__name__
-        raise InvalidArgumentError(f"device must be a str, a torch.device or None, got {kind} {device!r}")
-    try:
-        device = torch.device(device)
-    except RuntimeError as exc:
-        raise InvalidArgumentError(f"device {device!r} is not a valid torch device: {exc}") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InvalidArgumentError(f"device {str(device)!r} requested but CUDA is not available")
-    return device
-
-
-def _check_dtype(dtype: Any) -> torch.dtype:
-    if dtype not in (torch.float32, torch.float64):
-        raise InvalidArgumentError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
-    return dtype
+def _release(store: NullStore | SqliteStore, owner: str) -> None:
+    """Finalizer of an optimizer: its RUNNING trials become orphans, its file is closed."""
+    release_owner(owner)
+    store.close()

@@ -115,6 +115,10 @@ class TrialLog:
         """A copy of the records, in id order."""
         return list(self._trials)
 
+    def get(self, trial_id: int) -> Trial:
+        """The record of trial ``trial_id`` (an existing id)."""
+        return self._trials[trial_id]
+
     def ids(self, state: TrialState) -> list[int]:
         """Ids of the trials in ``state``, increasing."""
         return [t.id for t in self._trials if t.state is state]

@@ -1,0 +1,466 @@
+"""Durable studies in an SQLite file, shared safely between processes.
+
+Every ``ask`` and ``tell`` of an `Optimizer` opened with ``storage=`` runs as
+one ``BEGIN IMMEDIATE`` transaction (SQLite's write lock), committed before
+the call returns:
+
+1. *pull*: read what other processes wrote since this process last looked
+   (trials and the study's random-state counters, found through a per-study
+   sequence number that every write increases);
+2. compute (suggest new points, or check the tell) against that state;
+3. write the new or told trials and the counters, then commit.
+
+Holding the write lock through a suggestion serialises suggestions across
+processes, so each one sees every other process's running trials as pending
+and continues the shared Sobol / seed counters: no trial is lost or handed out
+twice, and ids are allocated by the database (``MAX(number) + 1`` inside the
+transaction, with ``(study, number)`` as the primary key). The file is in WAL
+mode with ``synchronous=FULL``, so a committed ask or tell survives a SIGKILL
+of the process (and a power cut).
+
+Each optimizer writes its *owner* token (host, pid, session) on the trials it
+asks. A RUNNING trial whose owner is gone (the process died, or the optimizer
+was closed or garbage-collected) is an *orphan*; ``ask`` hands orphans out
+again before suggesting new points. Owners on other hosts are assumed alive
+(SQLite storage is for one machine), and a dead owner whose pid has been
+reused looks alive: such a trial stays pending until someone tells it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import socket
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from gpbo.errors import GpboError, InvalidArgumentError, InvalidSpaceError
+from gpbo.space import Space
+from gpbo.trial import Trial, TrialState
+
+__all__ = ["Counters", "NullStore", "Pulled", "SqliteStore", "StorageError", "StudyHistory", "check_storage", "load_study", "new_owner", "release_owner"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS studies (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    space TEXT NOT NULL,
+    maximize INTEGER NOT NULL,
+    seed INTEGER NOT NULL,
+    n_sobol INTEGER NOT NULL DEFAULT 0,
+    n_suggest INTEGER NOT NULL DEFAULT 0,
+    gp_theta TEXT,
+    seq INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trials (
+    study_id INTEGER NOT NULL REFERENCES studies(id),
+    number INTEGER NOT NULL,
+    params TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'complete', 'failed')),
+    value REAL,
+    error TEXT,
+    owner TEXT,
+    seq INTEGER NOT NULL,
+    asked_at REAL NOT NULL,
+    told_at REAL,
+    PRIMARY KEY (study_id, number)
+);
+CREATE INDEX IF NOT EXISTS trials_by_seq ON trials (study_id, seq);
+"""
+_TIMEOUT_S = 600.0  # how long a transaction waits for another process's write lock
+_HOST = socket.gethostname()
+_LIVE_SESSIONS: set[str] = set()  # owner tokens of this process's open optimizers
+
+
+class StorageError(GpboError, RuntimeError):
+    """The storage file cannot be opened, read or written (or is not a gpbo study)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Counters:
+    """A study's shared random state: Sobol points drawn, engine calls, GP warm start."""
+
+    n_sobol: int = 0
+    n_suggest: int = 0
+    gp_theta: list[list[float]] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Pulled:
+    """Changes read from storage.
+
+    Attributes:
+        trials: New or changed trials, in id order.
+        counters: The study's current counters.
+        full: True if ``trials`` is the whole study and replaces the reader's copy.
+    """
+
+    trials: list[Trial]
+    counters: Counters
+    full: bool
+
+
+class NullStore:
+    """The storage of an optimizer without a file: every method does nothing."""
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """A no-op context."""
+        return contextlib.nullcontext()
+
+    def pull(self) -> None:
+        """Nothing ever changes behind the optimizer's back."""
+
+    def insert(self, trials: list[Trial], owner: str) -> None:
+        """Does nothing."""
+
+    def tell(self, trial: Trial) -> None:
+        """Does nothing."""
+
+    def orphans(self) -> list[int]:
+        """No trial outlives its optimizer."""
+        return []
+
+    def claim(self, ids: list[int], owner: str) -> None:
+        """Does nothing."""
+
+    def save_counters(self, counters: Counters) -> None:
+        """Does nothing."""
+
+    def close(self) -> None:
+        """Does nothing."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyHistory:
+    """A stored study, for analysis (see `load_study`).
+
+    Attributes:
+        name: The study name.
+        space: Its search space.
+        maximize: True if the objective is maximised.
+        trials: All trials in id order (RUNNING ones included).
+        timestamps: ``(asked_at, told_at)`` Unix times per trial (None while running).
+    """
+
+    name: str
+    space: Space
+    maximize: bool
+    trials: list[Trial]
+    timestamps: list[tuple[float, float | None]]
+
+    @property
+    def best(self) -> Trial | None:
+        """The COMPLETE trial with the best value (first one on ties); None if none."""
+        done = [t for t in self.trials if t.state is TrialState.COMPLETE]
+        pick = max if self.maximize else min
+        return pick(done, key=lambda t: t.value) if done else None
+
+    def to_dataframe(self) -> Any:
+        """One row per trial: id, state, value, error, asked_at, told_at, then one column per parameter.
+
+        Raises:
+            ImportError: If pandas is not installed.
+        """
+        try:
+            import pandas
+        except ImportError as exc:
+            raise ImportError("StudyHistory.to_dataframe needs pandas: pip install pandas") from exc
+        rows = [
+            {"id": t.id, "state": t.state.value, "value": t.value, "error": t.error,
+             "asked_at": asked, "told_at": told, **t.params}
+            for t, (asked, told) in zip(self.trials, self.timestamps, strict=True)
+        ]
+        columns = ["id", "state", "value", "error", "asked_at", "told_at", *self.space.names]
+        return pandas.DataFrame(rows, columns=columns)
+
+
+def new_owner() -> str:
+    """A fresh owner token ``host:pid:session`` for an optimizer of this process."""
+    token = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex}"
+    _LIVE_SESSIONS.add(token)
+    return token
+
+
+def release_owner(token: str) -> None:
+    """Marks an owner as gone: its RUNNING trials become orphans."""
+    _LIVE_SESSIONS.discard(token)
+
+
+def load_study(storage: str | os.PathLike[str], name: str = "default") -> StudyHistory:
+    """Reads a stored study, without opening it for asks and tells.
+
+    Args:
+        storage: Path of the SQLite file.
+        name: The study name.
+
+    Raises:
+        InvalidArgumentError: If the arguments have wrong types or the study does not exist.
+        StorageError: If the file cannot be read.
+    """
+    path, name = _check_path(storage), _check_name(name)
+    if not os.path.exists(path):
+        raise InvalidArgumentError(f"storage {path!r} does not exist")
+    with contextlib.closing(_connect(path)) as conn, _translated(path):
+        row = conn.execute("SELECT id, space, maximize FROM studies WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise InvalidArgumentError(f"storage {path!r} has no study named {name!r}")
+        rows = conn.execute(
+            "SELECT number, params, state, value, error, asked_at, told_at FROM trials"
+            " WHERE study_id = ? ORDER BY number", (row[0],)
+        ).fetchall()
+    return StudyHistory(
+        name=name, space=Space.from_dict(json.loads(row[1])), maximize=bool(row[2]),
+        trials=[_trial(r) for r in rows], timestamps=[(r[5], r[6]) for r in rows],
+    )
+
+
+class SqliteStore:
+    """One study in an SQLite file, opened for asks and tells by one optimizer.
+
+    Args:
+        path: The SQLite file (created if missing).
+        name: The study name (created if missing).
+        space: The optimizer's space; must equal the stored one.
+        maximize: Must equal the stored direction.
+        seed: The stored seed is used; a different explicit seed is an error.
+            A new study stores ``seed``.
+
+    Raises:
+        InvalidSpaceError: If the study was created with another space.
+        InvalidArgumentError: If ``maximize`` or ``seed`` differ from the study's.
+        StorageError: If the file cannot be opened or is not a gpbo study.
+    """
+
+    def __init__(self, path: str, name: str, *, space: Space, maximize: bool, seed: int, seed_given: bool) -> None:
+        self._path, self._name = path, name
+        self._conn = _connect(path)
+        self._seen = -1  # study seq of the last pull; -1: the next pull returns everything
+        with self.transaction(), _translated(path):
+            for statement in _SCHEMA.split(";")[:-1]:  # not executescript: it would commit
+                self._conn.execute(statement)
+            self._study, self.seed = self._open_study(space, maximize, seed, seed_given)
+
+    @property
+    def name(self) -> str:
+        """The study name."""
+        return self._name
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Holds SQLite's write lock; commits on success, rolls back on an exception."""
+        with _translated(self._path):
+            self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._seen = -1  # the caller's view may hold rolled-back changes: reload it all
+            with _translated(self._path):
+                self._conn.execute("ROLLBACK")
+            raise
+        with _translated(self._path):
+            self._conn.execute("COMMIT")
+
+    def pull(self) -> Pulled | None:
+        """What was written since the last pull; None if nothing was."""
+        full = self._seen < 0
+        with _translated(self._path):
+            seq, n_sobol, n_suggest, theta = self._conn.execute(
+                "SELECT seq, n_sobol, n_suggest, gp_theta FROM studies WHERE id = ?", (self._study,)
+            ).fetchone()
+            if seq == self._seen:
+                return None
+            rows = self._conn.execute(
+                "SELECT number, params, state, value, error FROM trials"
+                " WHERE study_id = ? AND seq > ? ORDER BY number", (self._study, self._seen)
+            ).fetchall()
+        self._seen = seq
+        counters = Counters(n_sobol, n_suggest, None if theta is None else json.loads(theta))
+        return Pulled(trials=[_trial(r) for r in rows], counters=counters, full=full)
+
+    def insert(self, trials: list[Trial], owner: str) -> None:
+        """Adds new trials; the database allocates their ids, which must equal ``trial.id``."""
+        seq, now = self._bump(), time.time()
+        for t in trials:
+            told_at = None if t.state is TrialState.RUNNING else now
+            with _translated(self._path):
+                (number,) = self._conn.execute(
+                    "INSERT INTO trials (study_id, number, params, state, value, error, owner, seq, asked_at, told_at)"
+                    " SELECT ?1, COALESCE(MAX(number), -1) + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9"
+                    " FROM trials WHERE study_id = ?1 RETURNING number",
+                    (self._study, json.dumps(t.params), t.state.value, t.value, t.error, owner, seq, now, told_at),
+                ).fetchone()
+            if number != t.id:
+                raise StorageError(f"study {self._name!r}: the database gave trial id {number}, expected {t.id}")
+
+    def tell(self, trial: Trial) -> None:
+        """Records the outcome of a RUNNING trial."""
+        with _translated(self._path):
+            cursor = self._conn.execute(
+                "UPDATE trials SET state = ?, value = ?, error = ?, seq = ?, told_at = ?"
+                " WHERE study_id = ? AND number = ? AND state = 'running'",
+                (trial.state.value, trial.value, trial.error, self._bump(), time.time(), self._study, trial.id),
+            )
+        if cursor.rowcount != 1:
+            raise StorageError(f"study {self._name!r}: trial {trial.id} is not running in the database")
+
+    def orphans(self) -> list[int]:
+        """Ids of RUNNING trials whose owner is gone, increasing."""
+        with _translated(self._path):
+            rows = self._conn.execute(
+                "SELECT number, owner FROM trials WHERE study_id = ? AND state = 'running' ORDER BY number",
+                (self._study,),
+            ).fetchall()
+        return [number for number, owner in rows if not _owner_alive(owner)]
+
+    def claim(self, ids: list[int], owner: str) -> None:
+        """Makes ``owner`` the owner of the RUNNING trials ``ids``."""
+        with _translated(self._path):
+            self._conn.executemany(
+                "UPDATE trials SET owner = ? WHERE study_id = ? AND number = ?",
+                [(owner, self._study, i) for i in ids],
+            )
+
+    def save_counters(self, counters: Counters) -> None:
+        """Stores the study's random-state counters."""
+        theta = None if counters.gp_theta is None else json.dumps(counters.gp_theta)
+        with _translated(self._path):
+            self._conn.execute(
+                "UPDATE studies SET n_sobol = ?, n_suggest = ?, gp_theta = ? WHERE id = ?",
+                (counters.n_sobol, counters.n_suggest, theta, self._study),
+            )
+        self._bump()
+
+    def close(self) -> None:
+        """Closes the connection (committed writes are already on disk)."""
+        self._conn.close()
+
+    def _bump(self) -> int:
+        """Increases the study's sequence number; returns the new one (also marked as seen)."""
+        with _translated(self._path):
+            (seq,) = self._conn.execute(
+                "UPDATE studies SET seq = seq + 1 WHERE id = ? RETURNING seq", (self._study,)
+            ).fetchone()
+        self._seen = seq  # the caller holds the write lock and pulled before writing
+        return seq
+
+    def _open_study(self, space: Space, maximize: bool, seed: int, seed_given: bool) -> tuple[int, int]:
+        """Creates the study or checks it against the arguments; returns its id and seed."""
+        row = self._conn.execute(
+            "SELECT id, space, maximize, seed FROM studies WHERE name = ?", (self._name,)
+        ).fetchone()
+        if row is None:
+            cursor = self._conn.execute(
+                "INSERT INTO studies (name, space, maximize, seed, created_at) VALUES (?, ?, ?, ?, ?)",
+                (self._name, json.dumps(space.to_dict()), int(maximize), seed, time.time()),
+            )
+            return cursor.lastrowid, seed
+        study, stored_space, stored_maximize, stored_seed = row
+        where = f"study {self._name!r} in {self._path!r}"
+        difference = space_difference(Space.from_dict(json.loads(stored_space)), space)
+        if difference:
+            raise InvalidSpaceError(f"{where} was created with another space: {difference}")
+        if bool(stored_maximize) != maximize:
+            raise InvalidArgumentError(f"{where} has maximize={bool(stored_maximize)}, got maximize={maximize}")
+        if seed_given and seed != stored_seed:
+            raise InvalidArgumentError(f"{where} has seed={stored_seed}, got seed={seed}; pass seed=None")
+        return study, stored_seed
+
+
+def space_difference(stored: Space, given: Space) -> str:
+    """Describes how ``given`` differs from ``stored``; empty if they are equal."""
+    old, new = stored.params, given.params
+    parts = []
+    if missing := [n for n in old if n not in new]:
+        parts.append(f"missing parameters {missing}")
+    if extra := [n for n in new if n not in old]:
+        parts.append(f"new parameters {extra}")
+    parts += [f"parameter {n!r} is {new[n]!r}, stored {old[n]!r}" for n in old if n in new and old[n] != new[n]]
+    if not parts and list(old) != list(new):
+        parts.append(f"parameter order {list(new)}, stored {list(old)}")
+    return "; ".join(parts)
+
+
+def check_storage(storage: Any, name: Any) -> tuple[str, str]:
+    """Validates a ``storage`` path and study name; returns them as str."""
+    return _check_path(storage), _check_name(name)
+
+
+def _check_path(storage: Any) -> str:
+    if not isinstance(storage, (str, os.PathLike)) or isinstance(storage, bytes):
+        raise InvalidArgumentError(f"storage must be a file path (str or os.PathLike), got {type(storage).__name__} {storage!r:.200}")
+    path = os.fspath(storage)
+    if not isinstance(path, str) or not path or path == ":memory:" or "\0" in path:
+        raise InvalidArgumentError(f"storage must be the path of a file, got {path!r:.200}")
+    return path
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        raise InvalidArgumentError(f"study_name must be a non-empty str, got {type(name).__name__} {name!r:.200}")
+    return name
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    """Opens ``path`` in autocommit mode (transactions are explicit), WAL, synchronous=FULL."""
+    with _translated(path):
+        conn = sqlite3.connect(path, timeout=_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+        except BaseException:
+            conn.close()
+            raise
+    return conn
+
+
+@contextlib.contextmanager
+def _translated(path: str) -> Iterator[None]:
+    """Turns SQLite's exceptions into `StorageError` naming the file."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StorageError(f"storage {path!r}: {type(exc).__name__}: {exc}") from exc
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, GpboError):
+            raise
+        raise StorageError(f"storage {path!r} holds malformed data: {type(exc).__name__}: {exc}") from exc
+
+
+def _trial(row: tuple[Any, ...]) -> Trial:
+    number, params, state, value, error = row[:5]
+    return Trial(id=number, params=json.loads(params), state=TrialState(state), value=value, error=error)
+
+
+def _owner_alive(owner: str | None) -> bool:
+    """Whether the optimizer that owns a RUNNING trial may still tell it."""
+    if owner is None:
+        return False
+    host, pid, _ = owner.rsplit(":", 2)
+    if host != _HOST:
+        return True
+    if int(pid) == os.getpid():
+        return owner in _LIVE_SESSIONS
+    return _process_alive(int(pid))
+
+
+def _process_alive(pid: int) -> bool:
+    """True if process ``pid`` exists and is not a zombie (Linux /proc; signal 0 elsewhere)."""
+    if os.path.isdir("/proc/self"):
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+                return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
