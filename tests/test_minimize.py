@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import re
+import threading
+import time
 
 import numpy as np
 import pytest
 import torch
 
+import gpbo
 from gpbo.errors import InvalidArgumentError, InvalidSpaceError, InvalidTrialError
 from gpbo.loop import MinimizeResult, minimize
 from gpbo.optimizer import Optimizer
@@ -144,3 +148,111 @@ def test_branin_25_trials_reaches_small_regret(seed):
     bo = minimize(branin, BRANIN_SPACE, 25, seed=seed)
     assert bo.best_value - BRANIN_MIN < 1.0
     assert bo.best_value < sobol.best_value
+
+
+# ------------------------------------------------------- failures, workers, progress
+
+BAD_LOOP_OPTIONS = [
+    (dict(catch=ValueError()), InvalidArgumentError, "catch must be a tuple of exception types, got ValueError"),
+    (dict(catch=(ValueError, int)), InvalidArgumentError, "catch must be a tuple of exception types"),
+    (dict(timeout_per_trial=0), InvalidArgumentError, "timeout_per_trial must be None or a number of seconds > 0, got int 0"),
+    (dict(timeout_per_trial=math.nan), InvalidArgumentError, "timeout_per_trial must be None or a number of seconds > 0"),
+    (dict(timeout_per_trial="1"), InvalidArgumentError, "got str '1'"),
+    (dict(n_workers=0), InvalidArgumentError, "n_workers must be an int >= 1, got int 0"),
+    (dict(executor="pool"), InvalidArgumentError, "executor must be a concurrent.futures.Executor (with a submit method), got str 'pool'"),
+    (dict(progress="yes"), InvalidArgumentError, "progress must be a bool, got str 'yes'"),
+]
+
+
+@pytest.mark.parametrize("kwargs, error, message", BAD_LOOP_OPTIONS)
+def test_bad_loop_options_raise(kwargs, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        minimize(quadratic, BOX, 3, **kwargs)
+
+
+def test_catch_decides_which_exceptions_are_failures():
+    def objective(params):
+        raise KeyError("missing")
+
+    result = minimize(objective, BOX, 2, seed=0, catch=(KeyError,))
+    assert [t.error for t in result.trials] == ["KeyError: 'missing'"] * 2
+    seen = []
+    with pytest.raises(KeyError, match="missing"):
+        minimize(objective, BOX, 3, seed=0, catch=(ValueError,), callbacks=[lambda o, t: seen.append(t)])
+    assert seen == []  # raised at the first trial, which was recorded as failed before raising
+
+
+def test_uncaught_exception_is_recorded_as_failed_before_it_propagates(tmp_path):
+    path = str(tmp_path / "s.db")
+
+    def objective(params):
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        minimize(objective, BOX, 3, seed=0, storage=path, catch=())
+    (trial,) = gpbo.load_study(path).trials
+    assert trial.state is TrialState.FAILED and trial.error == "OSError: disk gone"
+
+
+def test_non_number_result_is_recorded_then_raised(tmp_path):
+    path = str(tmp_path / "s.db")
+    with pytest.raises(InvalidTrialError, match="got 'oops' of type str"):
+        minimize(lambda p: "oops", BOX, 2, seed=0, storage=path)
+    (trial,) = gpbo.load_study(path).trials
+    assert trial.state is TrialState.FAILED and "got 'oops' of type str" in trial.error
+
+
+def test_timeout_per_trial_fails_slow_trials_and_goes_on():
+    release = threading.Event()
+
+    def objective(params):
+        if params["x"] > 0:
+            release.wait(5.0)  # "hangs"; abandoned after the timeout
+        return quadratic(params)
+
+    start = time.monotonic()
+    result = minimize(objective, BOX, 6, seed=0, n_initial=6, timeout_per_trial=0.2)
+    release.set()
+    slow = [t for t in result.trials if t.params["x"] > 0]
+    assert slow and all(t.state is TrialState.FAILED for t in slow)
+    assert all(t.error == f"TrialTimeoutError: trial {t.id} ran longer than timeout_per_trial=0.2 s" for t in slow)
+    assert all(t.state is TrialState.COMPLETE for t in result.trials if t.params["x"] <= 0)
+    assert time.monotonic() - start < 4.0
+
+
+def sleepy_quadratic(params: dict) -> float:
+    time.sleep(0.05)
+    return quadratic(params)
+
+
+def test_workers_keep_n_trials_in_flight_and_suggestions_see_them_as_pending():
+    in_flight = []
+
+    def record(opt, trial):
+        in_flight.append(sum(t.state is TrialState.RUNNING for t in opt.trials))
+
+    result = minimize(sleepy_quadratic, BOX, 10, seed=0, n_initial=4, n_workers=3, callbacks=[record])
+    assert len(result.trials) == 10 and all(t.state is TrialState.COMPLETE for t in result.trials)
+    assert max(in_flight) == 2  # while one trial is told, the two others are still running
+    assert len({(t.params["x"], t.params["y"]) for t in result.trials}) == 10
+
+
+def test_any_executor_works_process_pool_included():
+    with concurrent.futures.ProcessPoolExecutor(2) as pool:
+        result = minimize(sleepy_quadratic, BOX, 6, seed=0, n_initial=4, n_workers=2, executor=pool)
+    assert [t.value for t in result.trials] == [quadratic(t.params) for t in result.trials]
+
+
+def test_executor_must_return_futures():
+    class Odd:
+        def submit(self, fn, *args):
+            return fn(*args)
+
+    with pytest.raises(InvalidArgumentError, match="executor.submit must return a concurrent.futures.Future, got float"):
+        minimize(quadratic, BOX, 2, executor=Odd())
+
+
+def test_progress_bar_shows_the_best_value(capsys):
+    result = minimize(quadratic, BOX, 3, seed=0, progress=True)
+    err = capsys.readouterr().err
+    assert "3/3" in err and f"best={result.best_value:.6g}" in err
