@@ -1,0 +1,217 @@
+"""`GPBOSearch`: gpbo as a Ray Tune searcher.
+
+Use it like Ray's other searchers::
+
+    from ray import tune
+    from ray.tune.search import ConcurrencyLimiter
+    from gpbo.integrations.ray_tune import GPBOSearch
+
+    search = ConcurrencyLimiter(GPBOSearch(seed=0), max_concurrent=4)
+    tuner = tune.Tuner(
+        train_fn,
+        param_space={"lr": tune.loguniform(1e-4, 1e-1), "width": tune.randint(16, 257)},
+        tune_config=tune.TuneConfig(search_alg=search, metric="loss", mode="min", num_samples=40),
+    )
+    tuner.fit()
+
+Each ``suggest`` is one `gpbo.Optimizer.ask`; trials that are still running
+are pending points, so concurrent trials do not repeat. A trial that errors,
+or whose last result lacks the metric or holds a non-finite or non-numeric
+value, is told as FAILED (it never enters the GP as a number).
+
+Supported Ray Tune domains: ``tune.uniform`` / ``tune.loguniform`` (``Real``),
+``tune.randint`` / ``tune.lograndint`` (``Integer``; Ray's upper bound is
+exclusive) and ``tune.choice`` (``Categorical`` over the choice indices, so
+any choice object works). Nested dicts are supported; other values in the
+config are constants. A `gpbo.Space` (or a dict of gpbo parameters) can be
+passed as ``space`` instead.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+from gpbo.acquisition.protocol import Acquisition
+from gpbo.errors import InvalidArgumentError, InvalidSpaceError, InvalidTrialError
+from gpbo.integrations import require
+from gpbo.optimizer import Optimizer
+from gpbo.space import Categorical, Integer, Param, Real, Space
+
+require("ray.tune", "ray")
+from ray.tune.search import Searcher  # noqa: E402 - after the import check
+from ray.tune.search.sample import Categorical as RayCategorical  # noqa: E402
+from ray.tune.search.sample import Domain, LogUniform, Uniform  # noqa: E402
+from ray.tune.search.sample import Float as RayFloat  # noqa: E402
+from ray.tune.search.sample import Integer as RayInteger  # noqa: E402
+from ray.tune.search.variant_generator import parse_spec_vars  # noqa: E402
+from ray.tune.utils.util import flatten_dict, unflatten_dict  # noqa: E402
+
+__all__ = ["GPBOSearch"]
+
+_MODES = ("min", "max")
+
+
+def _convert_domain(name: str, domain: Domain) -> tuple[Param, list[Any] | None]:
+    """A Ray Tune domain -> (gpbo parameter, categories for a choice else None)."""
+    sampler = domain.get_sampler()
+    if isinstance(domain, RayCategorical) and isinstance(sampler, Uniform):
+        return Categorical(list(range(len(domain.categories)))), list(domain.categories)
+    if isinstance(domain, RayFloat) and isinstance(sampler, (Uniform, LogUniform)):
+        return Real(domain.lower, domain.upper, log=isinstance(sampler, LogUniform)), None
+    if isinstance(domain, RayInteger) and isinstance(sampler, (Uniform, LogUniform)):
+        return Integer(domain.lower, domain.upper - 1, log=isinstance(sampler, LogUniform)), None
+    raise InvalidSpaceError(
+        f"GPBOSearch does not support parameter {name!r}: {type(domain).__name__} domain with a "
+        f"{type(sampler).__name__} sampler; use tune.uniform, loguniform, randint, lograndint or choice")
+
+
+def convert_search_space(config: dict[str, Any]) -> tuple[Space, dict[str, list[Any]]]:
+    """Ray Tune param space -> (gpbo Space with "/"-joined names, choices of categoricals).
+
+    Raises:
+        InvalidSpaceError: For grid search, unsupported domains, or no tunable parameter.
+    """
+    _, domains, grids = parse_spec_vars(config)
+    if grids:
+        raise InvalidSpaceError(f"GPBOSearch cannot tune grid_search parameters, got {[p for p, _ in grids]}")
+    _, domains, _ = parse_spec_vars(flatten_dict(config, prevent_delimiter=True))
+    if not domains:
+        raise InvalidSpaceError(f"the param space has no tunable parameter: {config!r:.200}")
+    params, choices = {}, {}
+    for path, domain in domains:
+        name = "/".join(path)
+        params[name], categories = _convert_domain(name, domain)
+        if categories is not None:
+            choices[name] = categories
+    return Space(params), choices
+
+
+class GPBOSearch(Searcher):
+    """Ray Tune searcher backed by a `gpbo.Optimizer`.
+
+    Args:
+        space: A Ray Tune param space dict, a `gpbo.Space` or a dict of gpbo
+            parameters; None takes the ``param_space`` given to ``tune.Tuner``.
+        metric: The result key to optimise; None takes TuneConfig's metric.
+        mode: ``"min"`` or ``"max"``; None takes TuneConfig's mode.
+        seed, acquisition, n_initial, device: As for `gpbo.Optimizer`.
+
+    Raises:
+        InvalidArgumentError: If ``mode`` is invalid.
+        InvalidSpaceError: If ``space`` is invalid.
+    """
+
+    def __init__(
+        self,
+        space: dict[str, Any] | Space | None = None,
+        *,
+        metric: str | None = None,
+        mode: str | None = None,
+        seed: int | None = None,
+        acquisition: str | Acquisition = "log_ei",
+        n_initial: int | None = None,
+        device: str | None = None,
+    ) -> None:
+        _check_mode(mode)
+        super().__init__(metric=metric, mode=mode)
+        self._options = {"seed": seed, "acquisition": acquisition, "n_initial": n_initial, "device": device}
+        self._space: Space | None = None
+        self._choices: dict[str, list[Any]] = {}
+        self._opt: Optimizer | None = None
+        self._live: dict[str, int] = {}  # Ray trial id -> gpbo trial id
+        if space is not None:
+            self._set_space(space)
+
+    def _set_space(self, space: dict[str, Any] | Space) -> None:
+        if isinstance(space, Space):
+            self._space = space
+        elif isinstance(space, dict) and space and all(isinstance(p, (Real, Integer, Categorical))
+                                                       for p in space.values()):
+            self._space = Space(space)
+        elif isinstance(space, dict):
+            self._space, self._choices = convert_search_space(space)
+        else:
+            raise InvalidSpaceError(f"space must be a dict or a gpbo.Space, got {type(space).__name__}")
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        """Takes metric, mode and param space from ``tune.Tuner``; False if a space is already set."""
+        if self._space is not None and config:
+            return False
+        _check_mode(mode)
+        if config:
+            self._set_space(config)
+        self._metric = metric or self._metric
+        self._mode = mode or self._mode
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any]:
+        """Asks the optimizer for a configuration (nested like the param space).
+
+        Raises:
+            InvalidArgumentError: If the space, metric or mode is still unset.
+        """
+        trial = self._optimizer().ask()
+        self._live[trial_id] = trial.id
+        flat = {name: self._choices[name][v] if name in self._choices else v
+                for name, v in trial.params.items()}
+        return unflatten_dict(flat)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        """Tells the trial's metric, or a failure for an error or a missing / bad metric."""
+        if trial_id not in self._live or self._opt is None:
+            return
+        gpbo_id = self._live.pop(trial_id)
+        if error:
+            value: Any = RuntimeError(f"Ray Tune trial {trial_id} errored")
+        elif not result or self._metric not in result:
+            value = RuntimeError(f"Ray Tune trial {trial_id} reported no {self._metric!r}")
+        else:
+            value = result[self._metric]
+        try:
+            self._opt.tell(gpbo_id, value)
+        except InvalidTrialError as exc:  # a non-numeric metric: record the trial as failed
+            self._opt.tell(gpbo_id, exc)
+
+    def get_state(self) -> dict[str, Any]:
+        """The searcher's state as plain data (the optimizer as its `state_dict`)."""
+        return {
+            "metric": self._metric, "mode": self._mode, "options": self._options,
+            "space": None if self._space is None else self._space.to_dict(), "choices": self._choices,
+            "optimizer": None if self._opt is None else self._opt.state_dict(), "live": dict(self._live),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restores a `get_state` result."""
+        self._metric, self._mode, self._options = state["metric"], state["mode"], state["options"]
+        self._space = None if state["space"] is None else Space.from_dict(state["space"])
+        self._choices, self._live = state["choices"], dict(state["live"])
+        self._opt = None
+        if state["optimizer"] is not None:
+            self._opt = Optimizer.from_state_dict(state["optimizer"], acquisition=self._options["acquisition"])
+
+    def save(self, checkpoint_path: str) -> None:
+        """Pickles `get_state` to ``checkpoint_path``."""
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.get_state(), f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Loads a `save` file."""
+        with open(checkpoint_path, "rb") as f:
+            self.set_state(pickle.load(f))
+
+    def _optimizer(self) -> Optimizer:
+        if self._opt is None:
+            missing = [k for k, v in (("space", self._space), ("metric", self._metric), ("mode", self._mode))
+                       if v is None]
+            if missing:
+                raise InvalidArgumentError(
+                    f"GPBOSearch has no {', '.join(missing)}: pass them to GPBOSearch or to "
+                    "tune.Tuner (param_space=, TuneConfig(metric=, mode=))")
+            self._opt = Optimizer(self._space, maximize=self._mode == "max", **self._options)
+        return self._opt
+
+
+def _check_mode(mode: str | None) -> None:
+    if mode is not None and mode not in _MODES:
+        raise InvalidArgumentError(f"mode must be 'min' or 'max', got {mode!r}")
