@@ -23,13 +23,10 @@ import math
 from dataclasses import dataclass
 
 import torch
-from botorch.models.utils.gpytorch_modules import (
-    get_covar_module_with_dim_scaled_prior,
-    get_gaussian_likelihood_with_lognormal_prior,
-)
 from torch import Tensor
 
 from gpbo.models.kernel import kernel_matrix
+from gpbo.models.marginal import GPPriors, neg_log_posterior
 from gpbo.models.protocol import Posterior
 from gpbo.optim.lbfgsb import minimize_lbfgsb
 
@@ -89,14 +86,14 @@ class ExactGP:
         """
         y_mean, y_std = _standardisation(Y)
         Y_std = (Y - y_mean.unsqueeze(-1)) / y_std.unsqueeze(-1)
-        priors = _Priors.for_dim(X.shape[-1], X)
+        priors = GPPriors.for_dim(X.shape[-1], X)
         theta0 = _initial_theta(X, priors, warm_start)
-        lower, upper = _theta_bounds(X, noise)
+        lower, upper = _theta_bounds(X, noise, priors)
         fixed = torch.zeros_like(theta0, dtype=torch.bool)
         fixed[..., -1] = noise == "deterministic"
 
         def loss(theta: Tensor) -> Tensor:
-            return _neg_log_posterior(theta, X, Y_std, categorical, priors)
+            return neg_log_posterior(theta, X, Y_std, categorical, priors)
 
         result = minimize_lbfgsb(
             loss, theta0.clamp(lower, upper), lower, upper, fixed=fixed,
@@ -138,25 +135,6 @@ class ExactGP:
         return _theta(self.lengthscale, self.noise)
 
 
-@dataclass(frozen=True)
-class _Priors:
-    """BoTorch's SingleTaskGP priors (GPyTorch LogNormalPrior objects)."""
-
-    lengthscale: torch.nn.Module
-    noise: torch.nn.Module
-    min_lengthscale: float
-
-    @classmethod
-    def for_dim(cls, d: int, like: Tensor) -> _Priors:
-        covar = get_covar_module_with_dim_scaled_prior(ard_num_dims=d, use_rbf_kernel=False)
-        likelihood = get_gaussian_likelihood_with_lognormal_prior()
-        return cls(
-            lengthscale=covar.lengthscale_prior.to(like),
-            noise=likelihood.noise_covar.noise_prior.to(like),
-            min_lengthscale=float(covar.raw_lengthscale_constraint.lower_bound),
-        )
-
-
 def _standardisation(Y: Tensor) -> tuple[Tensor, Tensor]:
     """Per-problem mean and std (P,); a constant problem gets std 1."""
     mean = Y.mean(-1)
@@ -170,17 +148,17 @@ def _theta(lengthscale: Tensor, noise: Tensor) -> Tensor:
     return torch.cat([lengthscale.log(), noise.log().unsqueeze(-1)], dim=-1)
 
 
-def _theta_bounds(X: Tensor, noise: str) -> tuple[Tensor, Tensor]:
+def _theta_bounds(X: Tensor, noise: str, priors: GPPriors) -> tuple[Tensor, Tensor]:
     """(d + 1,) lower and upper bounds on theta."""
     d = X.shape[-1]
     floor = math.log(NOISE_FLOOR[X.dtype])
-    lower = torch.full((d + 1,), math.log(0.025), dtype=X.dtype, device=X.device)
+    lower = torch.full((d + 1,), math.log(priors.min_lengthscale), dtype=X.dtype, device=X.device)
     upper = torch.full((d + 1,), math.log(_MAX_LENGTHSCALE), dtype=X.dtype, device=X.device)
     lower[-1], upper[-1] = floor, (floor if noise == "deterministic" else math.log(_MAX_NOISE))
     return lower, upper
 
 
-def _initial_theta(X: Tensor, priors: _Priors, warm_start: ExactGP | Tensor | None) -> Tensor:
+def _initial_theta(X: Tensor, priors: GPPriors, warm_start: ExactGP | Tensor | None) -> Tensor:
     """(P, d + 1) starting point: the warm start if compatible, else prior modes."""
     P, _, d = X.shape
     theta = warm_start.theta if isinstance(warm_start, ExactGP) else warm_start
@@ -189,31 +167,6 @@ def _initial_theta(X: Tensor, priors: _Priors, warm_start: ExactGP | Tensor | No
     ls = priors.lengthscale.mode.expand(P, d)
     noise = priors.noise.mode.expand(P)
     return _theta(ls, noise).to(X)
-
-
-def _neg_log_posterior(
-    theta: Tensor, X: Tensor, Y: Tensor, categorical: tuple[int, ...], priors: _Priors
-) -> Tensor:
-    """Negative log marginal likelihood plus log priors, divided by n.
-
-    Args:
-        theta: (..., P, d + 1) raw hyperparameters.
-        X: (P, n, d); Y: (P, n) standardised.
-
-    Returns:
-        (..., P) losses; +inf where the Cholesky factorisation fails.
-    """
-    n = X.shape[-2]
-    ls, noise = theta[..., :-1].exp(), theta[..., -1].exp()
-    K = kernel_matrix(X, X, ls, categorical)  # (..., P, n, n)
-    K = K + noise[..., None, None] * torch.eye(n, dtype=X.dtype, device=X.device)
-    L, info = torch.linalg.cholesky_ex(K)
-    a = torch.linalg.solve_triangular(L, Y.expand(K.shape[:-1]).unsqueeze(-1), upper=False)
-    nll = 0.5 * a.squeeze(-1).pow(2).sum(-1) + L.diagonal(dim1=-2, dim2=-1).log().sum(-1)
-    nll = nll + 0.5 * n * math.log(2 * math.pi)
-    log_prior = priors.lengthscale.log_prob(ls).sum(-1) + priors.noise.log_prob(noise)
-    loss = (nll - log_prior) / n
-    return torch.where(info == 0, loss, torch.full_like(loss, math.inf))
 
 
 def _build(

@@ -34,6 +34,7 @@ from torch import Tensor
 __all__ = ["LbfgsbResult", "minimize_lbfgsb"]
 
 _ARMIJO_C1 = 1e-4
+_WOLFE_C2 = 0.9  # curvature condition of the unit step, as in SciPy's L-BFGS-B
 _History = tuple[Tensor, Tensor, Tensor]  # S, Y (m, *B, D) newest first; valid (m, *B) bool
 
 
@@ -177,6 +178,9 @@ def _direction(
     return torch.where(use_qn.unsqueeze(-1), d, d_sd), use_qn
 
 
+_SearchResult = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
+
+
 def _line_search(
     fun: Callable[[Tensor], Tensor],
     x: Tensor,
@@ -185,7 +189,44 @@ def _line_search(
     d: Tensor,
     box: tuple[Tensor, Tensor],
     steps: Tensor,
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    active: Tensor,
+    unit_first: bool,
+) -> _SearchResult:
+    """The line search; see :func:`_backtrack` for arguments and results.
+
+    With ``unit_first`` (on the CPU, where reading a flag is free), the unit
+    step is tried first with its gradient, as SciPy does; it is kept where it
+    satisfies the Wolfe conditions (Armijo, and a flattened slope so that the
+    step was not too short). Only if some active element fails does the batched
+    search run, and its result is used for those elements. Without
+    ``unit_first`` (accelerators) the batched search always runs, with no sync.
+    """
+    if not unit_first:
+        return _backtrack(fun, x, f, g, d, box, steps)
+    x1 = _project(x + d, *box)
+    f1, g1 = _evaluate(fun, x1)
+    s1 = x1 - x
+    dec1 = (g * s1).sum(-1)  # (*B,)
+    good = (dec1 < 0) & (f1 <= f + _ARMIJO_C1 * dec1) & ((g1 * s1).sum(-1) >= _WOLFE_C2 * dec1)
+    if not bool((active & ~good).any()):
+        return good, x1, f1, g1, s1.abs().amax(-1), torch.zeros_like(good)
+    ok, x_new, f_new, g_new, move, longest = _backtrack(fun, x, f, g, d, box, steps)
+    keep = good.unsqueeze(-1)
+    return (
+        ok | good, torch.where(keep, x1, x_new), torch.where(good, f1, f_new),
+        torch.where(keep, g1, g_new), move, longest & ~good,
+    )
+
+
+def _backtrack(
+    fun: Callable[[Tensor], Tensor],
+    x: Tensor,
+    f: Tensor,
+    g: Tensor,
+    d: Tensor,
+    box: tuple[Tensor, Tensor],
+    steps: Tensor,
+) -> _SearchResult:
     """Batched projected backtracking: values at all step sizes in one call,
     then value and gradient at the chosen step only.
 
@@ -248,6 +289,7 @@ def _step(
     steps: Tensor,
     pgtol: float,
     ftol: float,
+    unit_first: bool,
 ) -> _State:
     """One masked L-BFGS-B iteration for every element that is not done."""
     x, f, g, hist = st.x, st.f, st.g, st.hist
@@ -256,7 +298,9 @@ def _step(
     free = _free_mask(x, g, *box, movable)
     d, use_qn = _direction(x, g, free, box, hist, st.sd_scale)
     d = d * active.unsqueeze(-1).to(d.dtype)
-    ok, x_new, f_new, g_new, move, longest = _line_search(fun, x, f, g, d, box, steps)
+    ok, x_new, f_new, g_new, move, longest = _line_search(
+        fun, x, f, g, d, box, steps, active, unit_first
+    )
     acc, fail = ok & active, ~ok & active
     # curvature pair, skipped per element when s.y <= eps |y|^2
     s, y = x_new - x, g_new - g
@@ -317,6 +361,7 @@ def minimize_lbfgsb(
     check_every: int | None = None,
     n_steps: int = 12,
     max_step: float = 16.0,
+    unit_first: bool | None = None,
 ) -> LbfgsbResult:
     """Minimise independent box-constrained problems with batched L-BFGS-B.
 
@@ -338,6 +383,9 @@ def minimize_lbfgsb(
             and every 10 on an accelerator, where it is a device sync.
         n_steps: number L of step sizes tried per line search.
         max_step: the largest, the others halving: ``max_step * 2**-k``.
+        unit_first: try the unit step with its gradient before the batched
+            search (see :func:`_line_search`). None: on the CPU only, where
+            the per-iteration check it needs costs no device sync.
             Steps above 1 let an element whose quasi-Newton step is far too
             short (stale curvature after the active set changed) move in one
             iteration, as SciPy's extrapolating line search does.
@@ -350,8 +398,9 @@ def minimize_lbfgsb(
         ValueError: bad options, non-finite ``x0``, ``lower > upper``, or
             ``fun`` not returning shape ``(*L, *B)``.
     """
-    if check_every is None:
-        check_every = 1 if x0.device.type == "cpu" else 10
+    on_cpu = isinstance(x0, Tensor) and x0.device.type == "cpu"
+    check_every = (1 if on_cpu else 10) if check_every is None else check_every
+    unit_first = on_cpu if unit_first is None else unit_first
     if min(history, check_every, n_steps) < 1 or max_iter < 0:
         raise ValueError(
             "need history, check_every, n_steps >= 1 and max_iter >= 0; got "
@@ -370,5 +419,5 @@ def minimize_lbfgsb(
         for it in range(max_iter):
             if it % check_every == 0 and bool(st.done.all()):  # the only host sync
                 break
-            st = _step(fun, st, box, movable, steps, pgtol, ftol)
+            st = _step(fun, st, box, movable, steps, pgtol, ftol, unit_first)
     return LbfgsbResult(x=st.x, f=st.f, n_iter=st.n_iter, converged=st.converged)

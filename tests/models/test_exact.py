@@ -10,7 +10,8 @@ from botorch.models import SingleTaskGP
 from botorch.models.transforms import Standardize
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
 
-from gpbo.models.exact import ExactGP, _neg_log_posterior, _Priors
+from gpbo.models.exact import ExactGP
+from gpbo.models.marginal import GPPriors, neg_log_posterior
 from gpbo.models.kernel import kernel_matrix
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -67,8 +68,8 @@ def test_map_fit_is_at_least_as_good_as_botorch_fit() -> None:
 
     X, Y = _data(4, 30, 3, seed=1)
     model = ExactGP.fit(X, Y)
-    priors = _Priors.for_dim(3, X)
-    ours = _neg_log_posterior(model.theta, X, model.Y_train, (), priors)
+    priors = GPPriors.for_dim(3, X)
+    ours = neg_log_posterior(model.theta, X, model.Y_train, (), priors)
     for p in range(4):
         gp = SingleTaskGP(
             X[p], Y[p, :, None],
@@ -77,7 +78,7 @@ def test_map_fit_is_at_least_as_good_as_botorch_fit() -> None:
         )
         fit_gpytorch_mll(ExactMarginalLogLikelihood(gp.likelihood, gp))
         theta = torch.cat([gp.covar_module.lengthscale.log().view(-1), gp.likelihood.noise.log()])
-        theirs = _neg_log_posterior(theta[None], X[p : p + 1], model.Y_train[p : p + 1], (), priors)
+        theirs = neg_log_posterior(theta[None], X[p : p + 1], model.Y_train[p : p + 1], (), priors)
         assert ours[p] <= theirs[0] + 1e-4
 
 
@@ -94,8 +95,8 @@ def test_warm_start_reaches_the_same_optimum() -> None:
     cold = ExactGP.fit(X[:, :20], Y[:, :20])
     warm = ExactGP.fit(X, Y, warm_start=cold)
     scratch = ExactGP.fit(X, Y)
-    priors = _Priors.for_dim(2, X)
-    loss = lambda m: _neg_log_posterior(m.theta, X, m.Y_train, (), priors)  # noqa: E731
+    priors = GPPriors.for_dim(2, X)
+    loss = lambda m: neg_log_posterior(m.theta, X, m.Y_train, (), priors)  # noqa: E731
     torch.testing.assert_close(loss(warm), loss(scratch), rtol=1e-5, atol=1e-5)
 
 

@@ -110,10 +110,13 @@ def _solve_family(prm, dtype, device, **kw) -> LbfgsbResult:
 
 
 # ---------------------------------------------------------------- 1. quality vs SciPy
+@pytest.mark.parametrize("unit_first", [True, False])  # CPU mode, accelerator mode
 @pytest.mark.parametrize("device", DEVICES)
-def test_matches_scipy_on_random_problems(device):
+def test_matches_scipy_on_random_problems(device, unit_first):
     prm = _problem_set()
-    ours = _solve_family(prm, F64, device, pgtol=1e-10, ftol=1e-15, max_iter=1000)
+    ours = _solve_family(
+        prm, F64, device, pgtol=1e-10, ftol=1e-15, max_iter=1000, unit_first=unit_first
+    )
     match, worse, rows = 0, 0, []
     for p in range(prm["x0"].shape[0]):
         ref = _scipy_family(prm, p)
@@ -341,7 +344,10 @@ def test_host_syncs_only_every_check_every(monkeypatch):
     x0 = torch.tensor([[-1.2, 1.0], [0.5, -0.5]], dtype=F64)
     monkeypatch.setattr(torch.Tensor, "__bool__", counting_bool)
     monkeypatch.setattr(torch.Tensor, "item", lambda self: pytest.fail("item() called"))
-    out = minimize_lbfgsb(rosen, x0, -2.0, 2.0, max_iter=40, check_every=10, pgtol=0.0, ftol=0.0)
+    # the accelerator mode: no unit-step-first check, "all done" every 10 iterations
+    out = minimize_lbfgsb(
+        rosen, x0, -2.0, 2.0, max_iter=40, check_every=10, pgtol=0.0, ftol=0.0, unit_first=False
+    )
     monkeypatch.undo()
     assert 1 <= calls["n"] <= 40 // 10 + 3  # input validation + one check per check_every
     assert out.n_iter.max().item() <= 40

@@ -1,0 +1,151 @@
+"""The MAP objective of the exact GP, with an analytic gradient.
+
+``loss(theta) = (-log p(y | theta) - log p(theta)) / n`` per problem, for
+``theta = [log lengthscale (d), log noise]``, the Matérn-5/2 kernel of
+:mod:`gpbo.models.kernel` and BoTorch's priors.
+
+The gradient is the textbook one (Rasmussen & Williams 2006, eq. 5.9):
+``d(-log p)/d theta_j = -1/2 tr((alpha alpha^T - K^-1) dK/d theta_j)``.
+Autograd through ``cholesky`` and ``solve_triangular`` builds and replays a
+graph of many small ops on every call; the closed form needs one
+``cholesky_inverse`` and two matmuls, and the forward pass that the line
+search calls without gradients builds nothing at all. It is checked against
+autograd in tests/models/test_marginal.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from botorch.models.utils.gpytorch_modules import (
+    get_covar_module_with_dim_scaled_prior,
+    get_gaussian_likelihood_with_lognormal_prior,
+)
+from torch import Tensor
+
+from gpbo.models.kernel import scaled_sq_dist
+
+_SQRT5 = math.sqrt(5.0)
+_MIN_SQ_DIST = 1e-30
+
+
+@dataclass(frozen=True)
+class GPPriors:
+    """BoTorch's SingleTaskGP priors (GPyTorch ``LogNormalPrior`` objects).
+
+    Attributes:
+        lengthscale: LogNormal(√2 + log(d)/2, √3) of Hvarfner et al. (2024).
+        noise: LogNormal(-4, 1).
+        min_lengthscale: BoTorch's lower bound on lengthscales (0.025).
+    """
+
+    lengthscale: Any
+    noise: Any
+    min_lengthscale: float
+
+    @classmethod
+    def for_dim(cls, d: int, like: Tensor) -> GPPriors:
+        """The priors for d input dims, on ``like``'s dtype and device."""
+        covar = get_covar_module_with_dim_scaled_prior(ard_num_dims=d, use_rbf_kernel=False)
+        likelihood = get_gaussian_likelihood_with_lognormal_prior()
+        return cls(
+            lengthscale=covar.lengthscale_prior.to(like),
+            noise=likelihood.noise_covar.noise_prior.to(like),
+            min_lengthscale=float(covar.raw_lengthscale_constraint.lower_bound),
+        )
+
+    def log_prob(self, theta: Tensor) -> Tensor:
+        """(..., P) log prior density of the lengthscales and the noise."""
+        ls, noise = theta[..., :-1].exp(), theta[..., -1].exp()
+        return self.lengthscale.log_prob(ls).sum(-1) + self.noise.log_prob(noise)
+
+    def grad_log_prob(self, theta: Tensor) -> Tensor:
+        """(..., P, d + 1) gradient of :meth:`log_prob` w.r.t. ``theta``.
+
+        For ``v = exp(theta) ~ LogNormal(mu, s)``: ``d/d theta log p(v) =
+        -1 - (theta - mu) / s**2``.
+        """
+        mu = torch.cat([self.lengthscale.loc.expand(theta.shape[-1] - 1), self.noise.loc.view(1)])
+        s2 = torch.cat([self.lengthscale.scale.expand(theta.shape[-1] - 1), self.noise.scale.view(1)]).pow(2)
+        return -1.0 - (theta - mu) / s2
+
+
+def neg_log_posterior(
+    theta: Tensor, X: Tensor, Y: Tensor, categorical: tuple[int, ...], priors: GPPriors
+) -> Tensor:
+    """Negative log marginal likelihood minus log prior, divided by n.
+
+    Args:
+        theta: (..., P, d + 1) raw hyperparameters ``[log lengthscale, log noise]``.
+        X: (P, n, d) inputs; Y: (P, n) standardised outcomes.
+        categorical: encoded dims with the indicator distance.
+        priors: the hyperparameter priors.
+
+    Returns:
+        (..., P) losses, differentiable w.r.t. ``theta``; +inf (zero
+        gradient) where the Cholesky factorisation fails.
+    """
+    return _NegLogPosterior.apply(theta, X, Y, categorical, priors)
+
+
+class _NegLogPosterior(torch.autograd.Function):
+    """Forward: the loss. Backward: the closed-form gradient w.r.t. theta."""
+
+    @staticmethod
+    def forward(ctx: Any, theta: Tensor, X: Tensor, Y: Tensor, categorical: tuple[int, ...], priors: GPPriors) -> Tensor:  # noqa: E501
+        n = X.shape[-2]
+        ls, noise = theta[..., :-1].exp(), theta[..., -1].exp()
+        sq = scaled_sq_dist(X, X, ls, categorical)  # (..., P, n, n)
+        r = sq.clamp_min(_MIN_SQ_DIST).sqrt()
+        e = torch.exp(-_SQRT5 * r)
+        eye = torch.eye(n, dtype=X.dtype, device=X.device)
+        K = (1.0 + _SQRT5 * r + (5.0 / 3.0) * sq) * e + noise[..., None, None] * eye
+        L, info = torch.linalg.cholesky_ex(K)
+        ok = info == 0
+        L = torch.where(ok[..., None, None], L, eye)  # failed elements: finite stand-in
+        a = torch.linalg.solve_triangular(L, Y.expand(K.shape[:-1]).unsqueeze(-1), upper=False)
+        nll = 0.5 * a.squeeze(-1).pow(2).sum(-1) + L.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+        loss = (nll + 0.5 * n * math.log(2 * math.pi) - priors.log_prob(theta)) / n
+        ctx.save_for_backward(theta, X, L, a, r, e, ok)
+        ctx.categorical, ctx.priors = categorical, priors
+        return torch.where(ok, loss, torch.full_like(loss, math.inf))
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+        theta, X, L, a, r, e, ok = ctx.saved_tensors
+        n = X.shape[-2]
+        alpha = torch.linalg.solve_triangular(L.transpose(-1, -2), a, upper=True)  # (..., P, n, 1)
+        W = alpha @ alpha.transpose(-1, -2) - torch.cholesky_inverse(L)  # (..., P, n, n)
+        dk_dsq = -(5.0 / 6.0) * (1.0 + _SQRT5 * r) * e  # d k / d (r^2)
+        M = W * dk_dsq  # (..., P, n, n), symmetric
+        inv_ls2 = (-2.0 * theta[..., :-1]).exp()  # (..., P, d)
+        grad_ls = _weighted_sq_diff(M, X, ctx.categorical) * inv_ls2  # (..., P, d)
+        noise = theta[..., -1].exp()
+        grad_noise = -0.5 * W.diagonal(dim1=-2, dim2=-1).sum(-1) * noise  # (..., P)
+        grad = torch.cat([grad_ls, grad_noise.unsqueeze(-1)], -1) - ctx.priors.grad_log_prob(theta)
+        grad = torch.where(ok.unsqueeze(-1), grad / n, torch.zeros_like(grad))
+        return grad * grad_out.unsqueeze(-1), None, None, None, None
+
+
+def _weighted_sq_diff(M: Tensor, X: Tensor, categorical: tuple[int, ...]) -> Tensor:
+    """``sum_ab M_ab D_abj`` per dim j, without forming D (n, n, d).
+
+    ``D_abj`` is ``(x_aj - x_bj)**2`` on continuous dims and ``1[x_aj != x_bj]``
+    on categorical ones. For symmetric M the continuous sum expands to
+    ``2 (sum_a m_a x_aj**2 - sum_a x_aj (M X)_aj)`` with ``m = M 1``.
+
+    Args:
+        M: (..., P, n, n) symmetric weights. X: (P, n, d).
+
+    Returns:
+        (..., P, d)
+    """
+    m = M.sum(-1, keepdim=True)  # (..., P, n, 1)
+    out = 2.0 * ((m * X.pow(2)).sum(-2) - (X * (M @ X)).sum(-2))  # (..., P, d)
+    for j in categorical:
+        differ = (X[..., :, None, j] != X[..., None, :, j]).to(M.dtype)  # (P, n, n)
+        out[..., j] = (M * differ).sum((-1, -2))
+    return out
