@@ -15,6 +15,8 @@ also get the same scrambled-Sobol initial points (:func:`initial_design`).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import warnings
 from typing import Any
@@ -195,7 +197,7 @@ class HeboMethod(Method):
         return out
 
     def ask(self, k):
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # HEBO prints jitter
             warnings.simplefilter("ignore")
             self.last = self.opt.suggest(n_suggestions=k)
         return [self._from_row(r) for _, r in self.last.iterrows()]
@@ -207,7 +209,7 @@ class HeboMethod(Method):
                             for k, v in p.items()} for p in params])
         y = np.asarray(values, dtype=float).reshape(-1, 1)
         worst = np.nanmax(np.r_[self.opt.y.ravel(), y.ravel()]) if np.isfinite(y).any() or len(self.opt.y) else 0.0
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             self.opt.observe(df, np.where(np.isfinite(y), y, worst))
 
