@@ -13,7 +13,9 @@ from the incumbent, where EI itself underflows.
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import torch
 from botorch.acquisition.analytic import _log_ei_helper
 from botorch.utils.probability.utils import log_ndtr
 from torch import Tensor
@@ -60,9 +62,30 @@ class LogEI:
         def log_ei(X: Tensor) -> Tensor:
             mean, sigma = mean_and_sigma(ctx, X, "LogEI")
             u = (mean - best_f.to(mean)) / sigma  # (..., P)
-            return _log_ei_helper(u) + sigma.log()
+            return _LogH.apply(u) + sigma.log()
 
         return log_ei
+
+
+class _LogH(torch.autograd.Function):
+    """``log h(u)``, ``h(u) = phi(u) + u Phi(u)``, with a closed-form gradient.
+
+    The value is BoTorch's ``_log_ei_helper``. Its derivative is
+    ``h'(u) / h(u) = Phi(u) / h(u) = exp(log Phi(u) - log h(u))``; using it
+    replaces the backward pass through the helper's two masked branches (about
+    a third of an acquisition call's cost at restart-sized batches).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, u: Tensor) -> Tensor:
+        log_h = _log_ei_helper(u)
+        ctx.save_for_backward(u, log_h)
+        return log_h
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: Tensor) -> Tensor:
+        u, log_h = ctx.saved_tensors
+        return grad_out * torch.exp(log_ndtr(u) - log_h)
 
 
 class LogPI:

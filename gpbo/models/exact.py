@@ -105,7 +105,10 @@ class ExactGP:
         """Joint posterior of the latent f at ``X`` (..., P, q, d), in Y units."""
         ls = self.lengthscale
         k_star = kernel_matrix(X, self.X_train, ls, self.categorical)  # (..., P, q, n)
-        k_xx = kernel_matrix(X, X, ls, self.categorical)  # (..., P, q, q)
+        if X.shape[-2] == 1:  # the kernel is stationary with unit variance: k(x, x) = 1
+            k_xx = torch.ones(X.shape[:-1] + (1,), dtype=X.dtype, device=X.device)
+        else:
+            k_xx = kernel_matrix(X, X, ls, self.categorical)  # (..., P, q, q)
         mean = (k_star @ self.alpha.unsqueeze(-1)).squeeze(-1)  # (..., P, q)
         v = k_star @ self.chol_inv.transpose(-1, -2)  # (..., P, q, n)
         cov = k_xx - v @ v.transpose(-1, -2)  # (..., P, q, q)
