@@ -214,7 +214,7 @@ def _save_plot(result: gpbo.MinimizeResult, path: Path) -> None:
         return
     from gpbo import plot
 
-    plot.convergence(result).savefig(path, dpi=100)
+    plot.convergence(result, log_y=True).savefig(path, dpi=100)  # log-loss > 0
     print(f"wrote {path} and {path.parent / 'study.db'}")
 
 

@@ -107,14 +107,22 @@ def _figure(n_axes: int = 1, *, width: float = 5.0, height: float = 3.6) -> tupl
     return fig, axes[:n_axes]
 
 
-def convergence(study: Study) -> Figure:
+def convergence(study: Study, *, log_y: bool = False) -> Figure:
     """Objective value of each COMPLETE trial and the best value so far.
 
     Failed trials are marked with an ``x`` on the x axis.
+
+    Args:
+        study: An `Optimizer` or `MinimizeResult`.
+        log_y: Log-scaled objective axis (all values must be > 0), which keeps
+            a few very bad trials from flattening the curve.
     """
     _, trials, maximize = _unpack(study)
-    fig, (ax,) = _figure()
     done = _complete(trials)
+    if log_y and any(t.value <= 0 for t in done):
+        bad = min(t.value for t in done)
+        raise InvalidArgumentError(f"log_y=True needs objective values > 0, got {bad!r}")
+    fig, (ax,) = _figure()
     best, running = [], None
     for t in done:
         running = t.value if running is None else (max if maximize else min)(running, t.value)
@@ -126,7 +134,7 @@ def convergence(study: Study) -> Figure:
     if failed:
         ax.plot(failed, [0.0] * len(failed), "x", color="C3", transform=ax.get_xaxis_transform(),
                 clip_on=False, label="failed")
-    ax.set(xlabel="trial", ylabel="objective", title="Convergence")
+    ax.set(xlabel="trial", ylabel="objective", title="Convergence", yscale="log" if log_y else "linear")
     ax.legend()
     return fig
 

@@ -70,6 +70,12 @@ def test_convergence_accepts_a_minimize_result_and_maximisation():
                            maximize=True)
     best = plot.convergence(result).axes[0].lines[0].get_ydata()
     assert np.all(np.diff(best) >= 0) and best[-1] == result.best_value
+    with pytest.raises(InvalidArgumentError, match=re.escape("log_y=True needs objective values > 0, got -")):
+        plot.convergence(result, log_y=True)
+
+
+def test_convergence_log_y(study):
+    assert plot.convergence(study, log_y=True).axes[0].get_yscale() == "log"
 
 
 def test_slice_has_one_panel_per_param_with_scales_and_choice_labels(study, tmp_path):

@@ -1,0 +1,24 @@
+"""python -m gpbo.demo at a tiny size: it prints the result and writes the study and the plot."""
+
+from __future__ import annotations
+
+import pytest
+
+from gpbo import demo
+
+pytest.importorskip("matplotlib")
+
+
+def test_demo_writes_the_study_and_the_convergence_plot(tmp_path, capsys):
+    demo.main(["--trials", "3", "--epochs", "1", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "best of 3 trials" in out and "held-out test: accuracy" in out
+    assert (tmp_path / "convergence.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "study.db").stat().st_size > 0
+    demo.main(["--trials", "1", "--epochs", "1", "--out", str(tmp_path)])  # continues the study
+    assert "best of 4 trials (1 in this run" in capsys.readouterr().out
+
+
+def test_search_space_has_the_seven_hyperparameters():
+    assert demo.search_space().names == (
+        "lr", "weight_decay", "width", "depth", "dropout", "batch_size", "activation")
