@@ -171,6 +171,8 @@ def write(out: Path, *, methods, problems, seeds, budget_of, q, command=None,
     summary = {"reference": ref, "table": table, "wtl": {m: dict(v) for m, v in wtl.items()},
                "bayesmark_mean_score": {m: float(np.mean(v)) for m, v in scores.items()},
                "notes": notes, "command": vars(command) if command is not None else None}
+    info = out / "run_info.json"
+    summary["env"] = json.loads(info.read_text()).get("env") if info.exists() else None
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     (out / "summary.md").write_text(markdown(summary, methods))
     return summary
@@ -195,6 +197,12 @@ def markdown(s: dict, methods) -> str:
             lines.append(f"| {m} | {v.get('win', 0)} | {v.get('tie', 0)} | {v.get('loss', 0)} | "
                          f"{v.get('median>=', 0)}/{v.get('problems', 0)} |")
     lines += [f"\nnote: {n}" for n in s["notes"]]
+    e = s.get("env")
+    if e:
+        v = e["versions"]
+        lines.append(f"\n{e['date']}, {e['cpu']} ({e['cpu_count']} cores, torch threads {e['torch_threads']}), "
+                     + ", ".join(f"{k} {v[k]}" for k in ("torch", "gpytorch", "botorch", "optuna", "hebo",
+                                                           "scikit-optimize", "scikit-learn") if k in v))
     return "\n".join(lines) + "\n"
 
 

@@ -209,6 +209,28 @@ def plan(problems: list[Problem], methods: list[str], seeds: list[int], budget_o
     return groups, seq
 
 
+def env() -> dict:
+    """benchmarks.latency's environment() plus the optional methods' versions."""
+    import importlib.metadata
+
+    from benchmarks.latency import environment
+
+    e = environment()
+    for pkg in ("hebo", "scikit-optimize", "scikit-learn", "tqdm"):
+        try:
+            e["versions"][pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            e["versions"][pkg] = "not installed"
+    try:
+        import subprocess
+
+        e["git"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                  cwd=Path(__file__).parent).stdout.strip()
+    except OSError:
+        e["git"] = "unknown"
+    return e
+
+
 def parse(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.sweep", description=__doc__.split("\n")[0])
     ap.add_argument("--problems", default="synthetic", help="comma list of names or suites: "
@@ -260,7 +282,7 @@ def main(argv=None) -> dict:
             bar.set_postfix_str(f"{method} {p.name} seed {s}")
             run_sequential(method, p, s, budget_of[p.name], args.batch_size, store, bar)
     store.close()
-    info = {"engine_calls": calls, "skipped_methods": skipped, "args": vars(args)}
+    info = {"engine_calls": calls, "skipped_methods": skipped, "args": vars(args), "env": env()}
     (out / "run_info.json").write_text(json.dumps(info, indent=1, default=str))
     if not args.no_report:
         from benchmarks import report
