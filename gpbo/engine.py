@@ -32,6 +32,7 @@ from gpbo.optim.multistart import maximize_acquisition
 from gpbo.threads import limited_cpu_threads
 
 NOISE_MODES = ("learned", "deterministic")
+_N_ANCHORS = 3  # best observations whose neighbourhoods seed the acquisition search
 
 
 @dataclass(frozen=True)
@@ -149,10 +150,13 @@ def _context(
 def _maximise(
     acq: Acquisition, ctx: AcquisitionContext, q: int, search: _Search
 ) -> tuple[Tensor, Tensor]:
+    k = min(_N_ANCHORS, ctx.Y.shape[-1])
+    best = ctx.Y.topk(k, dim=-1).indices  # (P, k) the best observations anchor local searches
+    anchors = ctx.X.gather(-2, best.unsqueeze(-1).expand(-1, -1, ctx.X.shape[-1]))  # (P, k, d)
     return maximize_acquisition(
         acq(ctx), search.dims, n_problems=ctx.X.shape[0], q=q, seed=search.seed,
         dtype=ctx.X.dtype, device=ctx.X.device, n_raw=search.n_raw,
-        n_restarts=search.n_restarts,
+        n_restarts=search.n_restarts, anchors=anchors,
     )
 
 

@@ -32,6 +32,8 @@ _EXHAUSTIVE_LEVELS = 64
 _GRID_LEVELS = 32
 _NEIGHBOURS = torch.arange(-4, 5)
 _BOLTZMANN_ETA = 2.0
+_PERTURBATIONS = 16  # per anchor
+_PERTURBATION_SCALES = (0.0, 1e-3, 1e-2, 5e-2)  # std in the unit cube
 _PGTOL, _FTOL = 1e-5, 1e-9  # SciPy L-BFGS-B's defaults, as BoTorch's optimize_acqf
 
 
@@ -48,6 +50,7 @@ def maximize_acquisition(
     n_restarts: int = 10,
     max_iter: int = 100,
     discrete_rounds: int = 2,
+    anchors: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Maximise ``fn`` per problem.
 
@@ -59,12 +62,16 @@ def maximize_acquisition(
         n_raw: N raw samples. n_restarts: R local ascents per problem.
         max_iter: L-BFGS-B iterations per ascent.
         discrete_rounds: alternations of discrete search and continuous ascent.
+        anchors: (P, k, d) points worth refining, e.g. the best observations;
+            their Gaussian perturbations join the raw samples (q = 1 only).
 
     Returns:
         X (P, q, d) best points and their values (P,).
     """
     d = dims.d
     raw = _raw_samples(dims, n_raw, n_problems, q, seed, dtype, device)  # (N, P, q, d)
+    if anchors is not None and q == 1:
+        raw = torch.cat([raw, _around(anchors, dims, seed)])  # (N + k * J, P, 1, d)
     with torch.no_grad():
         raw_values = fn(raw)  # (N, P)
     X = _select_restarts(raw, raw_values, n_restarts, seed)  # (R, P, q, d)
@@ -92,6 +99,23 @@ def _raw_samples(
     raw = sobol.draw(n, dtype=torch.float64).to(device=device, dtype=dtype)
     raw = dims.snap(raw.view(n, 1, q, dims.d))  # (N, 1, q, d)
     return raw.expand(n, P, q, dims.d)
+
+
+def _around(anchors: Tensor, dims: DimSpec, seed: int) -> Tensor:
+    """(k * J, P, 1, d) anchors and their perturbations, on the levels.
+
+    Local refinement of the incumbent is where the Sobol points are weakest;
+    Optuna's GPSampler likewise starts local searches at the best trials and
+    BoTorch offers ``sample_around_best``. The noise is shared across problems.
+    """
+    P, k, d = anchors.shape
+    gen = torch.Generator().manual_seed(seed + 2)
+    noise = torch.randn(_PERTURBATIONS, 1, 1, d, generator=gen, dtype=torch.float64)
+    scale = torch.tensor(_PERTURBATION_SCALES, dtype=torch.float64).repeat(
+        _PERTURBATIONS // len(_PERTURBATION_SCALES) + 1)[:_PERTURBATIONS]
+    noise = (noise * scale.view(-1, 1, 1, 1)).to(anchors)  # (J, 1, 1, d); scale 0 keeps the anchor
+    points = anchors.transpose(0, 1)[:, None, :, None, :] + noise.unsqueeze(0)  # (k, J, P, 1, d)
+    return dims.snap(points.reshape(k * _PERTURBATIONS, P, 1, d).clamp(0.0, 1.0))
 
 
 def _select_restarts(raw: Tensor, values: Tensor, R: int, seed: int) -> Tensor:
