@@ -42,9 +42,11 @@ from torch import Tensor
 from gpbo.acquisition import get as get_acquisition
 from gpbo.acquisition.protocol import Acquisition
 from gpbo.engine import suggest
+from gpbo.design import derive_seed, sobol_design
 from gpbo.errors import FitError, GpboError, InvalidArgumentError, InvalidTrialError
-from gpbo.space import Categorical, Integer, Space
-from gpbo.storage import Counters, NullStore, SqliteStore, check_storage, new_owner, release_owner
+from gpbo.space import Space
+from gpbo.owners import new_owner, release_owner
+from gpbo.storage import Counters, NullStore, SqliteStore, check_storage
 from gpbo.trial import Outcome, Trial, TrialLog, TrialState, parse_value
 from gpbo.validation import as_list, as_space, check_bool, check_device, check_dtype, check_int
 
@@ -114,18 +116,16 @@ class Optimizer:
         self._theta: Tensor | None = None  # (1, d + 1) GP hyperparameters: warm start of the next fit
         self._lock = threading.RLock()
         self._closed = False
-        self._owner = new_owner()
         self._store: NullStore | SqliteStore = NullStore()
-        self._finalizer = weakref.finalize(self, _release, self._store, self._owner)
         if storage is not None:
             path, name = check_storage(storage, study_name)
             self._store = SqliteStore(
                 path, name, space=self._space, maximize=self._maximize, seed=self._seed, seed_given=seed is not None
             )
-            self._finalizer.detach()
-            self._finalizer = weakref.finalize(self, _release, self._store, self._owner)
             self._seed = self._store.seed
-            self._pull()
+        self._owner = new_owner()
+        self._finalizer = weakref.finalize(self, _release, self._store, self._owner)
+        self._pull()
 
     @property
     def space(self) -> Space:
@@ -340,11 +340,7 @@ class Optimizer:
         if pulled.full:
             self._log = TrialLog(self._space.dim)
         new = [t for t in pulled.trials if t.id >= len(self._log)]
-        for t in pulled.trials[: len(pulled.trials) - len(new)]:
-            if self._log.get(t.id).state is TrialState.RUNNING and t.state is not TrialState.RUNNING:
-                self._log.tell(t.id, Outcome(t.state, t.value, t.error))
-        params = [t.params for t in new]
-        self._log.add(params, self._encode(params), [Outcome(t.state, t.value, t.error) for t in new])
+        self._log.merge(pulled.trials, self._encode([t.params for t in new]))
         counters = pulled.counters
         self._n_sobol, self._n_suggest = counters.n_sobol, counters.n_suggest
         theta = counters.gp_theta
@@ -384,10 +380,9 @@ class Optimizer:
         """The next ``k`` points of the scrambled Sobol design (params, encoding)."""
         if k == 0:
             return [], self._log.X[:0]
-        engine = torch.quasirandom.SobolEngine(self._space.dim, scramble=True, seed=self._seed)
-        engine.fast_forward(self._n_sobol)
+        U = sobol_design(self._space, self._seed, self._n_sobol, k)
         self._n_sobol += k
-        return self._canonical(_stratify(engine.draw(k, dtype=torch.float64), self._space))
+        return self._canonical(U)
 
     def _suggest(self, q: int, pending: Tensor) -> tuple[list[dict[str, Any]], Tensor]:
         """``q`` points from the engine (Sobol points without a completed trial).
@@ -401,7 +396,7 @@ class Optimizer:
             return self._sobol(q)
         X, Y = observed
         pending = torch.cat([self._log.X[self._log.ids(TrialState.RUNNING)], pending])  # (k, d)
-        seed = _derive_seed(self._seed, self._n_suggest)
+        seed = derive_seed(self._seed, self._n_suggest)
         self._n_suggest += 1
         to = {"device": self._device, "dtype": self._dtype}
         try:
@@ -430,35 +425,9 @@ class Optimizer:
         return self._log.X[complete + failed], Y
 
 
-def _stratify(U: Tensor, space: Space) -> Tensor:
-    """Maps ``U (k, d)`` so each categorical / linear integer value gets an equal share.
-
-    Decoding rounds to the nearest value, which gives the two end values half
-    the share of the others; here coordinate ``u`` picks value
-    ``floor(u * m)`` of ``m`` instead. Log-scaled integers keep rounding.
-    """
-    U = U.clone()
-    for j, param in enumerate(space.params.values()):
-        if isinstance(param, Categorical):
-            m = len(param.choices)
-        elif isinstance(param, Integer) and not param.log:
-            m = param.high - param.low + 1
-        else:
-            continue
-        U[:, j] = (U[:, j] * m).floor().clamp(max=m - 1) / max(m - 1, 1)
-    return U
-
-
 def _plain(value: Any) -> Any:
     """A NumPy scalar as the matching Python scalar (keeps params JSON-friendly)."""
     return value.item() if isinstance(value, np.generic) else value
-
-
-def _derive_seed(seed: int, counter: int) -> int:
-    """A 32-bit seed that is a pure function of ``(seed, counter)``."""
-    return int(np.random.SeedSequence([seed, counter]).generate_state(1)[0])
-
-
 
 
 def _release(store: NullStore | SqliteStore, owner: str) -> None:

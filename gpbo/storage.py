@@ -32,18 +32,17 @@ import contextlib
 import dataclasses
 import json
 import os
-import socket
 import sqlite3
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 from gpbo.errors import GpboError, InvalidArgumentError, InvalidSpaceError
+from gpbo.owners import owner_alive
 from gpbo.space import Space
 from gpbo.trial import Trial, TrialState
 
-__all__ = ["Counters", "NullStore", "Pulled", "SqliteStore", "StorageError", "StudyHistory", "check_storage", "load_study", "new_owner", "release_owner"]
+__all__ = ["Counters", "NullStore", "Pulled", "SqliteStore", "StorageError", "StudyHistory", "check_storage", "load_study"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS studies (
@@ -74,8 +73,6 @@ CREATE TABLE IF NOT EXISTS trials (
 CREATE INDEX IF NOT EXISTS trials_by_seq ON trials (study_id, seq);
 """
 _TIMEOUT_S = 600.0  # how long a transaction waits for another process's write lock
-_HOST = socket.gethostname()
-_LIVE_SESSIONS: set[str] = set()  # owner tokens of this process's open optimizers
 
 
 class StorageError(GpboError, RuntimeError):
@@ -180,18 +177,6 @@ class StudyHistory:
         return pandas.DataFrame(rows, columns=columns)
 
 
-def new_owner() -> str:
-    """A fresh owner token ``host:pid:session`` for an optimizer of this process."""
-    token = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex}"
-    _LIVE_SESSIONS.add(token)
-    return token
-
-
-def release_owner(token: str) -> None:
-    """Marks an owner as gone: its RUNNING trials become orphans."""
-    _LIVE_SESSIONS.discard(token)
-
-
 def load_study(storage: str | os.PathLike[str], name: str = "default") -> StudyHistory:
     """Reads a stored study, without opening it for asks and tells.
 
@@ -207,8 +192,9 @@ def load_study(storage: str | os.PathLike[str], name: str = "default") -> StudyH
     if not os.path.exists(path):
         raise InvalidArgumentError(f"storage {path!r} does not exist")
     with contextlib.closing(_connect(path)) as conn, _translated(path):
-        row = conn.execute("SELECT id, space, maximize FROM studies WHERE name = ?", (name,)).fetchone()
-        if row is None:
+        has_studies = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'studies'").fetchone()
+        row = has_studies and conn.execute("SELECT id, space, maximize FROM studies WHERE name = ?", (name,)).fetchone()
+        if not row:
             raise InvalidArgumentError(f"storage {path!r} has no study named {name!r}")
         rows = conn.execute(
             "SELECT number, params, state, value, error, asked_at, told_at FROM trials"
@@ -316,7 +302,7 @@ class SqliteStore:
                 "SELECT number, owner FROM trials WHERE study_id = ? AND state = 'running' ORDER BY number",
                 (self._study,),
             ).fetchall()
-        return [number for number, owner in rows if not _owner_alive(owner)]
+        return [number for number, owner in rows if not owner_alive(owner)]
 
     def claim(self, ids: list[int], owner: str) -> None:
         """Makes ``owner`` the owner of the RUNNING trials ``ids``."""
@@ -435,32 +421,3 @@ def _translated(path: str) -> Iterator[None]:
 def _trial(row: tuple[Any, ...]) -> Trial:
     number, params, state, value, error = row[:5]
     return Trial(id=number, params=json.loads(params), state=TrialState(state), value=value, error=error)
-
-
-def _owner_alive(owner: str | None) -> bool:
-    """Whether the optimizer that owns a RUNNING trial may still tell it."""
-    if owner is None:
-        return False
-    host, pid, _ = owner.rsplit(":", 2)
-    if host != _HOST:
-        return True
-    if int(pid) == os.getpid():
-        return owner in _LIVE_SESSIONS
-    return _process_alive(int(pid))
-
-
-def _process_alive(pid: int) -> bool:
-    """True if process ``pid`` exists and is not a zombie (Linux /proc; signal 0 elsewhere)."""
-    if os.path.isdir("/proc/self"):
-        try:
-            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-                return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
-        except FileNotFoundError:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -134,6 +134,19 @@ class TrialLog:
         self.X = torch.cat([self.X, X])
         return new
 
+    def merge(self, records: list[Trial], X_new: Tensor) -> None:
+        """Takes in records read from storage, in id order.
+
+        Known RUNNING trials take the state of their record; records past the
+        end are appended, with their params encoded as ``X_new (k, d)``.
+        """
+        new = records[len(records) - len(X_new):]
+        for record in records[: len(records) - len(X_new)]:
+            if self._trials[record.id].state is TrialState.RUNNING:
+                self._trials[record.id] = record
+        self._trials.extend(new)
+        self.X = torch.cat([self.X, X_new])
+
     def tell(self, trial: Trial | int, outcome: Outcome) -> Trial:
         """Replaces a RUNNING trial (a record or an id) by its told record.
 

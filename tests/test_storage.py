@@ -281,3 +281,10 @@ def test_processes_share_one_study(db):
 @pytest.mark.slow
 def test_four_processes_times_fifty_trials_share_one_study(db):
     share_one_study(db, n_processes=4, n_trials=50, n_initial=10)
+
+
+def test_load_study_of_an_empty_database_says_there_is_no_study(tmp_path):
+    empty = str(tmp_path / "empty.db")
+    sqlite3.connect(empty).execute("PRAGMA user_version = 1").connection.close()  # e.g. killed before the schema
+    with pytest.raises(InvalidArgumentError, match="has no study named 'default'"):
+        load_study(empty)

@@ -1,0 +1,122 @@
+"""Kill test: SIGKILL a `minimize` with storage at random moments, resume, check nothing is lost.
+
+Each run is a child process (forked from a forkserver that imported gpbo once)
+that resumes the study and runs ``minimize`` for the trials still missing from
+the budget. The objective logs every evaluation it starts and finishes (a
+trial started twice was re-asked after a kill), and a callback
+logs every trial whose tell returned (the tell is committed by then). After
+the kills, a last run completes the budget, and the test checks that every
+reported trial is in the study exactly once with its value, that ids are
+0..budget-1 without gaps or duplicates, and that no trial is left running.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import random
+import time
+
+import pytest
+
+import gpbo
+from gpbo.errors import InvalidArgumentError
+from gpbo.trial import TrialState
+
+SPACE = {"x": gpbo.Real(0.0, 1.0), "y": gpbo.Real(-1.0, 1.0), "c": gpbo.Categorical(["a", "b", "c"])}
+
+
+def objective(p: dict) -> float:
+    return (p["x"] - 0.3) ** 2 + (p["y"] + 0.2) ** 2 + 0.1 * "abc".index(p["c"])
+
+
+def append_line(path: str, record: dict) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def read_lines(path: str) -> list[dict]:
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.endswith("\n")]  # a killed write may leave half a line
+
+
+def finished_trials(db: str) -> int:
+    try:
+        return sum(t.state is not TrialState.RUNNING for t in gpbo.load_study(db).trials)
+    except InvalidArgumentError:  # killed before the study was created
+        return 0
+
+
+def child(db: str, logs: str, budget: int, seed: int, ready) -> None:
+    """One run: resume the study and evaluate the trials still missing; sets ``ready`` once started."""
+    rng = random.Random(seed)
+
+    def evaluate(p: dict) -> float:
+        append_line(logs + ".started", {"params": p})
+        time.sleep(rng.uniform(0.0, 0.15))
+        value = objective(p)
+        append_line(logs + ".evaluated", {"params": p, "value": value})
+        return value
+
+    def reported(opt: gpbo.Optimizer, trial: gpbo.Trial) -> None:
+        append_line(logs + ".reported", {"id": trial.id, "params": trial.params, "value": trial.value})
+
+    missing = budget - finished_trials(db)
+    ready.set()
+    if missing > 0:
+        gpbo.minimize(evaluate, SPACE, missing, seed=0, n_initial=6, storage=db, callbacks=[reported])
+
+
+def kill_and_resume(tmp_path, n_kills: int, budget: int, max_delay: float) -> dict:
+    """Runs the child until ``n_kills`` SIGKILLs landed, then to completion; returns the counts."""
+    db, logs = str(tmp_path / "study.db"), str(tmp_path / "log")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["gpbo"])
+    rng, kills, runs, progressed = random.Random(0), 0, 0, 0
+    while kills < n_kills and finished_trials(db) < budget:
+        before = finished_trials(db)
+        ready = context.Event()
+        proc = context.Process(target=child, args=(db, logs, budget, runs, ready))
+        proc.start()
+        runs += 1
+        ready.wait(60)
+        proc.join(rng.uniform(0.0, max_delay))
+        if proc.is_alive():
+            proc.kill()  # SIGKILL
+            kills += 1
+        proc.join()
+        progressed += finished_trials(db) > before
+    ready = context.Event()  # kept referenced until the child has started
+    proc = context.Process(target=child, args=(db, logs, budget, runs, ready))
+    proc.start()
+    proc.join(600)
+    assert proc.exitcode == 0
+
+    trials = gpbo.load_study(db).trials
+    reported, evaluated = read_lines(logs + ".reported"), read_lines(logs + ".evaluated")
+    assert [t.id for t in trials] == list(range(budget))  # budget met, no gap, no duplicate id
+    assert all(t.state is TrialState.COMPLETE for t in trials)
+    assert len({r["id"] for r in reported}) == len(reported)  # each trial told once
+    for r in reported:  # every reported evaluation is in the study, as reported
+        assert (trials[r["id"]].params, trials[r["id"]].value) == (r["params"], r["value"])
+    assert all(t.value == objective(t.params) for t in trials)
+    started = read_lines(logs + ".started")
+    distinct = {json.dumps(e["params"], sort_keys=True) for e in started}
+    return {"kills": kills, "runs": runs + 1, "runs_that_told_a_trial": progressed, "trials": budget, "reported": len(reported),
+            "evaluations_started": len(started), "evaluations_finished": len(evaluated),
+            "trials_re_asked": len(started) - len(distinct)}
+
+
+def test_kill_and_resume_three_times(tmp_path):
+    counts = kill_and_resume(tmp_path, n_kills=3, budget=8, max_delay=0.4)
+    assert counts["kills"] == 3
+
+
+@pytest.mark.slow
+def test_kill_and_resume_thirty_times(tmp_path):
+    counts = kill_and_resume(tmp_path, n_kills=30, budget=60, max_delay=0.4)
+    print("kill test counts:", counts)
+    assert counts["kills"] >= 30 and counts["trials_re_asked"] > 0  # some kills hit an evaluation
