@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["Surrogate", "convergence", "fit_surrogate", "importance", "importances",
            "partial_dependence", "slice"]
 
-Study = Union[Optimizer, MinimizeResult]
+Study = Optimizer | MinimizeResult
 _IMPORTANCE_METHODS = ("lengthscale", "sobol")
 
 
@@ -164,7 +164,7 @@ def _format_axis(ax: Axes, space: Space, name: str, axis: str = "x") -> None:
     (ax.set_xlabel if axis == "x" else ax.set_ylabel)(name)
 
 
-def slice(study: Study, params: list[str] | None = None) -> Figure:  # noqa: A001 - optuna's name
+def slice(study: Study, params: list[str] | None = None) -> Figure:
     """Objective value against each parameter, one panel per parameter.
 
     Args:

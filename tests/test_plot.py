@@ -10,10 +10,10 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from gpbo import plot  # noqa: E402
-from gpbo.errors import InvalidArgumentError  # noqa: E402
-from gpbo.optimizer import Optimizer  # noqa: E402
-from gpbo.space import Categorical, Integer, Real  # noqa: E402
+from gpbo import plot
+from gpbo.errors import InvalidArgumentError
+from gpbo.optimizer import Optimizer
+from gpbo.space import Categorical, Integer, Real
 
 SPACE = {
     "lr": Real(1e-3, 10.0, log=True),

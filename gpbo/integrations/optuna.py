@@ -45,16 +45,16 @@ from gpbo.integrations import require
 from gpbo.space import Categorical, Integer, Param, Real, Space
 
 require("optuna", "optuna")
-from optuna.distributions import (  # noqa: E402 - after the import check
+from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
     FloatDistribution,
     IntDistribution,
 )
-from optuna.samplers import BaseSampler, RandomSampler  # noqa: E402
-from optuna.search_space import IntersectionSearchSpace  # noqa: E402
-from optuna.study import Study, StudyDirection  # noqa: E402
-from optuna.trial import FrozenTrial, TrialState  # noqa: E402
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.search_space import IntersectionSearchSpace
+from optuna.study import Study, StudyDirection
+from optuna.trial import FrozenTrial, TrialState
 
 __all__ = ["GPBOSampler"]
 

@@ -39,13 +39,13 @@ from gpbo.optimizer import Optimizer
 from gpbo.space import Categorical, Integer, Param, Real, Space
 
 require("ray.tune", "ray")
-from ray.tune.search import Searcher  # noqa: E402 - after the import check
-from ray.tune.search.sample import Categorical as RayCategorical  # noqa: E402
-from ray.tune.search.sample import Domain, LogUniform, Uniform  # noqa: E402
-from ray.tune.search.sample import Float as RayFloat  # noqa: E402
-from ray.tune.search.sample import Integer as RayInteger  # noqa: E402
-from ray.tune.search.variant_generator import parse_spec_vars  # noqa: E402
-from ray.tune.utils.util import flatten_dict, unflatten_dict  # noqa: E402
+from ray.tune.search import Searcher
+from ray.tune.search.sample import Categorical as RayCategorical
+from ray.tune.search.sample import Domain, LogUniform, Uniform
+from ray.tune.search.sample import Float as RayFloat
+from ray.tune.search.sample import Integer as RayInteger
+from ray.tune.search.variant_generator import parse_spec_vars
+from ray.tune.utils.util import flatten_dict, unflatten_dict
 
 __all__ = ["GPBOSearch"]
 

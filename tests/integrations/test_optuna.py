@@ -10,15 +10,15 @@ import pytest
 
 optuna = pytest.importorskip("optuna")
 
-from optuna.distributions import (  # noqa: E402
+from optuna.distributions import (
     CategoricalDistribution,
     FloatDistribution,
     IntDistribution,
 )
-from optuna.trial import TrialState  # noqa: E402
+from optuna.trial import TrialState
 
-from gpbo.errors import InvalidArgumentError  # noqa: E402
-from gpbo.integrations.optuna import GPBOSampler  # noqa: E402
+from gpbo.errors import InvalidArgumentError
+from gpbo.integrations.optuna import GPBOSampler
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -160,10 +160,10 @@ def test_multi_objective_is_rejected_with_a_clear_error():
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    (dict(n_startup_trials=0), "n_startup_trials must be an int >= 1, got 0"),
-    (dict(independent_sampler="random"), "independent_sampler must be an optuna BaseSampler, got 'random'"),
-    (dict(acquisition="nope"), "unknown acquisition 'nope'"),
-    (dict(dtype=float), "dtype must be torch.float32 or torch.float64, got <class 'float'>"),
+    ({"n_startup_trials": 0}, "n_startup_trials must be an int >= 1, got 0"),
+    ({"independent_sampler": "random"}, "independent_sampler must be an optuna BaseSampler, got 'random'"),
+    ({"acquisition": "nope"}, "unknown acquisition 'nope'"),
+    ({"dtype": float}, "dtype must be torch.float32 or torch.float64, got <class 'float'>"),
 ])
 def test_bad_options(kwargs, message):
     with pytest.raises(InvalidArgumentError, match=re.escape(message)):

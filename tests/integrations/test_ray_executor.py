@@ -9,11 +9,11 @@ import pytest
 
 pytest.importorskip("ray")
 
-from gpbo.errors import InvalidArgumentError  # noqa: E402
-from gpbo.integrations.ray_executor import RayExecutor  # noqa: E402
-from gpbo.loop import minimize  # noqa: E402
-from gpbo.space import Categorical, Real  # noqa: E402
-from gpbo.trial import TrialState  # noqa: E402
+from gpbo.errors import InvalidArgumentError
+from gpbo.integrations.ray_executor import RayExecutor
+from gpbo.loop import minimize
+from gpbo.space import Categorical, Real
+from gpbo.trial import TrialState
 
 
 class Quadratic:

@@ -9,12 +9,12 @@ import pytest
 
 tune = pytest.importorskip("ray.tune")
 
-from ray.tune.search import ConcurrencyLimiter, Searcher  # noqa: E402
+from ray.tune.search import ConcurrencyLimiter, Searcher
 
-from gpbo.errors import InvalidArgumentError, InvalidSpaceError  # noqa: E402
-from gpbo.integrations.ray_tune import GPBOSearch, convert_search_space  # noqa: E402
-from gpbo.space import Categorical, Integer, Real  # noqa: E402
-from gpbo.trial import TrialState  # noqa: E402
+from gpbo.errors import InvalidArgumentError, InvalidSpaceError
+from gpbo.integrations.ray_tune import GPBOSearch, convert_search_space
+from gpbo.space import Categorical, Integer, Real
+from gpbo.trial import TrialState
 
 PARAM_SPACE = {
     "lr": tune.loguniform(1e-4, 1e-1),
