@@ -28,6 +28,8 @@ from gpbo.acquisition.protocol import Acquisition, AcquisitionContext
 from gpbo.dims import DimSpec
 from gpbo.errors import InvalidArgumentError
 from gpbo.models.exact import ExactGP
+from gpbo.models.select import choose_model, fit_surrogate
+from gpbo.models.variational import SVGP
 from gpbo.optim.multistart import maximize_acquisition
 from gpbo.threads import limited_cpu_threads
 
@@ -48,7 +50,7 @@ class Suggestion:
 
     candidates: Tensor
     acq_values: Tensor
-    model: ExactGP
+    model: ExactGP | SVGP
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,9 @@ def suggest(
     pending: Tensor | None = None,
     acquisition: str | Acquisition = "log_ei",
     seed: int = 0,
-    warm_start: ExactGP | Tensor | None = None,
+    warm_start: ExactGP | SVGP | Tensor | None = None,
     noise: str = "learned",
+    model: str = "auto",
     n_raw: int = 512,
     n_restarts: int = 10,
 ) -> Suggestion:
@@ -92,22 +95,30 @@ def suggest(
         warm_start: previous model of the same P and d (or its ``theta``,
             (P, d + 1)), to start the fit from.
         noise: ``"learned"`` or ``"deterministic"``.
+        model: surrogate: ``"exact"`` GP, sparse variational ``"svgp"``, or
+            ``"auto"``: exact up to ``gpbo.models.select.SVGP_THRESHOLD``
+            observations per problem, SVGP above (see that module for the
+            measured crossover).
         n_raw: raw Sobol samples. n_restarts: local ascents per problem.
 
     Returns:
         A :class:`Suggestion` with candidates (P, q, d).
     """
     dims, pending = _check_inputs(X, Y, dims, q, pending, noise, seed)
+    choose_model(model, X.shape[-2])  # raises InvalidArgumentError for a bad name
     acq = get_acquisition(acquisition)
     search = _Search(dims=dims, seed=seed, n_raw=n_raw, n_restarts=n_restarts)
     with limited_cpu_threads(X.device):
-        model = ExactGP.fit(X, Y, categorical=dims.categorical, noise=noise, warm_start=warm_start)
+        fitted = fit_surrogate(
+            X, Y, model=model, categorical=dims.categorical, noise=noise,
+            warm_start=warm_start, seed=seed,
+        )
         if is_joint(acq):
-            ctx = _context(model, X, Y, pending, seed)
+            ctx = _context(fitted, X, Y, pending, seed)
             candidates, values = _maximise(acq, ctx, q, search)
         else:
-            candidates, values = _kriging_believer(acq, model, X, Y, pending, q, search)
-    return Suggestion(candidates=candidates.detach(), acq_values=values.detach(), model=model)
+            candidates, values = _kriging_believer(acq, fitted, X, Y, pending, q, search)
+    return Suggestion(candidates=candidates.detach(), acq_values=values.detach(), model=fitted)
 
 
 def _kriging_believer(
@@ -157,6 +168,7 @@ def _maximise(
         acq(ctx), search.dims, n_problems=ctx.X.shape[0], q=q, seed=search.seed,
         dtype=ctx.X.dtype, device=ctx.X.device, n_raw=search.n_raw,
         n_restarts=search.n_restarts, anchors=anchors,
+        scale=getattr(ctx.model, "lengthscale", None),
     )
 
 

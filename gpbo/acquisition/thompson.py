@@ -33,6 +33,12 @@ built; all path parameters (frequencies, phases, weights, noise draws) are
 drawn from it without a P dimension, once per q on first use, so a batched
 call equals a loop over problems. ``ctx.pending`` is ignored: independent
 draws already spread a batch.
+
+Sparse models. A model may carry its paths on other points than its
+training data by defining ``pathwise_basis`` (P, b, d) and
+``pathwise_weights(prior_at_basis (P, q, b), eps (q, b)) -> (P, q, b)``
+(the SVGP uses its inducing points, ``f = g + k(., Z) v``); models without
+them get the exact update above on ``X_train``.
 """
 
 from __future__ import annotations
@@ -158,9 +164,14 @@ def _prior_paths(X: Tensor, model: PathwiseSurrogate, paths: _Paths) -> Tensor:
     return amp.unsqueeze(-1) * (feats * paths.weight).sum(-1)  # (..., P, q)
 
 
-def _paths_at_train(model: PathwiseSurrogate, paths: _Paths) -> Tensor:
-    """All q prior paths at all training points: (P, q, n), chunked over n."""
-    X = model.X_train  # (P, n, d)
+def _basis(model: PathwiseSurrogate) -> Tensor:
+    """(P, b, d) points carrying the path update: the model's basis or X_train."""
+    return getattr(model, "pathwise_basis", model.X_train)
+
+
+def _paths_at_basis(model: PathwiseSurrogate, paths: _Paths) -> Tensor:
+    """All q prior paths at all basis points: (P, q, b), chunked over b."""
+    X = _basis(model)  # (P, n, d)
     P, n, d = X.shape
     q, m = paths.weight.shape
     chunk = max(1, _MAX_CHUNK // max(1, P * q * m * (1 + len(model.categorical))))
@@ -172,13 +183,15 @@ def _paths_at_train(model: PathwiseSurrogate, paths: _Paths) -> Tensor:
 
 
 def _update_weights(model: PathwiseSurrogate, paths: _Paths) -> Tensor:
-    """Matheron update ``(K + noise I)^-1 (y - g(X) - eps)`` per path: (P, q, n)."""
+    """Matheron update ``(K + noise I)^-1 (y - g(X) - eps)`` per path: (P, q, b)."""
+    if hasattr(model, "pathwise_weights"):
+        return model.pathwise_weights(_paths_at_basis(model, paths), paths.eps)
     X, noise = model.X_train, model.noise  # (P, n, d), (P,)
     eye = torch.eye(X.shape[-2], dtype=X.dtype, device=X.device)
     L = psd_cholesky(model.kernel(X, X) + noise[:, None, None] * eye)  # (P, n, n)
     resid = (
         model.Y_train.unsqueeze(-2)
-        - _paths_at_train(model, paths)
+        - _paths_at_basis(model, paths)
         - noise.sqrt()[:, None, None] * paths.eps
     )  # (P, q, n)
     return torch.cholesky_solve(resid.transpose(-1, -2), L).transpose(-1, -2)  # (P, q, n)
@@ -219,7 +232,8 @@ class ThompsonSampling:
         """Build ``X (..., P, q, d) -> (..., P, q)``: path i at point i, in Y units."""
         model = _check_model(ctx.model)
         seed, cache = draw_seed(ctx.generator), {}
-        c, (P, n, d) = len(model.categorical), model.X_train.shape
+        c, basis = len(model.categorical), _basis(model)
+        P, n, d = basis.shape
 
         def setup(q: int) -> tuple[_Paths, Tensor]:
             if q not in cache:
@@ -234,7 +248,7 @@ class ThompsonSampling:
                     f"ThompsonSampling expects X of shape (..., {P}, q, {d}), got {tuple(X.shape)}"
                 )
             paths, v = setup(X.shape[-2])
-            f = _prior_paths(X, model, paths) + (model.kernel(X, model.X_train) * v.to(X)).sum(-1)
+            f = _prior_paths(X, model, paths) + (model.kernel(X, basis) * v.to(X)).sum(-1)
             return model.y_mean.to(X).unsqueeze(-1) + model.y_std.to(X).unsqueeze(-1) * f
 
         return path_values

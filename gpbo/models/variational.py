@@ -1,0 +1,346 @@
+"""Batched sparse variational GP (SVGP) surrogate over P independent problems.
+
+Model (per problem, on standardised outcomes, as :mod:`gpbo.models.exact`):
+``y = f(x) + eps``, ``f ~ GP(0, k)`` with the same Matérn-5/2 ARD kernel
+(:mod:`gpbo.models.kernel`, unit outputscale), the same BoTorch priors on
+lengthscales and noise, and the same per-problem standardisation. The
+posterior is approximated with M inducing points ``Z`` per problem and a
+whitened Gaussian ``q(u_w) = N(m, S)``, ``u = L u_w`` with ``L L^T = K_ZZ``
+(Hensman et al. 2013), built on GPyTorch's ``ApproximateGP`` and
+``VariationalStrategy`` with ``batch_shape = (P,)``.
+
+Training, chosen by measurement (benchmarks/RESULTS.md, "SVGP"):
+
+1. Hyperparameters: MAP of the exact GP (:class:`ExactGP`, same priors) on a
+   random subset of 512 points, warm-started from the previous
+   hyperparameters. Learning them on the minibatch ELBO instead inflated the
+   lengthscales and noise and worsened held-out NLL (a known bias of the
+   SVGP bound when M < n).
+2. ``Z`` starts from a k-means++ seeding of the data (shared uniforms, so a
+   batched fit equals a loop of fits), then ``Z`` and ``q`` are learned on the
+   ELBO with minibatch Adam. Natural-gradient steps for ``q`` measured worse.
+3. ``q`` is set to its optimum on all data (one full-batch natural-gradient
+   step of size 1, exact for the Gaussian likelihood).
+
+A fit warm-started from a previous SVGP keeps its ``Z`` and ``q`` (mapped to
+the new standardisation) and runs a quarter of the steps. A chunk of steps
+whose loss or parameters turn non-finite is undone, the step size halved, and
+after three failures the last good state is kept with a warning.
+
+After training the posterior is evaluated on cached factors (no GPyTorch
+dispatch): ``mean = k_xZ a``, ``cov = k_xx - k_xZ C k_Zx`` with
+``a = L^-T m`` and ``C = L^-T (I - S) L^-1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import gpytorch
+import torch
+from gpytorch.constraints import GreaterThan
+from gpytorch.distributions import MultivariateNormal
+from gpytorch.kernels import Kernel
+from gpytorch.likelihoods import GaussianLikelihood
+from gpytorch.models import ApproximateGP
+from gpytorch.variational import CholeskyVariationalDistribution, VariationalStrategy
+from torch import Tensor
+
+from gpbo.errors import InvalidArgumentError
+from gpbo.models.exact import NOISE_FLOOR, _standardisation, _theta
+from gpbo.models.kernel import kernel_matrix
+from gpbo.models.marginal import GPPriors
+from gpbo.models.protocol import Posterior, psd_cholesky
+from gpbo.models.variational_train import kmeans_pp, subset_theta, train_elbo
+
+DEFAULT_INDUCING = 256
+_BATCH = 1024
+_STEPS = 100
+_CHUNK = 4096  # rows of X per block when computing the optimal q
+
+
+class _Matern52(Kernel):
+    """GPyTorch wrapper of :func:`gpbo.models.kernel.kernel_matrix`, batch (P,)."""
+
+    has_lengthscale = True
+
+    def __init__(self, P: int, d: int, categorical: tuple[int, ...], min_lengthscale: float) -> None:
+        super().__init__(
+            ard_num_dims=d, batch_shape=torch.Size([P]),
+            lengthscale_constraint=GreaterThan(min_lengthscale),
+        )
+        self.categorical = categorical
+
+    def forward(self, x1: Tensor, x2: Tensor, diag: bool = False, **params) -> Tensor:
+        if diag:  # unit outputscale: k(x, x) = 1
+            return torch.ones(x1.shape[:-1], dtype=x1.dtype, device=x1.device)
+        return kernel_matrix(x1, x2, self.lengthscale.squeeze(-2), self.categorical)
+
+
+class _Module(ApproximateGP):
+    """Zero-mean batched SVGP with whitened inducing values."""
+
+    def __init__(self, Z: Tensor, kernel: _Matern52) -> None:
+        P, M, _ = Z.shape
+        dist = CholeskyVariationalDistribution(M, batch_shape=torch.Size([P]), mean_init_std=0.0)
+        super().__init__(VariationalStrategy(self, Z, dist, learn_inducing_locations=True))
+        self.covar_module = kernel
+
+    def forward(self, x: Tensor) -> MultivariateNormal:
+        zero = torch.zeros(x.shape[:-1], dtype=x.dtype, device=x.device)
+        return MultivariateNormal(zero, self.covar_module(x))
+
+
+@dataclass(frozen=True)
+class SVGP:
+    """A fitted batched SVGP. Build it with :meth:`fit`.
+
+    Attributes:
+        X_train: (P, n, d) inputs; Y_train: (P, n) standardised outcomes.
+        y_mean, y_std: (P,) standardisation, ``Y = Y_train * y_std + y_mean``.
+        lengthscale: (P, d); noise: (P,); outputscale: (P,) (fixed at 1).
+        categorical: encoded dims with the indicator distance.
+        inducing_points: (P, M, d) learned ``Z``.
+        q_mean: (P, M), q_covar: (P, M, M) whitened ``q(u_w)``.
+        chol_inv: (P, M, M) inverse Cholesky factor of ``K_ZZ``.
+        extra_X: (P, k, d), extra_Y: (P, k) standardised observations added by
+            :meth:`condition` (exact Gaussian conditioning of the SVGP
+            posterior); k = 0 after a fit.
+    """
+
+    X_train: Tensor
+    Y_train: Tensor
+    y_mean: Tensor
+    y_std: Tensor
+    lengthscale: Tensor
+    noise: Tensor
+    outputscale: Tensor
+    categorical: tuple[int, ...]
+    inducing_points: Tensor
+    q_mean: Tensor
+    q_covar: Tensor
+    chol_inv: Tensor
+    extra_X: Tensor
+    extra_Y: Tensor
+
+    @classmethod
+    def fit(
+        cls,
+        X: Tensor,
+        Y: Tensor,
+        *,
+        categorical: tuple[int, ...] = (),
+        noise: str = "learned",
+        warm_start: object = None,
+        num_inducing: int = DEFAULT_INDUCING,
+        steps: int = _STEPS,
+        batch_size: int = _BATCH,
+        lr: float = 0.01,
+        seed: int = 0,
+    ) -> SVGP:
+        """Train the SVGP and cache the posterior factors.
+
+        Args:
+            X: (P, n, d) inputs in [0, 1]^d; Y: (P, n) finite outcomes.
+            categorical: encoded dims with the indicator distance.
+            noise: ``"learned"`` or ``"deterministic"`` (fixed near the floor).
+            warm_start: a previous :class:`SVGP` of the same P, M and d
+                (its inducing points and ``q`` are reused and ``steps // 4``
+                steps run), or any model with ``theta`` (P, d + 1), or such a
+                tensor: the start of the hyperparameter fit.
+            num_inducing: M, capped at n.
+            steps: Adam steps from a cold start; batch_size: minibatch size.
+            lr: Adam step size.
+            seed: seed of the k-means++ draws and the minibatches.
+
+        Raises:
+            InvalidArgumentError: on bad shapes, non-finite data or options.
+        """
+        _check_fit_inputs(X, Y, noise, num_inducing, steps, batch_size)
+        y_mean, y_std = _standardisation(Y)
+        Y_std = (Y - y_mean.unsqueeze(-1)) / y_std.unsqueeze(-1)
+        P, n, d = X.shape
+        M = min(num_inducing, n)
+        prev = warm_start if _compatible(warm_start, P, M, d) else None
+        gen = torch.Generator(device=X.device).manual_seed(seed)
+        theta = subset_theta(X, Y, categorical, noise, warm_start, gen)
+        Z = prev.inducing_points if prev is not None else kmeans_pp(X, M, gen)
+        module, likelihood = _build_modules(Z, theta, categorical)
+        if prev is not None:
+            _load_q(module, prev.rescaled_q(y_mean, y_std))
+            steps = max(1, steps // 4)
+        with gpytorch.settings.fast_computations(False, False, False):
+            train_elbo(module, likelihood, X, Y_std, gen=gen, steps=steps,
+                   batch_size=batch_size, lr=lr)
+        return _cache(module, likelihood, X, Y_std, y_mean, y_std, categorical)
+
+    def posterior(self, X: Tensor) -> Posterior:
+        """Joint posterior of the latent f at ``X`` (..., P, q, d), in Y units."""
+        mean, cov = self._latent(X) if self.extra_X.shape[-2] == 0 else self._conditioned(X)
+        scale = self.y_std.unsqueeze(-1)
+        return Posterior(
+            mean=mean * scale + self.y_mean.unsqueeze(-1),
+            covariance=cov * scale.unsqueeze(-1).pow(2),
+        )
+
+    def kernel(self, X1: Tensor, X2: Tensor) -> Tensor:
+        """Prior covariance (standardised units) of (..., P, a, d) and (P, b, d)."""
+        return kernel_matrix(X1, X2, self.lengthscale, self.categorical)
+
+    def condition(self, X: Tensor, Y: Tensor) -> SVGP:
+        """Add observations (P, k, d), (P, k) in Y units, keeping everything else."""
+        Y_std = (Y - self.y_mean.unsqueeze(-1)) / self.y_std.unsqueeze(-1)
+        return replace(
+            self,
+            extra_X=torch.cat([self.extra_X, X], dim=-2),
+            extra_Y=torch.cat([self.extra_Y, Y_std], dim=-1),
+        )
+
+    @property
+    def theta(self) -> Tensor:
+        """(P, d + 1) raw hyperparameters ``[log lengthscale, log noise]``."""
+        return _theta(self.lengthscale, self.noise)
+
+    @property
+    def pathwise_basis(self) -> Tensor:
+        """(P, M, d) points whose kernel columns carry a posterior sample path."""
+        return self.inducing_points
+
+    def pathwise_weights(self, prior_at_basis: Tensor, eps: Tensor) -> Tensor:
+        """Matheron update of prior paths ``g`` (Wilson et al. 2020, SVGP form).
+
+        ``f = g + k(., Z) v`` with ``v = L^-T (u_w - L^-1 g(Z))``,
+        ``u_w = m + chol(S) eps``. Observations added by :meth:`condition`
+        are not part of the paths.
+
+        Args:
+            prior_at_basis: (P, s, M) prior path values at ``Z``.
+            eps: (s, M) standard normals.
+
+        Returns:
+            (P, s, M) weights ``v``.
+        """
+        u_w = self.q_mean.unsqueeze(-2) + eps @ psd_cholesky(self.q_covar).transpose(-1, -2)
+        return (u_w - prior_at_basis @ self.chol_inv.transpose(-1, -2)) @ self.chol_inv
+
+    def rescaled_q(self, y_mean: Tensor, y_std: Tensor) -> tuple[Tensor, Tensor]:
+        """Whitened ``q`` (P, M), (P, M, M) expressed in a new standardisation."""
+        r = self.y_std / y_std  # (P,)
+        shift = (self.y_mean - y_mean) / y_std  # (P,)
+        ones_w = self.chol_inv.sum(-1)  # (P, M): L^-1 1
+        mean = self.q_mean * r.unsqueeze(-1) + shift.unsqueeze(-1) * ones_w
+        return mean, self.q_covar * r.pow(2)[:, None, None]
+
+    def _latent(self, X: Tensor) -> tuple[Tensor, Tensor]:
+        """Standardised SVGP posterior at X (..., P, q, d): (..., P, q), (..., P, q, q)."""
+        Li = self.chol_inv
+        eye = torch.eye(Li.shape[-1], dtype=Li.dtype, device=Li.device)
+        a = (Li.transpose(-1, -2) @ self.q_mean.unsqueeze(-1)).squeeze(-1)  # (P, M)
+        C = Li.transpose(-1, -2) @ (eye - self.q_covar) @ Li  # (P, M, M)
+        k_xz = self.kernel(X, self.inducing_points)  # (..., P, q, M)
+        mean = (k_xz @ a.unsqueeze(-1)).squeeze(-1)  # (..., P, q)
+        cov = self.kernel(X, X) - k_xz @ C @ k_xz.transpose(-1, -2)  # (..., P, q, q)
+        return mean, cov
+
+    def _conditioned(self, X: Tensor) -> tuple[Tensor, Tensor]:
+        """Posterior at X (..., P, q, d) conditioned on ``extra_X``, ``extra_Y``."""
+        q, k = X.shape[-2], self.extra_X.shape[-2]
+        Xe = self.extra_X.expand(X.shape[:-2] + self.extra_X.shape[-2:])  # (..., P, k, d)
+        mean, cov = self._latent(torch.cat([X, Xe], dim=-2))  # (..., P, q+k), (..., P, q+k, q+k)
+        eye = torch.eye(k, dtype=X.dtype, device=X.device)
+        L = psd_cholesky(cov[..., q:, q:] + self.noise[:, None, None] * eye)  # (..., P, k, k)
+        A = torch.linalg.solve_triangular(L, cov[..., q:, :q], upper=False)  # (..., P, k, q)
+        r = torch.linalg.solve_triangular(
+            L, (self.extra_Y - mean[..., q:]).unsqueeze(-1), upper=False
+        )  # (..., P, k, 1)
+        mean = mean[..., :q] + (A.transpose(-1, -2) @ r).squeeze(-1)
+        return mean, cov[..., :q, :q] - A.transpose(-1, -2) @ A
+
+
+def _compatible(prev: object, P: int, M: int, d: int) -> bool:
+    return isinstance(prev, SVGP) and prev.inducing_points.shape == (P, M, d)
+
+
+def _build_modules(
+    Z: Tensor, theta: Tensor, categorical: tuple[int, ...]
+) -> tuple[_Module, GaussianLikelihood]:
+    """GPyTorch modules at ``theta`` (P, d + 1) with inducing points ``Z`` (P, M, d)."""
+    P, _, d = Z.shape
+    priors = GPPriors.for_dim(d, Z)
+    kernel = _Matern52(P, d, categorical, priors.min_lengthscale)
+    module = _Module(Z.detach().clone(), kernel).to(Z)
+    floor = NOISE_FLOOR[Z.dtype]
+    likelihood = GaussianLikelihood(
+        batch_shape=torch.Size([P]), noise_constraint=GreaterThan(floor)
+    ).to(Z)
+    kernel.lengthscale = theta[..., :-1].exp().clamp_min(priors.min_lengthscale * 1.001).unsqueeze(-2)
+    likelihood.noise = theta[..., -1].exp().clamp_min(floor * 1.001).unsqueeze(-1)
+    return module, likelihood
+
+
+def _load_q(module: _Module, q: tuple[Tensor, Tensor]) -> None:
+    """Set the whitened variational distribution to N(mean, covar)."""
+    strategy = module.variational_strategy
+    strategy._variational_distribution.initialize_variational_distribution(MultivariateNormal(*q))
+    strategy.variational_params_initialized.fill_(1)
+
+
+@torch.no_grad()
+def _cache(
+    module: _Module, likelihood: GaussianLikelihood, X: Tensor, Y_std: Tensor,
+    y_mean: Tensor, y_std: Tensor, categorical: tuple[int, ...],
+) -> SVGP:
+    """Read the trained hyperparameters and ``Z``; set ``q`` to its optimum on all data.
+
+    The optimal whitened ``q`` for a Gaussian likelihood (Titsias 2009) is one
+    full-batch natural-gradient step of size 1: with ``A = K_XZ L^-T``,
+    ``S = (I + A^T A / noise)^-1`` and ``m = S A^T y / noise``. It costs
+    O(n M^2), accumulated over chunks of X.
+    """
+    strategy = module.variational_strategy
+    Z = strategy.inducing_points.detach().clone()  # (P, M, d)
+    ls = module.covar_module.lengthscale.detach().squeeze(-2)  # (P, d)
+    noise = likelihood.noise.detach().squeeze(-1)  # (P,)
+    eye = torch.eye(Z.shape[-2], dtype=Z.dtype, device=Z.device)
+    K = kernel_matrix(Z, Z, ls, categorical) + strategy.jitter_val * eye  # (P, M, M)
+    chol_inv = torch.linalg.solve_triangular(psd_cholesky(K), eye, upper=False)
+    precision, b = eye.expand_as(K).clone(), torch.zeros_like(Z[..., 0])
+    for start in range(0, X.shape[-2], _CHUNK):
+        A = kernel_matrix(X[:, start:start + _CHUNK], Z, ls, categorical) @ chol_inv.transpose(-1, -2)
+        precision += A.transpose(-1, -2) @ A / noise[:, None, None]  # (P, M, M)
+        b += (A.transpose(-1, -2) @ Y_std[:, start:start + _CHUNK].unsqueeze(-1)).squeeze(-1) / noise[:, None]
+    q_covar = torch.cholesky_inverse(psd_cholesky(precision))  # (P, M, M)
+    return SVGP(
+        X_train=X, Y_train=Y_std, y_mean=y_mean, y_std=y_std, lengthscale=ls, noise=noise,
+        outputscale=torch.ones_like(noise), categorical=categorical, inducing_points=Z,
+        q_mean=(q_covar @ b.unsqueeze(-1)).squeeze(-1), q_covar=q_covar,
+        chol_inv=chol_inv, extra_X=X[:, :0], extra_Y=Y_std[:, :0],
+    )
+
+
+def _check_fit_inputs(
+    X: Tensor, Y: Tensor, noise: str, num_inducing: int, steps: int, batch_size: int
+) -> None:
+    """Raise InvalidArgumentError on bad SVGP.fit arguments."""
+    if not isinstance(X, Tensor) or X.dim() != 3 or X.dtype not in NOISE_FLOOR or 0 in X.shape:
+        raise InvalidArgumentError(
+            f"SVGP.fit: X must be a float32/float64 tensor of shape (P, n, d) with P, n, d >= 1, "
+            f"got {getattr(X, 'dtype', type(X).__name__)} {tuple(getattr(X, 'shape', ()))}"
+        )
+    if not isinstance(Y, Tensor) or Y.shape != X.shape[:2] or Y.dtype != X.dtype:
+        raise InvalidArgumentError(
+            f"SVGP.fit: Y must be a {X.dtype} tensor of shape {tuple(X.shape[:2])}, "
+            f"got {getattr(Y, 'dtype', type(Y).__name__)} {tuple(getattr(Y, 'shape', ()))}"
+        )
+    for name, t in (("X", X), ("Y", Y)):
+        bad = ~t.isfinite()
+        if bool(bad.any()):
+            raise InvalidArgumentError(
+                f"SVGP.fit: {name} must be finite, got {int(bad.sum())} NaN/inf entries "
+                f"(first at index {tuple(bad.nonzero()[0].tolist())})"
+            )
+    if noise not in ("learned", "deterministic"):
+        raise InvalidArgumentError(f"SVGP.fit: noise must be 'learned' or 'deterministic', got {noise!r}")
+    for name, value in (("num_inducing", num_inducing), ("steps", steps), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidArgumentError(f"SVGP.fit: {name} must be a positive int, got {value!r}")
