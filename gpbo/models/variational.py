@@ -103,6 +103,7 @@ class SVGP:
         inducing_points: (P, M, d) learned ``Z``.
         q_mean: (P, M), q_covar: (P, M, M) whitened ``q(u_w)``.
         chol_inv: (P, M, M) inverse Cholesky factor of ``K_ZZ``.
+        alpha: (P, M) ``L^-T m``; c_matrix: (P, M, M) ``L^-T (I - S) L^-1``.
         extra_X: (P, k, d), extra_Y: (P, k) standardised observations added by
             :meth:`condition` (exact Gaussian conditioning of the SVGP
             posterior); k = 0 after a fit.
@@ -120,6 +121,8 @@ class SVGP:
     q_mean: Tensor
     q_covar: Tensor
     chol_inv: Tensor
+    alpha: Tensor
+    c_matrix: Tensor
     extra_X: Tensor
     extra_Y: Tensor
 
@@ -233,13 +236,9 @@ class SVGP:
 
     def _latent(self, X: Tensor) -> tuple[Tensor, Tensor]:
         """Standardised SVGP posterior at X (..., P, q, d): (..., P, q), (..., P, q, q)."""
-        Li = self.chol_inv
-        eye = torch.eye(Li.shape[-1], dtype=Li.dtype, device=Li.device)
-        a = (Li.transpose(-1, -2) @ self.q_mean.unsqueeze(-1)).squeeze(-1)  # (P, M)
-        C = Li.transpose(-1, -2) @ (eye - self.q_covar) @ Li  # (P, M, M)
         k_xz = self.kernel(X, self.inducing_points)  # (..., P, q, M)
-        mean = (k_xz @ a.unsqueeze(-1)).squeeze(-1)  # (..., P, q)
-        cov = self.kernel(X, X) - k_xz @ C @ k_xz.transpose(-1, -2)  # (..., P, q, q)
+        mean = (k_xz @ self.alpha.unsqueeze(-1)).squeeze(-1)  # (..., P, q)
+        cov = self.kernel(X, X) - k_xz @ self.c_matrix @ k_xz.transpose(-1, -2)  # (..., P, q, q)
         return mean, cov
 
     def _conditioned(self, X: Tensor) -> tuple[Tensor, Tensor]:
@@ -310,11 +309,13 @@ def _cache(
         precision += A.transpose(-1, -2) @ A / noise[:, None, None]  # (P, M, M)
         b += (A.transpose(-1, -2) @ Y_std[:, start:start + _CHUNK].unsqueeze(-1)).squeeze(-1) / noise[:, None]
     q_covar = torch.cholesky_inverse(psd_cholesky(precision))  # (P, M, M)
+    q_mean = (q_covar @ b.unsqueeze(-1)).squeeze(-1)  # (P, M)
     return SVGP(
         X_train=X, Y_train=Y_std, y_mean=y_mean, y_std=y_std, lengthscale=ls, noise=noise,
         outputscale=torch.ones_like(noise), categorical=categorical, inducing_points=Z,
-        q_mean=(q_covar @ b.unsqueeze(-1)).squeeze(-1), q_covar=q_covar,
-        chol_inv=chol_inv, extra_X=X[:, :0], extra_Y=Y_std[:, :0],
+        q_mean=q_mean, q_covar=q_covar, chol_inv=chol_inv,
+        alpha=(chol_inv.transpose(-1, -2) @ q_mean.unsqueeze(-1)).squeeze(-1),
+        c_matrix=chol_inv.transpose(-1, -2) @ (eye - q_covar) @ chol_inv, extra_X=X[:, :0], extra_Y=Y_std[:, :0],
     )
 
 

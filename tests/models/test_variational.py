@@ -67,7 +67,11 @@ def test_rescaled_q_keeps_the_inducing_values_in_y_units():
     m = SVGP.fit(X, Y, **FAST)
     y_mean, y_std = torch.tensor([0.3, -2.0], dtype=X.dtype), torch.tensor([2.0, 0.5], dtype=X.dtype)
     q_mean, q_covar = m.rescaled_q(y_mean, y_std)
-    moved = replace(m, y_mean=y_mean, y_std=y_std, q_mean=q_mean, q_covar=q_covar)
+    Li, eye = m.chol_inv, torch.eye(16, dtype=X.dtype)
+    moved = replace(
+        m, y_mean=y_mean, y_std=y_std, alpha=(Li.transpose(-1, -2) @ q_mean.unsqueeze(-1)).squeeze(-1),
+        c_matrix=Li.transpose(-1, -2) @ (eye - q_covar) @ Li,
+    )
     Z = m.inducing_points.transpose(0, 1).unsqueeze(-2)  # (M, P, 1, d): at Z, f = u
     a, b = moved.posterior(Z), m.posterior(Z)
     assert torch.allclose(a.mean, b.mean, atol=1e-3)

@@ -1,0 +1,196 @@
+"""SVGP acceptance benchmarks: latency, model quality, large-budget run.
+
+    python -m benchmarks.svgp                 # full (hours on a 2-core CPU)
+    python -m benchmarks.svgp --quick         # reduced sizes, for a smoke run
+    python -m benchmarks.svgp --parts latency --ns 1000,20000
+
+Latency: one suggestion (fit + LogEI ascent, q=1) on Ackley-10 data in the
+unit cube, each (method, n) in a child process with a wall-clock cap
+(``--cap``, default 120 s) and its peak RSS. Quality: held-out RMSE and
+Gaussian NLL (noise included) on 2000 uniform points. Large budget:
+Ackley-20, q=50 Thompson batches, P = seeds batched in one engine call,
+against random search and Optuna TPE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+from botorch.test_functions import Ackley, Hartmann
+
+_D = 10
+_M = 256
+
+
+def ackley(U: torch.Tensor) -> torch.Tensor:
+    """Ackley on [-32.768, 32.768]^d from the unit cube, (..., d) -> (...); maximise -f."""
+    return -Ackley(dim=U.shape[-1])(U * 65.536 - 32.768)
+
+
+def hartmann6_noisy(U: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    return -Hartmann(dim=6)(U) + 0.05 * torch.randn(U.shape[:-1], generator=gen, dtype=U.dtype)
+
+
+def _data(n: int, d: int, seed: int, f=ackley):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.rand(1, n, d, generator=g, dtype=torch.float64)
+    return X, f(X)
+
+
+def one_latency(method: str, n: int) -> dict:
+    """Time one suggestion of ``method`` at n points (run in a child process)."""
+    X, Y = _data(n, _D, 0)
+    t0 = time.perf_counter()
+    if method.startswith("gpbo"):
+        from gpbo.engine import suggest
+        suggest(X, Y, model=method.split("_")[1])
+    else:
+        _botorch_suggest(X[0], Y[0].unsqueeze(-1), variational=method == "botorch_svgp")
+    return {"seconds": time.perf_counter() - t0,
+            "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+
+
+def _botorch_model(X, Y, variational: bool):
+    from botorch.fit import fit_gpytorch_mll
+    from botorch.models import SingleTaskGP, SingleTaskVariationalGP
+    from botorch.models.transforms import Standardize
+    from gpytorch.mlls import ExactMarginalLogLikelihood, VariationalELBO
+    if variational:
+        model = SingleTaskVariationalGP(X, Y, inducing_points=min(_M, len(X)),
+                                        outcome_transform=Standardize(1))
+        mll = VariationalELBO(model.likelihood, model.model, num_data=len(X))
+    else:
+        model = SingleTaskGP(X, Y, outcome_transform=Standardize(1))
+        mll = ExactMarginalLogLikelihood(model.likelihood, model)
+    fit_gpytorch_mll(mll)
+    return model
+
+
+def _botorch_suggest(X, Y, variational: bool):
+    from botorch.acquisition import LogExpectedImprovement
+    from botorch.optim import optimize_acqf
+    model = _botorch_model(X, Y, variational)
+    bounds = torch.stack([torch.zeros(X.shape[-1]), torch.ones(X.shape[-1])]).to(X)
+    optimize_acqf(LogExpectedImprovement(model, Y.max()), bounds, q=1,
+                  num_restarts=10, raw_samples=512)
+
+
+def latency(ns: list[int], methods: list[str], cap: float) -> list[dict]:
+    rows = []
+    for n in ns:
+        for method in methods:
+            cmd = [sys.executable, "-m", "benchmarks.svgp", "--one", method, str(n)]
+            try:
+                out = subprocess.run(cmd, capture_output=True, text=True, timeout=cap)
+                row = json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else {
+                    "error": out.stderr.strip().splitlines()[-1][:120]}
+            except subprocess.TimeoutExpired:
+                row = {"error": f"exceeded {cap:.0f} s cap"}
+            rows.append({"n": n, "method": method, **row})
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def _scores(mean: torch.Tensor, var: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    rmse = (mean - y).pow(2).mean().sqrt()
+    nll = (0.5 * torch.log(2 * math.pi * var) + 0.5 * (mean - y).pow(2) / var).mean()
+    return float(rmse), float(nll)
+
+
+def quality(ns: list[int], methods: list[str]) -> list[dict]:
+    from gpbo.models.select import fit_surrogate
+    rows = []
+    for name, d in (("ackley10", 10), ("hartmann6_noisy", 6)):
+        gen = torch.Generator().manual_seed(1)
+        f = ackley if name == "ackley10" else (lambda U: hartmann6_noisy(U, gen))
+        for n in ns:
+            X, Y = _data(n, d, 0, f)
+            Xt, Yt = _data(2000, d, 1, f)
+            for method in methods:
+                t0 = time.perf_counter()
+                if method.startswith("gpbo"):
+                    m = fit_surrogate(X, Y, model=method.split("_")[1])
+                    post = m.posterior(Xt.transpose(0, 1).unsqueeze(-2))
+                    mean, var = post.mean[:, 0, 0], post.variance[:, 0, 0] + m.noise * m.y_std**2
+                else:
+                    model = _botorch_model(X[0], Y[0].unsqueeze(-1), variational=True)
+                    with torch.no_grad():
+                        p = model.posterior(Xt[0], observation_noise=True)
+                    mean, var = p.mean.squeeze(-1), p.variance.squeeze(-1)
+                rmse, nll = _scores(mean, var, Yt[0])
+                rows.append({"problem": name, "n": n, "method": method, "rmse": rmse, "nll": nll,
+                             "fit_s": time.perf_counter() - t0})
+                print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def large_budget(seeds: int, budget: int, q: int, d: int = 20) -> dict:
+    """gpbo (auto switch, Thompson) vs random search vs Optuna TPE on Ackley-d."""
+    import optuna
+
+    from gpbo.engine import suggest
+    t0 = time.perf_counter()
+    gen = torch.Generator().manual_seed(0)
+    X = torch.rand(seeds, q, d, generator=gen, dtype=torch.float64)
+    Y = ackley(X)
+    model = None
+    while X.shape[1] < budget:
+        out = suggest(X, Y, q=q, acquisition="thompson", seed=X.shape[1], warm_start=model)
+        model, X = out.model, torch.cat([X, out.candidates], 1)
+        Y = torch.cat([Y, ackley(out.candidates)], 1)
+    gpbo_best = (-Y.max(-1).values).tolist()
+    gpbo_s = time.perf_counter() - t0
+    rand = [float(-ackley(torch.rand(budget, d, generator=gen, dtype=torch.float64)).max()) for _ in range(seeds)]
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    tpe = []
+    for s in range(seeds):
+        study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=s, constant_liar=True))
+        for _ in range(budget // q):
+            trials = [study.ask() for _ in range(q)]
+            for t in trials:
+                x = torch.tensor([[t.suggest_float(f"x{i}", 0, 1) for i in range(d)]], dtype=torch.float64)
+                study.tell(t, float(-ackley(x)))
+        tpe.append(study.best_value)
+    med = lambda v: float(torch.tensor(v).median())
+    return {"budget": budget, "q": q, "seeds": seeds, "gpbo_regret_median": med(gpbo_best),
+            "random_regret_median": med(rand), "tpe_regret_median": med(tpe),
+            "gpbo_wall_s": gpbo_s, "gpbo": gpbo_best, "random": rand, "tpe": tpe}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--one", nargs=2, metavar=("METHOD", "N"))
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--parts", default="latency,quality,large")
+    p.add_argument("--ns", default=None)
+    p.add_argument("--cap", type=float, default=120.0)
+    a = p.parse_args()
+    if a.one:
+        torch.set_num_threads(1)
+        print(json.dumps(one_latency(a.one[0], int(a.one[1]))))
+        return
+    import botorch
+    import gpytorch
+    print(json.dumps({"date": time.strftime("%Y-%m-%d"), "cpu": platform.processor() or platform.machine(),
+                      "torch": torch.__version__, "gpytorch": gpytorch.__version__,
+                      "botorch": botorch.__version__, "load": list(__import__("os").getloadavg())}))
+    parts = a.parts.split(",")
+    if "latency" in parts:
+        ns = [int(x) for x in (a.ns or ("1000,5000" if a.quick else "1000,5000,20000,100000")).split(",")]
+        latency(ns, ["gpbo_svgp", "gpbo_exact", "botorch_svgp", "botorch_exact"], a.cap)
+    if "quality" in parts:
+        quality([1000] if a.quick else [1000, 5000], ["gpbo_exact", "gpbo_svgp", "botorch_svgp"])
+    if "large" in parts:
+        print(json.dumps(large_budget(*((2, 500, 50) if a.quick else (4, 3000, 50)))))
+
+
+if __name__ == "__main__":
+    main()
