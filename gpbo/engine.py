@@ -105,6 +105,9 @@ def suggest(
         A :class:`Suggestion` with candidates (P, q, d).
     """
     dims, pending = _check_inputs(X, Y, dims, q, pending, noise, seed)
+    for name, value in (("n_raw", n_raw), ("n_restarts", n_restarts)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidArgumentError(f"{name} must be a positive int, got {value!r}")
     choose_model(model, X.shape[-2])  # raises InvalidArgumentError for a bad name
     acq = get_acquisition(acquisition)
     search = _Search(dims=dims, seed=seed, n_raw=n_raw, n_restarts=n_restarts)
@@ -179,6 +182,8 @@ def _check_inputs(
     """Validate the engine's inputs; return the dims and pending to use."""
     if not isinstance(X, Tensor) or X.dim() != 3 or not X.is_floating_point():
         raise InvalidArgumentError(f"X must be a float tensor of shape (P, n, d), got {_describe(X)}")
+    if X.device.type not in ("cpu", "cuda"):
+        raise InvalidArgumentError(f"X must be on a CPU or CUDA device, got {X.device}")
     P, n, d = X.shape
     if P < 1 or n < 1 or d < 1:
         raise InvalidArgumentError(f"X must have P, n, d >= 1, got shape {tuple(X.shape)}")
@@ -199,8 +204,8 @@ def _check_inputs(
             pending = None
     if isinstance(q, bool) or not isinstance(q, int) or q < 1:
         raise InvalidArgumentError(f"q must be a positive int, got {q!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InvalidArgumentError(f"seed must be an int, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**62:
+        raise InvalidArgumentError(f"seed must be an int in [0, 2**62), got {seed!r}")
     if noise not in NOISE_MODES:
         raise InvalidArgumentError(f"noise must be one of {NOISE_MODES}, got {noise!r}")
     if dims is None:

@@ -53,11 +53,3 @@ class InvalidTrialError(GpboError, ValueError):
 
 class FitError(GpboError, RuntimeError):
     """Fitting a surrogate model failed in a way that could not be recovered."""
-
-
-class InvalidArgumentError(GpboError, ValueError):
-    """A function argument has an invalid value, type, shape, dtype or device.
-
-    Raised where an option or a tensor enters a public call (the engine's
-    ``suggest``, the ``Optimizer`` and ``minimize`` options, acquisition names).
-    """

@@ -196,9 +196,8 @@ ENGINE_GAPS = [
 ]
 
 
-@pytest.mark.xfail(raises=(RuntimeError, ValueError), reason="engine._check_inputs misses this; reported to the lead")
 @pytest.mark.parametrize("change", ENGINE_GAPS)
-def test_engine_known_gaps_raise_gpbo_errors(change):
+def test_engine_edge_arguments_raise_gpbo_errors(change):
     X, Y = torch.rand(1, 5, 2, dtype=torch.float64), torch.rand(1, 5, dtype=torch.float64)
     device = change.pop("device", "cpu")
     with pytest.raises(GpboError):
