@@ -227,12 +227,16 @@ def main(argv=None) -> dict:
     ap.add_argument("--P-list", default="1,8,64,256")
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--seq-reps", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch.set_num_threads for the whole process (gpbo's engine uses 1 on the CPU anyway)")
     ap.add_argument("--quick", action="store_true", help="n 20,100; d 2,6; 1 rep; P 1,8; 5 iterations")
     ap.add_argument("--out", default=str(RESULTS / "speed.json"))
     a = ap.parse_args(argv)
     if a.quick:
         a.n_list, a.d_list, a.reps, a.P_list, a.iters = "20,100", "2,6", 1, "1,8", 5
     methods = a.methods.split(",")
+    if a.threads:
+        torch.set_num_threads(a.threads)
     res = {"env": environment(), "args": vars(a)}
     if a.part in ("latency", "all"):
         res["latency"] = latency([int(x) for x in a.n_list.split(",")], [int(x) for x in a.d_list.split(",")],
