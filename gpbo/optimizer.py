@@ -41,14 +41,15 @@ from torch import Tensor
 
 from gpbo.acquisition import get as get_acquisition
 from gpbo.acquisition.protocol import Acquisition
-from gpbo.engine import suggest
+from gpbo.engine import NOISE_MODES, suggest
 from gpbo.design import derive_seed, sobol_design
 from gpbo.errors import FitError, GpboError, InvalidArgumentError, InvalidTrialError
+from gpbo.models.select import MODELS
 from gpbo.space import Space
 from gpbo.owners import new_owner, release_owner
 from gpbo.storage import Counters, NullStore, SqliteStore, check_storage
 from gpbo.trial import Outcome, Trial, TrialLog, TrialState, parse_value
-from gpbo.validation import as_list, as_space, check_bool, check_device, check_dtype, check_int
+from gpbo.validation import as_list, as_space, check_bool, check_choice, check_device, check_dtype, check_int
 
 __all__ = ["Optimizer"]
 
@@ -79,6 +80,12 @@ class Optimizer:
             missing); None keeps it in memory only.
         study_name: Name of the study inside ``storage``; opening an existing
             one resumes it.
+        noise: ``"learned"`` (default: the GP learns the observation noise,
+            with a floor) or ``"deterministic"`` (noise fixed at the floor;
+            for objectives that return the same value for the same params,
+            where it lets the GP resolve much finer differences).
+        model: Surrogate: ``"auto"`` (exact GP, SVGP for large n),
+            ``"exact"`` or ``"svgp"``; see `gpbo.engine.suggest`.
 
     Raises:
         InvalidSpaceError: If ``space`` is not a Space or a valid dict, or
@@ -100,6 +107,8 @@ class Optimizer:
         n_initial: int | None = None,
         storage: str | Any | None = None,
         study_name: str = "default",
+        noise: str = "learned",
+        model: str = "auto",
     ) -> None:
         self._space = as_space(space)
         self._maximize = check_bool("maximize", maximize)
@@ -108,6 +117,8 @@ class Optimizer:
         self._dtype = check_dtype(dtype)
         get_acquisition(acquisition)  # raises InvalidArgumentError for unknown names
         self._acquisition = acquisition
+        self._noise = check_choice("noise", noise, NOISE_MODES)
+        self._model = check_choice("model", model, MODELS)
         d = self._space.dim
         self._n_initial = max(5, d + 1) if n_initial is None else check_int("n_initial", n_initial, 0)
         self._log = TrialLog(d)
@@ -268,6 +279,8 @@ class Optimizer:
                 "device": str(self._device),
                 "dtype": str(self._dtype).removeprefix("torch."),
                 "acquisition": acquisition,
+                "noise": self._noise,
+                "model": self._model,
                 "n_initial": self._n_initial,
             },
             "counters": {"n_sobol": self._n_sobol, "n_suggest": self._n_suggest},
@@ -404,6 +417,7 @@ class Optimizer:
                 X[None].to(**to), Y[None].to(**to), dims=self._space.dims, q=q,
                 pending=pending[None].to(**to) if len(pending) else None,
                 acquisition=self._acquisition, seed=seed, warm_start=self._theta,
+                noise=self._noise, model=self._model,
             )
         except FitError as exc:
             warnings.warn(f"gpbo: GP fit failed ({exc}); suggesting Sobol points instead", RuntimeWarning)

@@ -39,6 +39,13 @@ def check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices``; else `InvalidArgumentError`."""
+    if not isinstance(value, str) or value not in choices:
+        raise InvalidArgumentError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
 def check_int(name: str, value: Any, low: int, high: float = math.inf) -> int:
     """An int (not a bool) with ``low <= value < high``."""
     integer = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))

@@ -40,9 +40,9 @@ class FakeEngine:
     def __init__(self) -> None:
         self.calls: list[dict] = []
 
-    def __call__(self, X, Y, *, dims, q, pending, acquisition, seed, warm_start):
-        self.calls.append(dict(X=X, Y=Y, dims=dims, q=q, pending=pending,
-                               acquisition=acquisition, seed=seed, warm_start=warm_start))
+    def __call__(self, X, Y, *, dims, q, pending, acquisition, seed, warm_start, noise, model):
+        self.calls.append(dict(X=X, Y=Y, dims=dims, q=q, pending=pending, acquisition=acquisition,
+                               seed=seed, warm_start=warm_start, noise=noise, model=model))
         generator = torch.Generator().manual_seed(seed)
         candidates = torch.rand(1, q, X.shape[-1], generator=generator, dtype=torch.float64)
         theta = torch.full((1, X.shape[-1] + 1), float(len(self.calls)), dtype=X.dtype)
@@ -82,6 +82,8 @@ BAD_OPTIONS = [
     (dict(acquisition=42), InvalidArgumentError, "acquisition must be a registry name"),
     (dict(n_initial=-1), InvalidArgumentError, "n_initial must be an int >= 0, got int -1"),
     (dict(n_initial=2.0), InvalidArgumentError, "n_initial must be an int >= 0, got float 2.0"),
+    (dict(noise="sometimes"), InvalidArgumentError, "noise must be one of ('learned', 'deterministic'), got 'sometimes'"),
+    (dict(model="huge"), InvalidArgumentError, "model must be one of ('auto', 'exact', 'svgp'), got 'huge'"),
 ]
 
 
@@ -195,6 +197,17 @@ def test_initial_design_is_sobol_then_engine(engine):
     assert torch.allclose(call["Y"], -torch.tensor([[t.params["x"] for t in first]], dtype=torch.float64))
     again = Optimizer(BOX, seed=0, n_initial=4).ask(4)
     assert [t.params for t in again] == [t.params for t in first + batch[:1]]
+    assert call["noise"] == "learned" and call["model"] == "auto"
+
+
+def test_noise_and_model_options_reach_the_engine_and_the_state(engine):
+    opt = Optimizer(BOX, seed=0, n_initial=1, noise="deterministic", model="exact")
+    opt.tell(opt.ask(), 1.0)
+    opt.ask()
+    assert engine.calls[-1]["noise"] == "deterministic" and engine.calls[-1]["model"] == "exact"
+    restored = Optimizer.from_state_dict(opt.state_dict())
+    restored.ask()
+    assert engine.calls[-1]["noise"] == "deterministic" and engine.calls[-1]["model"] == "exact"
 
 
 def test_ask_k_gives_distinct_params_and_pending_avoids_repeats(engine):
