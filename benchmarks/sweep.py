@@ -255,6 +255,7 @@ def main(argv=None) -> dict:
     from tqdm import tqdm
 
     args = parse(argv)
+    started = env()
     names = [n for item in args.problems.split(",") for n in SUITES.get(item, [item])]
     problems = [get(n) for n in names]
     methods = [m for m in args.methods.split(",") if m]
@@ -282,7 +283,7 @@ def main(argv=None) -> dict:
             bar.set_postfix_str(f"{method} {p.name} seed {s}")
             run_sequential(method, p, s, budget_of[p.name], args.batch_size, store, bar)
     store.close()
-    info = {"engine_calls": calls, "skipped_methods": skipped, "args": vars(args), "env": env()}
+    info = {"engine_calls": calls, "skipped_methods": skipped, "args": vars(args), "env": started}
     (out / "run_info.json").write_text(json.dumps(info, indent=1, default=str))
     if not args.no_report:
         from benchmarks import report
