@@ -47,11 +47,11 @@ def best_so_far(values: list[float | None], optimum: float) -> list[float]:
     return out
 
 
-def run_gpbo(problem: Problem, budget: int, seed: int, device: str | None) -> dict:
+def run_gpbo(problem: Problem, budget: int, seed: int, device: str | None, noise: str) -> dict:
     import gpbo
 
     t0 = time.perf_counter()
-    res = gpbo.minimize(problem.fn, problem.space(), budget, seed=seed, device=device)
+    res = gpbo.minimize(problem.fn, problem.space(), budget, seed=seed, device=device, noise=noise)
     wall = time.perf_counter() - t0
     values = [getattr(t, "value", None) for t in res.trials]
     if res.best_value is None:  # every trial failed
@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--quick", action="store_true", help="smoke test: 2 seeds, smaller budgets")
     ap.add_argument("--problems", default="branin,hartmann6,mixed")
     ap.add_argument("--device", default=None, help="device passed to gpbo.minimize")
+    ap.add_argument("--noise", default="learned", choices=("learned", "deterministic"),
+                    help="gpbo.minimize's noise option (all three problems are deterministic)")
     ap.add_argument("--out", type=Path, default=RESULTS / "quality.json")
     args = ap.parse_args(argv)
 
@@ -139,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict:
         problem, budget = PROBLEMS[name], budgets[name]
         gp_runs, rs_runs = [], []
         for seed in range(seeds):
-            gp_runs.append(run_gpbo(problem, budget, seed, args.device))
+            gp_runs.append(run_gpbo(problem, budget, seed, args.device, args.noise))
             rs_runs.append(run_random(problem, budget, seed))
             print(f"{name:>9} seed {seed}: gpbo regret {gp_runs[-1]['regret']:.3e} "
                   f"({gp_runs[-1]['wall_s']:.1f} s), random {rs_runs[-1]['regret']:.3e}",
@@ -158,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {
         "benchmark": "quality (simple regret)",
         "config": {"seeds": seeds, "quick": args.quick, "budgets": budgets,
-                   "targets": TARGETS, "device": args.device},
+                   "targets": TARGETS, "device": args.device, "noise": args.noise},
         "environment": environment(),
         "results": results,
     }

@@ -10,6 +10,7 @@ from gpbo.acquisition.analytic import LogEI
 from gpbo.acquisition.protocol import AcquisitionContext
 from gpbo.models.exact import ExactGP
 from gpbo.optim.lbfgsb import minimize_lbfgsb
+from gpbo.threads import limited_cpu_threads
 
 
 def _logei_problems(P: int, n: int, d: int, seed: int):
@@ -55,7 +56,8 @@ def test_matches_scipy_on_logei_surfaces() -> None:
     ours = minimize_lbfgsb(neg, starts, 0.0, 1.0, pgtol=1e-10, ftol=1e-15, max_iter=500)
     ours_best = ours.f.min(0).values  # (P,)
     ok = 0
-    for p in range(P):
-        ref = min(_scipy_minimum(neg, starts, r, p) for r in range(R))
-        ok += float(ours_best[p]) <= ref + 1e-6 * max(1.0, abs(ref))
+    with limited_cpu_threads(starts.device):  # 120 SciPy runs of tiny torch calls
+        for p in range(P):
+            ref = min(_scipy_minimum(neg, starts, r, p) for r in range(R))
+            ok += float(ours_best[p]) <= ref + 1e-6 * max(1.0, abs(ref))
     assert ok / P >= 0.95, f"{ok}/{P} problems matched or beat SciPy"
