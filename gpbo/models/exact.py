@@ -27,6 +27,7 @@ from torch import Tensor
 
 from gpbo.models.kernel import kernel_matrix
 from gpbo.models.marginal import GPPriors, neg_log_posterior
+from gpbo.models.pointwise import point_moments
 from gpbo.models.protocol import Posterior
 from gpbo.optim.lbfgsb import minimize_lbfgsb
 
@@ -104,14 +105,15 @@ class ExactGP:
     def posterior(self, X: Tensor) -> Posterior:
         """Joint posterior of the latent f at ``X`` (..., P, q, d), in Y units."""
         ls = self.lengthscale
-        k_star = kernel_matrix(X, self.X_train, ls, self.categorical)  # (..., P, q, n)
-        if X.shape[-2] == 1:  # the kernel is stationary with unit variance: k(x, x) = 1
-            k_xx = torch.ones(X.shape[:-1] + (1,), dtype=X.dtype, device=X.device)
+        if X.shape[-2] == 1:  # the acquisition ascent's hot path: closed-form gradient
+            mean, var = point_moments(X, self.X_train, ls, self.alpha, self.chol_inv, self.categorical)
+            cov = var.unsqueeze(-1)  # (..., P, 1, 1)
         else:
+            k_star = kernel_matrix(X, self.X_train, ls, self.categorical)  # (..., P, q, n)
             k_xx = kernel_matrix(X, X, ls, self.categorical)  # (..., P, q, q)
-        mean = (k_star @ self.alpha.unsqueeze(-1)).squeeze(-1)  # (..., P, q)
-        v = k_star @ self.chol_inv.transpose(-1, -2)  # (..., P, q, n)
-        cov = k_xx - v @ v.transpose(-1, -2)  # (..., P, q, q)
+            mean = (k_star @ self.alpha.unsqueeze(-1)).squeeze(-1)  # (..., P, q)
+            v = k_star @ self.chol_inv.transpose(-1, -2)  # (..., P, q, n)
+            cov = k_xx - v @ v.transpose(-1, -2)  # (..., P, q, q)
         scale = self.y_std.unsqueeze(-1)
         return Posterior(
             mean=mean * scale + self.y_mean.unsqueeze(-1),

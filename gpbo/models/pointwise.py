@@ -1,0 +1,75 @@
+"""Exact-GP posterior mean and variance at single points, with a closed-form gradient.
+
+The acquisition ascent evaluates the posterior at one point per (restart,
+problem) some thirty times per suggestion, and autograd's backward pass
+through the kernel and the two matmuls costs about twice the forward pass at
+these sizes. The gradient has a short closed form (Matérn-5/2, ``r² = Σ_j
+(x_j - x_ij)² / ℓ_j²``):
+
+``d mean / dx = Σ_i alpha_i dk_i/dx``, ``d var / dx = -2 Σ_i (K⁻¹k)_i dk_i/dx``,
+``dk_i/dx_j = k'(r_i²) · 2 (x_j - x_ij) / ℓ_j²``, zero on categorical dims
+(the indicator distance is piecewise constant).
+
+Checked against autograd through :func:`gpbo.models.kernel.kernel_matrix` in
+tests/models/test_pointwise.py.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gpbo.models.kernel import scaled_sq_dist
+
+_SQRT5 = math.sqrt(5.0)
+_MIN_SQ_DIST = 1e-30
+
+
+def point_moments(
+    X: Tensor, X_train: Tensor, lengthscale: Tensor, alpha: Tensor, chol_inv: Tensor,
+    categorical: tuple[int, ...],
+) -> tuple[Tensor, Tensor]:
+    """Posterior mean and variance (standardised units) at single points.
+
+    Args:
+        X: (..., P, 1, d) points.
+        X_train: (P, n, d); lengthscale: (P, d); alpha: (P, n) ``K⁻¹y``;
+        chol_inv: (P, n, n) inverse Cholesky factor of ``K + noise I``.
+        categorical: encoded dims with the indicator distance.
+
+    Returns:
+        mean (..., P, 1) and variance (..., P, 1), differentiable w.r.t. X.
+    """
+    return _PointMoments.apply(X, X_train, lengthscale, alpha, chol_inv, categorical)
+
+
+class _PointMoments(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx: Any, X: Tensor, X_train: Tensor, ls: Tensor, alpha: Tensor, chol_inv: Tensor,
+        categorical: tuple[int, ...],
+    ) -> tuple[Tensor, Tensor]:
+        sq = scaled_sq_dist(X, X_train, ls, categorical)  # (..., P, 1, n)
+        r = sq.clamp_min(_MIN_SQ_DIST).sqrt()
+        e = torch.exp(-_SQRT5 * r)
+        k = (1.0 + _SQRT5 * r + (5.0 / 3.0) * sq) * e
+        mean = k @ alpha.unsqueeze(-1)  # (..., P, 1, 1)
+        v = k @ chol_inv.transpose(-1, -2)  # (..., P, 1, n)
+        var = 1.0 - v.pow(2).sum(-1, keepdim=True)  # (..., P, 1, 1)
+        ctx.save_for_backward(X, X_train, ls, alpha, chol_inv, r, e, v)
+        ctx.categorical = categorical
+        return mean.squeeze(-1), var.squeeze(-1)
+
+    @staticmethod
+    def backward(ctx: Any, g_mean: Tensor, g_var: Tensor) -> tuple[Tensor | None, ...]:
+        X, X_train, ls, alpha, chol_inv, r, e, v = ctx.saved_tensors
+        kinv_k = v @ chol_inv  # (..., P, 1, n)
+        d_k = g_mean.unsqueeze(-1) * alpha.unsqueeze(-2) - 2.0 * g_var.unsqueeze(-1) * kinv_k
+        c = d_k * (-(5.0 / 6.0) * (1.0 + _SQRT5 * r) * e)  # dL/d(r²), (..., P, 1, n)
+        grad = 2.0 * (c.sum(-1, keepdim=True) * X - c @ X_train) / ls.pow(2).unsqueeze(-2)
+        if ctx.categorical:
+            grad[..., list(ctx.categorical)] = 0.0
+        return grad, None, None, None, None, None
