@@ -98,7 +98,7 @@ class ExactGP:
 
         result = minimize_lbfgsb(
             loss, theta0.clamp(lower, upper), lower, upper, fixed=fixed,
-            max_iter=max_iter, pgtol=1e-4, ftol=1e-8, n_steps=8, max_step=4.0,
+            max_iter=max_iter, pgtol=1e-3, ftol=1e-7, n_steps=8, max_step=4.0,
         )
         return _build(X, Y_std, y_mean, y_std, result.x, categorical)
 
