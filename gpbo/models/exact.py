@@ -114,11 +114,7 @@ class ExactGP:
             mean = (k_star @ self.alpha.unsqueeze(-1)).squeeze(-1)  # (..., P, q)
             v = k_star @ self.chol_inv.transpose(-1, -2)  # (..., P, q, n)
             cov = k_xx - v @ v.transpose(-1, -2)  # (..., P, q, q)
-        scale = self.y_std.unsqueeze(-1)
-        return Posterior(
-            mean=mean * scale + self.y_mean.unsqueeze(-1),
-            covariance=cov * scale.unsqueeze(-1).pow(2),
-        )
+        return Posterior.from_standardised(mean, cov, self.y_mean, self.y_std)
 
     def kernel(self, X1: Tensor, X2: Tensor) -> Tensor:
         """Prior covariance (standardised units) of (..., P, a, d) and (P, b, d)."""

@@ -68,6 +68,17 @@ class Posterior:
     mean: Tensor
     covariance: Tensor
 
+    @classmethod
+    def from_standardised(cls, mean: Tensor, covariance: Tensor, y_mean: Tensor, y_std: Tensor) -> Posterior:
+        """Undo per-problem outcome standardisation ``Y = y_std * Y_s + y_mean``.
+
+        Args:
+            mean: (..., P, q) and covariance: (..., P, q, q), standardised.
+            y_mean, y_std: (P,) the standardisation.
+        """
+        scale = y_std.unsqueeze(-1)  # (P, 1)
+        return cls(mean=mean * scale + y_mean.unsqueeze(-1), covariance=covariance * scale.unsqueeze(-1).pow(2))
+
     @property
     def variance(self) -> Tensor:
         """(..., P, q) marginal variances (the covariance diagonal)."""

@@ -180,11 +180,7 @@ class SVGP:
     def posterior(self, X: Tensor) -> Posterior:
         """Joint posterior of the latent f at ``X`` (..., P, q, d), in Y units."""
         mean, cov = self._latent(X) if self.extra_X.shape[-2] == 0 else self._conditioned(X)
-        scale = self.y_std.unsqueeze(-1)
-        return Posterior(
-            mean=mean * scale + self.y_mean.unsqueeze(-1),
-            covariance=cov * scale.unsqueeze(-1).pow(2),
-        )
+        return Posterior.from_standardised(mean, cov, self.y_mean, self.y_std)
 
     def kernel(self, X1: Tensor, X2: Tensor) -> Tensor:
         """Prior covariance (standardised units) of (..., P, a, d) and (P, b, d)."""
@@ -239,6 +235,7 @@ class SVGP:
         k_xz = self.kernel(X, self.inducing_points)  # (..., P, q, M)
         mean = (k_xz @ self.alpha.unsqueeze(-1)).squeeze(-1)  # (..., P, q)
         cov = self.kernel(X, X) - k_xz @ self.c_matrix @ k_xz.transpose(-1, -2)  # (..., P, q, q)
+        cov = 0.5 * (cov + cov.transpose(-1, -2))  # exact symmetry, also in float32
         return mean, cov
 
     def _conditioned(self, X: Tensor) -> tuple[Tensor, Tensor]:
