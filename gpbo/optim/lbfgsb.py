@@ -187,6 +187,12 @@ def _direction(
 _SearchResult = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
 
 
+def _armijo(x: Tensor, f: Tensor, g: Tensor, x_new: Tensor, f_new: Tensor) -> Tensor:
+    """Sufficient decrease along the projected step ``x_new - x`` (``(..., *B)`` bool)."""
+    dec = (g * (x_new - x)).sum(-1)  # first-order change, < 0 for descent
+    return (dec < 0) & (f_new <= f + _ARMIJO_C1 * dec)
+
+
 def _line_search(
     fun: Callable[[Tensor], Tensor],
     x: Tensor,
@@ -210,11 +216,9 @@ def _line_search(
         return _backtrack(fun, x, f, g, d, box, steps)
     x1 = _project(x + d, *box)
     f1, g1 = _evaluate(fun, x1)
-    s1 = x1 - x
-    dec1 = (g * s1).sum(-1)  # (*B,)
-    good = (dec1 < 0) & (f1 <= f + _ARMIJO_C1 * dec1)
+    good = _armijo(x, f, g, x1, f1)
     if not bool((active & ~good).any()):
-        return good, x1, f1, g1, s1.abs().amax(-1), torch.zeros_like(good)
+        return good, x1, f1, g1, (x1 - x).abs().amax(-1), torch.zeros_like(good)
     ok, x_new, f_new, g_new, move, longest = _backtrack(fun, x, f, g, d, box, steps)
     keep = good.unsqueeze(-1)
     return (
@@ -251,8 +255,7 @@ def _backtrack(
     shape = (-1,) + (1,) * x.dim()
     xc = _project(x + steps.view(shape) * d, *box)  # (L, *B, D)
     fc, _ = _evaluate(fun, xc, grad=False)  # (L, *B): values only, no graph
-    dec = (g * (xc - x)).sum(-1)  # (L, *B) first-order change, < 0 for descent
-    ok = (dec < 0) & (fc <= f + _ARMIJO_C1 * dec)
+    ok = _armijo(x, f, g, xc, fc)  # (L, *B)
     best = torch.where(ok, fc, torch.full_like(fc, float("inf"))).argmin(0, keepdim=True)
     idx = best.unsqueeze(-1).expand((1,) + x.shape)  # (1, *B, D)
     x_new = xc.gather(0, idx).squeeze(0)
