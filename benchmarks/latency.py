@@ -241,7 +241,7 @@ class OptunaRunner(Runner):
                                f"sample_relative sizes {self.sizes}")
         greenlet = bool(batched_lbfgsb._greenlet_imports.is_successful())
         if not greenlet:
-            warnings.warn("greenlet is not installed: Optuna falls back to sequential L-BFGS-B")
+            warnings.warn("greenlet is not installed: Optuna falls back to sequential L-BFGS-B", stacklevel=2)
         return {"gp_path_checked": True, "greenlet": greenlet}
 
 

@@ -41,12 +41,12 @@ from torch import Tensor
 
 from gpbo.acquisition import get as get_acquisition
 from gpbo.acquisition.protocol import Acquisition
-from gpbo.engine import NOISE_MODES, suggest
 from gpbo.design import derive_seed, sobol_design
+from gpbo.engine import NOISE_MODES, suggest
 from gpbo.errors import FitError, GpboError, InvalidArgumentError, InvalidTrialError
 from gpbo.models.select import MODELS
-from gpbo.space import Space
 from gpbo.owners import new_owner, release_owner
+from gpbo.space import Space
 from gpbo.storage import Counters, NullStore, SqliteStore, check_storage
 from gpbo.trial import Outcome, Trial, TrialLog, TrialState, parse_value
 from gpbo.validation import as_list, as_space, check_bool, check_choice, check_device, check_dtype, check_int
@@ -420,7 +420,7 @@ class Optimizer:
                 noise=self._noise, model=self._model,
             )
         except FitError as exc:
-            warnings.warn(f"gpbo: GP fit failed ({exc}); suggesting Sobol points instead", RuntimeWarning)
+            warnings.warn(f"gpbo: GP fit failed ({exc}); suggesting Sobol points instead", RuntimeWarning, stacklevel=2)
             return self._sobol(q)
         self._theta = suggestion.model.theta
         return self._canonical(suggestion.candidates[0])

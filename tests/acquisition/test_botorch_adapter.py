@@ -6,9 +6,11 @@ import pytest
 import torch
 from botorch.acquisition import (
     LogExpectedImprovement,
-    PosteriorMean as BoTorchPosteriorMean,
     qLogNoisyExpectedImprovement,
     qUpperConfidenceBound,
+)
+from botorch.acquisition import (
+    PosteriorMean as BoTorchPosteriorMean,
 )
 from botorch.posteriors import GPyTorchPosterior
 from botorch.sampling import SobolQMCNormalSampler

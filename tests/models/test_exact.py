@@ -11,8 +11,8 @@ from botorch.models.transforms import Standardize
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
 
 from gpbo.models.exact import ExactGP
-from gpbo.models.marginal import GPPriors, neg_log_posterior
 from gpbo.models.kernel import kernel_matrix
+from gpbo.models.marginal import GPPriors, neg_log_posterior
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 DTYPES = [torch.float32, torch.float64]
