@@ -149,7 +149,8 @@ def _believe(
     """Add ``new`` (P, k, d) at its posterior mean to the model and the data."""
     with torch.no_grad():
         mean = model.posterior(new).mean  # (P, k)
-    return model.condition(new, mean), torch.cat([X, new], -2), torch.cat([Y, mean], -1)
+    believed = model.condition(new, mean, noiseless=True)  # variance collapses: no repeats
+    return believed, torch.cat([X, new], -2), torch.cat([Y, mean], -1)
 
 
 def _context(

@@ -116,3 +116,30 @@ def test_bad_inputs_raise_clear_errors(override: dict, message: str) -> None:
     kwargs = dict(X=X, Y=Y) | override
     with pytest.raises(InvalidArgumentError, match=message):
         suggest(kwargs.pop("X"), kwargs.pop("Y"), **kwargs)
+
+
+def test_greedy_batch_on_a_small_discrete_space_has_no_repeats() -> None:
+    """Kriging-believer fantasies are believed exactly, so q points stay distinct.
+
+    With the learned noise instead (the old behaviour) 4 of these 32 points
+    were repeats inside their batch.
+    """
+    dims = DimSpec(d=2, levels={0: tuple(i / 24 for i in range(25)), 1: (0.0, 1 / 3, 2 / 3, 1.0)})
+    for seed in range(4):
+        g = torch.Generator().manual_seed(seed)
+        X = dims.snap(torch.rand(1, 16, 2, generator=g, dtype=torch.float64))
+        Y = -((X - 0.3) ** 2).sum(-1) + 0.05 * torch.randn(1, 16, generator=g, dtype=torch.float64)
+        batch = suggest(X, Y, dims=dims, q=8, seed=seed).candidates[0]  # (8, 2)
+        assert len({tuple(p.tolist()) for p in batch}) == 8
+
+
+def test_condition_noiseless_collapses_variance() -> None:
+    from gpbo.models.exact import ExactGP
+
+    X, Y = _problems(1, 10, 2)
+    model = ExactGP.fit(X, Y)
+    x = torch.rand(1, 1, 2, dtype=torch.float64)
+    mean = model.posterior(x).mean
+    noisy = model.condition(x, mean).posterior(x).variance
+    exact = model.condition(x, mean, noiseless=True).posterior(x).variance
+    assert float(exact) < 1e-4 * float(model.y_std) ** 2 and float(exact) < float(noisy)

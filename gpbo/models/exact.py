@@ -48,8 +48,11 @@ class ExactGP:
         lengthscale: (P, d); noise: (P,) in standardised units.
         outputscale: (P,) signal variance in standardised units (fixed at 1).
         categorical: encoded dims with the indicator distance.
-        chol_inv: (P, n, n) inverse Cholesky factor of ``K + noise I``.
-        alpha: (P, n) ``(K + noise I)^-1 Y_train``.
+        chol_inv: (P, n, n) inverse Cholesky factor of ``K + diag(point_noise)``.
+        alpha: (P, n) ``(K + diag(point_noise))^-1 Y_train``.
+        point_noise: (P, n) noise variance of each training point: ``noise``
+            for observations, the floor for points added with
+            ``condition(..., noiseless=True)`` (kriging-believer fantasies).
     """
 
     X_train: Tensor
@@ -62,6 +65,7 @@ class ExactGP:
     categorical: tuple[int, ...]
     chol_inv: Tensor
     alpha: Tensor
+    point_noise: Tensor
 
     @classmethod
     def fit(
@@ -100,7 +104,9 @@ class ExactGP:
             loss, theta0.clamp(lower, upper), lower, upper, fixed=fixed,
             max_iter=max_iter, pgtol=1e-3, ftol=1e-7, n_steps=8, max_step=4.0,
         )
-        return _build(X, Y_std, y_mean, y_std, result.x, categorical)
+        theta = result.x
+        point_noise = theta[..., -1:].exp().expand(Y.shape)  # (P, n)
+        return _build(X, Y_std, y_mean, y_std, theta, point_noise, categorical)
 
     def posterior(self, X: Tensor) -> Posterior:
         """Joint posterior of the latent f at ``X`` (..., P, q, d), in Y units."""
@@ -120,14 +126,20 @@ class ExactGP:
         """Prior covariance (standardised units) of (..., P, a, d) and (P, b, d)."""
         return kernel_matrix(X1, X2, self.lengthscale, self.categorical)
 
-    def condition(self, X: Tensor, Y: Tensor) -> ExactGP:
-        """Add observations (P, k, d), (P, k) in Y units, keeping hyperparameters."""
+    def condition(self, X: Tensor, Y: Tensor, *, noiseless: bool = False) -> ExactGP:
+        """Add observations (P, k, d), (P, k) in Y units, keeping hyperparameters.
+
+        ``noiseless=True`` gives the new points the noise floor instead of the
+        learned noise: a kriging-believer fantasy is believed exactly, so the
+        posterior variance there collapses and a batch does not repeat it.
+        """
         Y_std = (Y - self.y_mean.unsqueeze(-1)) / self.y_std.unsqueeze(-1)
-        theta = _theta(self.lengthscale, self.noise)
+        new_noise = torch.full_like(Y_std, NOISE_FLOOR[Y.dtype]) if noiseless else self.noise.unsqueeze(-1).expand_as(Y_std)
         return _build(
             torch.cat([self.X_train, X], dim=-2),
             torch.cat([self.Y_train, Y_std], dim=-1),
-            self.y_mean, self.y_std, theta, self.categorical,
+            self.y_mean, self.y_std, self.theta,
+            torch.cat([self.point_noise, new_noise], dim=-1), self.categorical,
         )
 
     @property
@@ -171,31 +183,32 @@ def _initial_theta(X: Tensor, priors: GPPriors, warm_start: ExactGP | Tensor | N
 
 
 def _build(
-    X: Tensor, Y_std: Tensor, y_mean: Tensor, y_std: Tensor, theta: Tensor,
+    X: Tensor, Y_std: Tensor, y_mean: Tensor, y_std: Tensor, theta: Tensor, point_noise: Tensor,
     categorical: tuple[int, ...],
 ) -> ExactGP:
-    """Cache the factors for ``theta`` (P, d + 1), adding jitter where needed."""
+    """Cache the factors for ``theta`` (P, d + 1) and ``point_noise`` (P, n), adding jitter where needed."""
     n = X.shape[-2]
     ls, noise = theta[..., :-1].exp(), theta[..., -1].exp()
     eye = torch.eye(n, dtype=X.dtype, device=X.device)
-    K = kernel_matrix(X, X, ls, categorical) + noise[..., None, None] * eye
+    K = kernel_matrix(X, X, ls, categorical) + torch.diag_embed(point_noise)
     L, info = torch.linalg.cholesky_ex(K)
     for jitter in _JITTERS:  # one host check per fit, not per iteration
         if not bool((info > 0).any()):
             break
         L_j, info_j = torch.linalg.cholesky_ex(K + jitter * eye)
-        failed = (info > 0)[..., None, None]
-        L, info = torch.where(failed, L_j, L), torch.where(info > 0, info_j, info)
-        noise = torch.where(failed[..., 0, 0], noise + jitter, noise)
+        failed = info > 0
+        L, info = torch.where(failed[..., None, None], L_j, L), torch.where(failed, info_j, info)
+        noise = torch.where(failed, noise + jitter, noise)
+        point_noise = torch.where(failed.unsqueeze(-1), point_noise + jitter, point_noise)
     if bool((info > 0).any()):  # last resort: a very noisy but valid model
         bad = info > 0
         noise = torch.where(bad, torch.ones_like(noise), noise)
+        point_noise = torch.where(bad.unsqueeze(-1), point_noise + 1.0, point_noise)
         L = torch.where(bad[..., None, None], torch.linalg.cholesky(K + eye), L)
     chol_inv = torch.linalg.solve_triangular(L, eye.expand_as(L), upper=False)
     alpha = (chol_inv.transpose(-1, -2) @ (chol_inv @ Y_std.unsqueeze(-1))).squeeze(-1)
     return ExactGP(
         X_train=X, Y_train=Y_std, y_mean=y_mean, y_std=y_std,
         lengthscale=ls, noise=noise, outputscale=torch.ones_like(noise),
-        categorical=categorical, chol_inv=chol_inv, alpha=alpha,
+        categorical=categorical, chol_inv=chol_inv, alpha=alpha, point_noise=point_noise,
     )
-

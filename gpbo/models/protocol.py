@@ -118,6 +118,9 @@ class Surrogate(Protocol):
         """Joint posterior at ``X`` (..., P, q, d): mean (..., P, q), cov (..., P, q, q)."""
         ...
 
-    def condition(self, X: Tensor, Y: Tensor) -> Surrogate:
-        """A copy with observations ``X`` (P, k, d), ``Y`` (P, k) added, same hypers."""
+    def condition(self, X: Tensor, Y: Tensor, *, noiseless: bool = False) -> Surrogate:
+        """A copy with observations ``X`` (P, k, d), ``Y`` (P, k) added, same hypers.
+
+        ``noiseless``: the new points get the noise floor (believed fantasies).
+        """
         ...

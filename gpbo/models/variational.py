@@ -104,6 +104,7 @@ class SVGP:
         q_mean: (P, M), q_covar: (P, M, M) whitened ``q(u_w)``.
         chol_inv: (P, M, M) inverse Cholesky factor of ``K_ZZ``.
         alpha: (P, M) ``L^-T m``; c_matrix: (P, M, M) ``L^-T (I - S) L^-1``.
+        extra_noise: (P, k) their noise variances.
         extra_X: (P, k, d), extra_Y: (P, k) standardised observations added by
             :meth:`condition` (exact Gaussian conditioning of the SVGP
             posterior); k = 0 after a fit.
@@ -125,6 +126,7 @@ class SVGP:
     c_matrix: Tensor
     extra_X: Tensor
     extra_Y: Tensor
+    extra_noise: Tensor
 
     @classmethod
     def fit(
@@ -186,13 +188,18 @@ class SVGP:
         """Prior covariance (standardised units) of (..., P, a, d) and (P, b, d)."""
         return kernel_matrix(X1, X2, self.lengthscale, self.categorical)
 
-    def condition(self, X: Tensor, Y: Tensor) -> SVGP:
-        """Add observations (P, k, d), (P, k) in Y units, keeping everything else."""
+    def condition(self, X: Tensor, Y: Tensor, *, noiseless: bool = False) -> SVGP:
+        """Add observations (P, k, d), (P, k) in Y units, keeping everything else.
+
+        ``noiseless=True`` gives them the noise floor (kriging-believer fantasies).
+        """
         Y_std = (Y - self.y_mean.unsqueeze(-1)) / self.y_std.unsqueeze(-1)
+        noise = torch.full_like(Y_std, NOISE_FLOOR[Y.dtype]) if noiseless else self.noise.unsqueeze(-1).expand_as(Y_std)
         return replace(
             self,
             extra_X=torch.cat([self.extra_X, X], dim=-2),
             extra_Y=torch.cat([self.extra_Y, Y_std], dim=-1),
+            extra_noise=torch.cat([self.extra_noise, noise], dim=-1),
         )
 
     @property
@@ -240,11 +247,10 @@ class SVGP:
 
     def _conditioned(self, X: Tensor) -> tuple[Tensor, Tensor]:
         """Posterior at X (..., P, q, d) conditioned on ``extra_X``, ``extra_Y``."""
-        q, k = X.shape[-2], self.extra_X.shape[-2]
+        q = X.shape[-2]
         Xe = self.extra_X.expand(X.shape[:-2] + self.extra_X.shape[-2:])  # (..., P, k, d)
         mean, cov = self._latent(torch.cat([X, Xe], dim=-2))  # (..., P, q+k), (..., P, q+k, q+k)
-        eye = torch.eye(k, dtype=X.dtype, device=X.device)
-        L = psd_cholesky(cov[..., q:, q:] + self.noise[:, None, None] * eye)  # (..., P, k, k)
+        L = psd_cholesky(cov[..., q:, q:] + torch.diag_embed(self.extra_noise))  # (..., P, k, k)
         A = torch.linalg.solve_triangular(L, cov[..., q:, :q], upper=False)  # (..., P, k, q)
         r = torch.linalg.solve_triangular(
             L, (self.extra_Y - mean[..., q:]).unsqueeze(-1), upper=False
@@ -312,7 +318,7 @@ def _cache(
         outputscale=torch.ones_like(noise), categorical=categorical, inducing_points=Z,
         q_mean=q_mean, q_covar=q_covar, chol_inv=chol_inv,
         alpha=(chol_inv.transpose(-1, -2) @ q_mean.unsqueeze(-1)).squeeze(-1),
-        c_matrix=chol_inv.transpose(-1, -2) @ (eye - q_covar) @ chol_inv, extra_X=X[:, :0], extra_Y=Y_std[:, :0],
+        c_matrix=chol_inv.transpose(-1, -2) @ (eye - q_covar) @ chol_inv, extra_X=X[:, :0], extra_Y=Y_std[:, :0], extra_noise=Y_std[:, :0],
     )
 
 
