@@ -16,6 +16,7 @@ also get the same scrambled-Sobol initial points (:func:`initial_design`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import math
 import warnings
@@ -26,10 +27,32 @@ import torch
 
 from benchmarks.problems import Cat, Int, Problem, Real
 
+
+@functools.cache  # loaded once, not at every engine call
+def _example_cost_ei():
+    """The researcher's example (``examples/custom_acquisition.py``): cost-aware
+    LogEI with cost ``exp(3 u1)`` on the first encoded dimension."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "custom_acquisition.py"
+    spec = importlib.util.spec_from_file_location("gpbo_example_custom_acquisition", path)
+    ca = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ca)
+    return ca.CostAwareLogEI(ca.log_cost)
+
+
+# method -> a registry name of gpbo.acquisition, or a factory of an acquisition object
 GPBO_ACQ = {"gpbo": "log_ei", "gpbo_logei": "log_ei", "gpbo_ucb": "ucb",
-            "gpbo_qlognei": "qlog_nei", "gpbo_thompson": "thompson"}
+            "gpbo_qlognei": "qlog_nei", "gpbo_thompson": "thompson", "gpbo_costei": _example_cost_ei}
 SEQUENTIAL = ("random", "tpe", "optuna_gp", "botorch", "botorch_qlognei", "hebo", "skopt")
 ALL_METHODS = (*GPBO_ACQ, *SEQUENTIAL)
+
+
+def gpbo_acquisition(method: str):
+    """What ``gpbo.engine.suggest(acquisition=...)`` gets for a gpbo method."""
+    acq = GPBO_ACQ[method]
+    return acq() if callable(acq) else acq
 
 
 def initial_design(problem: Problem, n: int, seed: int) -> list[dict[str, Any]]:

@@ -183,7 +183,7 @@ def run_gpbo_group(method: str, runs: list[tuple[Problem, int]], budget: int, q:
         Xt = torch.tensor(X, dtype=dtype, device=device)  # (P, n, d)
         Yt = -torch.tensor(np.stack([M.impute(o) for o in obs]), dtype=dtype, device=device)  # (P, n)
         t0 = time.perf_counter()
-        s = engine.suggest(Xt, Yt, dims=dims, q=k, acquisition=M.GPBO_ACQ[method], seed=n,
+        s = engine.suggest(Xt, Yt, dims=dims, q=k, acquisition=M.gpbo_acquisition(method), seed=n,
                            warm_start=model)
         cand = s.candidates.cpu().to(torch.float64)  # (P, k, d)
         ts = (time.perf_counter() - t0) / (P * k)
