@@ -34,6 +34,7 @@ from torch import Tensor
 __all__ = ["LbfgsbResult", "minimize_lbfgsb"]
 
 _ARMIJO_C1 = 1e-4
+_BACKTRACK = 0.25  # CPU mode: shrink factor of a failed trial step
 _History = tuple[Tensor, Tensor, Tensor]  # S, Y (m, *B, D) newest first; valid (m, *B) bool
 
 
@@ -201,30 +202,24 @@ def _line_search(
     d: Tensor,
     box: tuple[Tensor, Tensor],
     steps: Tensor,
-    active: Tensor,
-    unit_first: bool,
+    t0: Tensor | None,
 ) -> _SearchResult:
     """The line search; see :func:`_backtrack` for arguments and results.
 
-    With ``unit_first`` (on the CPU, where reading a flag is free), the unit
-    step is tried first with its gradient, as SciPy does, and kept where it
-    satisfies Armijo. Only if some active element fails does the batched
-    search run, and its result is used for those elements. Without
-    ``unit_first`` (accelerators) the batched search always runs, with no sync.
+    With ``t0`` (``(*B,)``, the CPU mode) one step ``t0 * d`` is tried with its
+    gradient, as SciPy tries the unit step first: one function call per
+    iteration. Where it fails Armijo, :func:`_step` shrinks ``t0`` and the
+    element retries next iteration with the same direction, so backtracking
+    is spread over iterations instead of costing a batched call for every
+    element whenever one of them fails. Without ``t0`` (accelerators) all
+    step sizes are tried in one batched call, with no host sync.
     """
-    if not unit_first:
+    if t0 is None:
         return _backtrack(fun, x, f, g, d, box, steps)
-    x1 = _project(x + d, *box)
+    x1 = _project(x + t0.unsqueeze(-1) * d, *box)
     f1, g1 = _evaluate(fun, x1)
     good = _armijo(x, f, g, x1, f1)
-    if not bool((active & ~good).any()):
-        return good, x1, f1, g1, (x1 - x).abs().amax(-1), torch.zeros_like(good)
-    ok, x_new, f_new, g_new, move, longest = _backtrack(fun, x, f, g, d, box, steps)
-    keep = good.unsqueeze(-1)
-    return (
-        ok | good, torch.where(keep, x1, x_new), torch.where(good, f1, f_new),
-        torch.where(keep, g1, g_new), move, longest & ~good,
-    )
+    return good, x1, f1, g1, (x1 - x).abs().amax(-1), torch.zeros_like(good)
 
 
 def _backtrack(
@@ -284,6 +279,7 @@ class _State(NamedTuple):
     g: Tensor
     hist: _History
     sd_scale: Tensor  # length of the next steepest-descent trial direction
+    t0: Tensor | None  # CPU mode: the next trial step (1 unless backtracking)
     n_iter: Tensor
     converged: Tensor
     done: Tensor  # converged, or unusable start: frozen
@@ -297,7 +293,6 @@ def _step(
     steps: Tensor,
     pgtol: float,
     ftol: float,
-    unit_first: bool,
 ) -> _State:
     """One masked L-BFGS-B iteration for every element that is not done."""
     x, f, g, hist = st.x, st.f, st.g, st.hist
@@ -306,10 +301,13 @@ def _step(
     free = _free_mask(x, g, *box, movable)
     d, use_qn = _direction(x, g, free, box, hist, st.sd_scale)
     d = d * active.unsqueeze(-1).to(d.dtype)
-    ok, x_new, f_new, g_new, move, longest = _line_search(
-        fun, x, f, g, d, box, steps, active, unit_first
-    )
+    ok, x_new, f_new, g_new, move, longest = _line_search(fun, x, f, g, d, box, steps, st.t0)
     acc, fail = ok & active, ~ok & active
+    t0 = st.t0
+    if t0 is not None:  # CPU mode: a failed trial step is retried 4x shorter first
+        retry = fail & (t0 * _BACKTRACK > steps[-1])
+        t0 = torch.where(retry, t0 * _BACKTRACK, torch.ones_like(t0))
+        fail = fail & ~retry
     # curvature pair, skipped per element when s.y <= eps |y|^2
     s, y = x_new - x, g_new - g
     sy, yy = (s * y).sum(-1), (y * y).sum(-1)
@@ -320,7 +318,8 @@ def _step(
     # which the line search can stretch or shrink.
     hist = (hist[0], hist[1], hist[2] & ~(fail | (acc & (longest | (sy <= 0)))).unsqueeze(0))
     sd_fail = fail & ~use_qn  # shrink the next steepest-descent trials below this round's
-    sd_scale = torch.where(sd_fail, st.sd_scale * 2.0 ** -steps.numel(), torch.ones_like(f))
+    # (kept while a CPU-mode element retries a shorter step; back to 1 on success)
+    sd_scale = torch.where(sd_fail, st.sd_scale * 2.0 ** -steps.numel(), torch.where(acc, torch.ones_like(f), st.sd_scale))
     stalled = sd_fail & (move <= 10 * eps * (1 + x.abs().amax(-1)))
     scale = torch.maximum(torch.maximum(f.abs(), f_new.abs()), torch.ones_like(f))
     small_dec = acc & (f - f_new <= ftol * scale)
@@ -330,7 +329,7 @@ def _step(
     pg_ok = _projected_grad_norm(x, g, *box) <= pgtol
     converged = st.converged | (active & (small_dec | stalled | pg_ok))
     n_iter = st.n_iter + active.to(torch.int64)
-    return _State(x, f, g, hist, sd_scale, n_iter, converged, st.done | converged)
+    return _State(x, f, g, hist, sd_scale, t0, n_iter, converged, st.done | converged)
 
 
 def _prepare(
@@ -423,10 +422,11 @@ def minimize_lbfgsb(
         valid = torch.zeros(S.shape[:-1], dtype=torch.bool, device=x.device)  # (m, *B)
         converged = torch.isfinite(f) & (_projected_grad_norm(x, g, *box) <= pgtol)
         n_iter = torch.zeros(f.shape, dtype=torch.int64, device=x.device)
-        st = _State(x, f, g, (S, S.clone(), valid), torch.ones_like(f), n_iter, converged,
+        t0 = torch.ones_like(f) if unit_first else None
+        st = _State(x, f, g, (S, S.clone(), valid), torch.ones_like(f), t0, n_iter, converged,
                     converged | ~torch.isfinite(f))
         for it in range(max_iter):
             if it % check_every == 0 and bool(st.done.all()):  # the only host sync
                 break
-            st = _step(fun, st, box, movable, steps, pgtol, ftol, unit_first)
+            st = _step(fun, st, box, movable, steps, pgtol, ftol)
     return LbfgsbResult(x=st.x, f=st.f, n_iter=st.n_iter, converged=st.converged)
