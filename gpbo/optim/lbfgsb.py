@@ -6,18 +6,24 @@ convergence flag. One iteration for all elements at once:
 
 1. Active set: coordinates at a bound whose negative gradient points outward
    (and ``fixed`` coordinates) are held for the step.
-2. Direction: the L-BFGS two-loop recursion restricted to the free coordinates
-   by masking. Elements without usable curvature pairs, or whose direction is
-   not a descent direction, take a projected steepest-descent step of unit
-   length instead (SciPy's first-iteration rule).
-3. Line search: ``n_steps`` step sizes ``t = max_step, max_step/2, ...`` are projected onto
-   the box and evaluated (values only) in ONE call of ``fun`` as an extra
-   leading dim L; the gradient is then taken at the chosen step alone.
-   Among those that satisfy Armijo on the projected step, the lowest value wins.
+2. Direction: L-BFGS (compact representation) restricted to the free
+   coordinates by masking. Elements without usable curvature pairs, or whose
+   direction is not a descent direction, take a projected steepest-descent
+   step of unit length instead (SciPy's first-iteration rule).
+3. Line search, two modes:
+   - accelerators: ``n_steps`` step sizes ``t = max_step, max_step/2, ...``
+     are projected onto the box and evaluated (values only) in ONE call of
+     ``fun`` as an extra leading dim L; the gradient is then taken at the
+     chosen step alone. Among the steps that satisfy Armijo on the projected
+     step, the lowest value wins. No host sync.
+   - CPU (``unit_first``): one trial step per iteration with its gradient,
+     the unit step first; an element that fails Armijo retries 4x shorter
+     in the next iteration. Reading the per-iteration flags is free on the
+     CPU, and this needs one call of ``fun`` per iteration instead of two.
 4. Convergence: projected-gradient inf-norm ``<= pgtol``, relative decrease
    ``<= ftol``, or no acceptable step even for tiny steepest-descent steps.
    Finished elements are frozen by a mask; the host only checks "all done"
-   every ``check_every`` iterations.
+   every ``check_every`` iterations (every iteration on the CPU).
 
 A failed quasi-Newton line search clears that element's history (as SciPy
 does); a failed steepest-descent search shrinks its next trial steps.
