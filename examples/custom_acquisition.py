@@ -1,6 +1,7 @@
 """A researcher's acquisition in ~20 lines: cost-aware expected improvement.
 
     python examples/custom_acquisition.py [--seeds 8] [--iters 20] [--out custom_acquisition.png]
+    python -m benchmarks.sweep --problems branin --methods gpbo,gpbo_costei --seeds 8 --budget 25 --out OUT
 
 Evaluations often cost different amounts (a wide network trains longer).
 EI per unit cost (Snoek et al., 2012) divides EI by the known cost; in log
@@ -11,12 +12,23 @@ It runs twice: through the facade (`gpbo.minimize`) and in a batched sweep
 (`gpbo.engine.suggest` on P = ``--seeds`` independent runs in one call per
 step), where it is compared against LogEI on Branin with a cost that grows
 along x1. The plot shows the best value found against the money spent.
+
+The sweep runner knows it as the method ``gpbo_costei`` (registered in
+``benchmarks/methods.py``); :func:`from_sweep` reads that run's
+``OUT/results.jsonl`` for the same plot (``custom_acquisition_sweep.png``),
+and the runner's own report plots regret against evaluations
+(``OUT/plots/branin.png``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
 
 import torch
 
@@ -66,6 +78,34 @@ def sweep(acquisition, P: int, iters: int, n_init: int = 5) -> tuple[torch.Tenso
     return cost, best
 
 
+def run_sweep_runner(out: str | Path, seeds: int, iters: int, n_init: int = 5) -> dict:
+    """Both acquisitions through ``benchmarks.sweep`` (gpbo = LogEI, gpbo_costei = this file's)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: benchmarks/
+    from benchmarks import sweep as runner
+
+    return runner.main(["--problems", "branin", "--methods", "gpbo,gpbo_costei", "--seeds", str(seeds),
+                        "--budget", str(n_init + iters), "--out", str(out)])
+
+
+def from_sweep(out: str | Path, problem: str = "branin") -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """{method: ((P, n) cumulative cost, (P, n) best noiseless value)} from a sweep's OUT/results.jsonl."""
+    from benchmarks.problems import get
+
+    space, runs = get(problem).space(), defaultdict(dict)
+    for line in (Path(out) / "results.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        if r["problem"] == problem:
+            runs[(r["method"], r["seed"])][r["idx"]] = r
+    results = {}
+    for method in sorted({m for m, _ in runs}):
+        rows = [rec for (m, _), rec in sorted(runs.items()) if m == method]
+        n = min(len(rec) for rec in rows)
+        U = torch.stack([space.encode([rec[i]["params"] for i in range(n)]) for rec in rows])  # (P, n, d)
+        true = torch.tensor([[rec[i]["true"] for i in range(n)] for rec in rows], dtype=torch.float64)
+        results[method] = (log_cost(U).exp().cumsum(-1), true.cummin(-1).values)
+    return results
+
+
 def plot(results: dict[str, tuple[torch.Tensor, torch.Tensor]]):
     """log10 regret against cumulative cost, mean and IQR over the runs; returns the Figure."""
     from matplotlib.figure import Figure
@@ -104,6 +144,14 @@ def main(argv: list[str] | None = None) -> None:
               f"mean cost {cost[:, -1].mean():.1f}")
     plot(results).savefig(args.out, dpi=100)
     print(f"wrote {args.out}")
+
+    with tempfile.TemporaryDirectory() as out:  # the same comparison through the sweep runner
+        run_sweep_runner(out, args.seeds, args.iters)
+        via = from_sweep(out)
+        print((Path(out) / "summary.md").read_text().split("\n\n")[0])
+    sweep_png = str(Path(args.out).with_name(Path(args.out).stem + "_sweep.png"))
+    plot({"LogEI (gpbo)": via["gpbo"], "cost-aware LogEI (gpbo_costei)": via["gpbo_costei"]}).savefig(sweep_png, dpi=100)
+    print(f"wrote {sweep_png}")
 
 
 if __name__ == "__main__":
