@@ -37,11 +37,12 @@ from typing import Callable, NamedTuple
 import torch
 from torch import Tensor
 
+from gpbo.optim.lbfgs_history import History, direction, push_pair
+
 __all__ = ["LbfgsbResult", "minimize_lbfgsb"]
 
 _ARMIJO_C1 = 1e-4
 _BACKTRACK = 0.25  # CPU mode: shrink factor of a failed trial step
-_History = tuple[Tensor, Tensor, Tensor]  # S, Y (m, *B, D) newest first; valid (m, *B) bool
 
 
 @dataclass(frozen=True)
@@ -115,80 +116,6 @@ def _free_mask(
 def _projected_grad_norm(x: Tensor, g: Tensor, lower: Tensor, upper: Tensor) -> Tensor:
     """Inf-norm of SciPy's projected gradient ``x - P(x - g)``, shape ``(*B,)``."""
     return (x - _project(x - g, lower, upper)).abs().amax(-1)
-
-
-def _two_loop(
-    g: Tensor, free: Tensor, S: Tensor, Y: Tensor, valid: Tensor
-) -> tuple[Tensor, Tensor]:
-    """L-BFGS direction ``-H g`` on the free coordinates, batched.
-
-    Pairs are restricted to the free coordinates; a pair whose restricted
-    curvature ``s.y <= eps |y|^2`` is ignored for this step (per element), so the
-    implied inverse Hessian is positive definite on the free subspace.
-
-    ``H g`` uses the compact representation of Byrd, Nocedal & Schnabel (1994,
-    eq. 3.1), which equals the two-loop recursion but costs a fixed number of
-    small batched matrix ops instead of ~6 ops per stored pair:
-    ``H g = gamma g + S p - gamma Y u``, ``u = R^-1 S^T g``,
-    ``p = R^-T ((D + gamma Y^T Y) u - gamma Y^T g)``, with ``R`` the triangle of
-    ``S^T Y`` (lower here: pairs are stored newest first) and ``D`` its diagonal.
-
-    Args:
-        g: ``(*B, D)`` gradient.
-        free: ``(*B, D)`` bool free coordinates.
-        S, Y: ``(m, *B, D)`` history, newest pair first.
-        valid: ``(m, *B)`` bool, which history slots hold a pair.
-
-    Returns:
-        ``d (*B, D)`` direction (zero on held coordinates) and ``has (*B,)``
-        bool, whether any pair was used (else ``d`` is plain ``-g``).
-    """
-    tiny = torch.finfo(g.dtype).tiny
-    fm = free.to(g.dtype)
-    Sz, Yz = S * fm, Y * fm  # (m, *B, D)
-    sy, yy = (Sz * Yz).sum(-1), (Yz * Yz).sum(-1)  # (m, *B)
-    use = valid & (sy > torch.finfo(g.dtype).eps * yy) & (yy > 0)
-    has = use.any(0)
-    newest = use.to(g.dtype).argmax(0, keepdim=True)  # (1, *B) first usable slot
-    gamma = (sy / yy.clamp_min(tiny)).gather(0, newest).squeeze(0)
-    gamma = torch.where(has, gamma, torch.ones_like(gamma)).unsqueeze(-1).unsqueeze(-1)  # (*B, 1, 1)
-    um = use.to(g.dtype).movedim(0, -1).unsqueeze(-1)  # (*B, m, 1)
-    Sm, Ym = Sz.movedim(0, -2) * um, Yz.movedim(0, -2) * um  # (*B, m, D), unused pairs zeroed
-    gz = (g * fm).unsqueeze(-1)  # (*B, D, 1)
-    A = Sm @ Ym.transpose(-1, -2)  # (*B, m, m), A_ij = s_i . y_j
-    R = A.tril() + torch.diag_embed(1.0 - um.squeeze(-1))  # unused slots: identity rows
-    u = torch.linalg.solve_triangular(R, Sm @ gz, upper=False)  # (*B, m, 1)
-    inner = torch.diag_embed(A.diagonal(dim1=-2, dim2=-1)) + gamma * (Ym @ Ym.transpose(-1, -2))
-    p = torch.linalg.solve_triangular(
-        R.transpose(-1, -2), inner @ u - gamma * (Ym @ gz), upper=True
-    )  # (*B, m, 1)
-    Hg = gamma * gz + Sm.transpose(-1, -2) @ p - gamma * (Ym.transpose(-1, -2) @ u)  # (*B, D, 1)
-    return -Hg.squeeze(-1), has
-
-
-def _direction(
-    x: Tensor, g: Tensor, free: Tensor, box: tuple[Tensor, Tensor], hist: _History, sd_scale: Tensor
-) -> tuple[Tensor, Tensor]:
-    """Search direction per element: L-BFGS, or scaled projected steepest descent.
-
-    Args:
-        x, g, free: ``(*B, D)`` point, gradient, free mask.
-        box: ``(lower, upper)``, each ``(*B, D)``.
-        hist: L-BFGS history, see :func:`_two_loop`.
-        sd_scale: ``(*B,)`` length of the steepest-descent direction.
-
-    Returns:
-        ``d (*B, D)`` and ``use_qn (*B,)`` bool (False: steepest descent).
-    """
-    lower, upper = box
-    d, has = _two_loop(g, free, *hist)
-    outward = ((x <= lower) & (d < 0)) | ((x >= upper) & (d > 0))
-    d = torch.where(outward, torch.zeros_like(d), d)
-    use_qn = has & ((g * d).sum(-1) < 0)
-    gz = g * free.to(g.dtype)
-    gnorm = torch.linalg.vector_norm(gz, dim=-1).clamp_min(torch.finfo(g.dtype).tiny)
-    d_sd = -gz * (sd_scale / gnorm).unsqueeze(-1)
-    return torch.where(use_qn.unsqueeze(-1), d, d_sd), use_qn
 
 
 _SearchResult = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
@@ -267,23 +194,13 @@ def _backtrack(
     return ok.any(0) & torch.isfinite(f_new), x_new, f_new, g_new, move, longest
 
 
-def _push_pair(hist: _History, s: Tensor, y: Tensor, push: Tensor) -> _History:
-    """Prepend ``(s, y) (*B, D)`` to the history of elements where ``push (*B,)``."""
-    S, Y, valid = hist
-    S_new = torch.cat([s.unsqueeze(0), S[:-1]])
-    Y_new = torch.cat([y.unsqueeze(0), Y[:-1]])
-    V_new = torch.cat([torch.ones_like(valid[:1]), valid[:-1]])
-    p = push.unsqueeze(-1)
-    return torch.where(p, S_new, S), torch.where(p, Y_new, Y), torch.where(push, V_new, valid)
-
-
 class _State(NamedTuple):
     """Per-element optimiser state; ``x, g (*B, D)``, the rest ``(*B,)``."""
 
     x: Tensor
     f: Tensor
     g: Tensor
-    hist: _History
+    hist: History
     sd_scale: Tensor  # length of the next steepest-descent trial direction
     t0: Tensor | None  # CPU mode: the next trial step (1 unless backtracking)
     n_iter: Tensor
@@ -305,7 +222,7 @@ def _step(
     eps = torch.finfo(x.dtype).eps
     active = ~st.done
     free = _free_mask(x, g, *box, movable)
-    d, use_qn = _direction(x, g, free, box, hist, st.sd_scale)
+    d, use_qn = direction(x, g, free, box, hist, st.sd_scale)
     d = d * active.unsqueeze(-1).to(d.dtype)
     ok, x_new, f_new, g_new, move, longest = _line_search(fun, x, f, g, d, box, steps, st.t0)
     acc, fail = ok & active, ~ok & active
@@ -317,7 +234,7 @@ def _step(
     # curvature pair, skipped per element when s.y <= eps |y|^2
     s, y = x_new - x, g_new - g
     sy, yy = (s * y).sum(-1), (y * y).sum(-1)
-    hist = _push_pair(hist, s, y, acc & (sy > eps * yy) & (sy > 0))
+    hist = push_pair(hist, s, y, acc & (sy > eps * yy) & (sy > 0))
     # A failed search, a step through negative curvature, or one whose longest
     # trial step won (stale curvature makes the quasi-Newton step far too short)
     # clears the history: the next step is steepest descent of unit length,
