@@ -20,7 +20,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 
 def test_the_notebooks_exist():
-    assert {p.stem for p in NOTEBOOKS} >= {"quickstart", "tune_pytorch", "custom_acquisition"}
+    assert {p.stem for p in NOTEBOOKS} >= {"quickstart", "tune_pytorch", "custom_acquisition", "benchmark_sweep"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
