@@ -177,3 +177,30 @@ def test_thompson_paths_follow_the_svgp_posterior():
     post = model.posterior(x[:, :1])
     assert abs(f.mean() - post.mean[0, 0]) < 4 * post.variance[0, 0].sqrt() / 20 + 1e-3
     assert 0.6 < f.var() / post.variance[0, 0] < 1.6
+
+
+def test_whitened_elbo_equals_gpytorch_variational_elbo():
+    """gpbo's ELBO on the module's parameters equals GPyTorch's VariationalELBO."""
+    import gpytorch
+
+    from gpbo.models.variational import _build_modules
+
+    X, Y = _data(2, 30)
+    g = torch.Generator().manual_seed(0)
+    theta = torch.tensor([[-1.0, -1.2, -0.8, -3.0], [-0.5, -1.0, -1.5, -4.0]], dtype=X.dtype)
+    module, likelihood = _build_modules(X[:, :8], theta, ())
+    dist = module.variational_strategy._variational_distribution
+    with torch.no_grad():
+        dist.variational_mean.copy_(torch.randn(2, 8, generator=g, dtype=X.dtype))
+        dist.chol_variational_covar.copy_(torch.eye(8, dtype=X.dtype) + 0.1 * torch.randn(2, 8, 8, generator=g, dtype=X.dtype))
+    module.variational_strategy.variational_params_initialized.fill_(1)
+    ours = vtrain.whitened_elbo(
+        module.variational_strategy.inducing_points, dist.variational_mean, dist.chol_variational_covar,
+        X[:, :20], Y[:, :20], lengthscale=module.covar_module.lengthscale.squeeze(-2),
+        noise=likelihood.noise.squeeze(-1), categorical=(), jitter=module.variational_strategy.jitter_val,
+        num_data=30,
+    )
+    module.train(), likelihood.train()
+    with gpytorch.settings.fast_computations(False, False, False):
+        ref = gpytorch.mlls.VariationalELBO(likelihood, module, num_data=30)(module(X[:, :20]), Y[:, :20])
+    assert torch.allclose(ours, ref, rtol=1e-6, atol=1e-8)
