@@ -21,9 +21,9 @@ Training, chosen by measurement (benchmarks/RESULTS.md, "SVGP"):
    ELBO with minibatch Adam (100 steps of 256 points). Natural-gradient
    steps for ``q`` measured worse. The loss is gpbo's own whitened ELBO on
    the module's parameters (:func:`~gpbo.models.variational_train.whitened_elbo`,
-   tested equal to GPyTorch's ``VariationalELBO``): GPyTorch's dispatch made a
-   1024-point step ~10x slower, and 256-point steps kept the held-out
-   RMSE/NLL at 4x less cost (benchmarks/RESULTS.md, "SVGP").
+   tested equal to GPyTorch's ``VariationalELBO``, somewhat cheaper per step).
+   The minibatch size was the main cost: 256-point steps instead of 1024
+   kept the held-out RMSE/NLL at ~4x less time (benchmarks/RESULTS.md, "SVGP").
 3. ``q`` is set to its optimum on all data (one full-batch natural-gradient
    step of size 1, exact for the Gaussian likelihood).
 
