@@ -2,10 +2,12 @@
 
 - :func:`subset_theta`: hyperparameters by exact-GP MAP on a random subset.
 - :func:`kmeans_pp`: k-means++ seeding of the inducing points, batched over P.
-- :func:`train_elbo`: minibatch Adam on the ELBO over the inducing points and
+- :func:`whitened_elbo`: the minibatch ELBO computed directly on the
+  module's parameters with gpbo's kernel.
+- :func:`train_elbo`: minibatch Adam on that ELBO over the inducing points and
   the whitened variational distribution, in chunks of ``_CHECK_EVERY`` steps;
-  a chunk whose loss or parameters turn non-finite (or that raises, e.g.
-  GPyTorch's ``NotPSDError``) is undone and the step size halved, and after
+  a chunk whose loss or parameters turn non-finite (or that raises, e.g. a
+  failed Cholesky of ``K_ZZ``) is undone and the step size halved, and after
   ``_MAX_RETRIES`` failures the last good state is kept with a warning.
 """
 
