@@ -151,6 +151,14 @@ def _fmt(params: dict) -> str:
             f"activation={params['activation']}")
 
 
+def _print_trial(optimizer: gpbo.Optimizer, trial: gpbo.Trial) -> None:
+    """Print each finished trial above the progress bar."""
+    from tqdm.auto import tqdm
+
+    value = f"val_loss={trial.value:.4f}" if trial.value is not None else f"failed ({trial.error})"
+    tqdm.write(f"trial {trial.id:3d}: {value}  {_fmt(trial.params)}")
+
+
 class Objective:
     """Validation log-loss of one configuration; keeps the best model seen."""
 
@@ -188,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     result = gpbo.minimize(objective, search_space(), args.trials, seed=args.seed,
                            device=args.device, storage=out / "study.db", study_name=STUDY_NAME,
-                           progress=True)
+                           progress=True, callbacks=[_print_trial])
     wall = time.perf_counter() - t0
     if result.best_params is None:
         print("every trial failed; nothing to report")
