@@ -83,6 +83,13 @@ def environment() -> dict:
     }
 
 
+def write_report(path: Path, report: dict) -> None:
+    """Write a benchmark's JSON report (creating its folder) and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {path}")
+
+
 def quantiles(xs: Sequence[float]) -> tuple[float, float, float]:
     """(25th percentile, median, 75th percentile), linear interpolation."""
     if len(xs) == 1:
@@ -403,9 +410,7 @@ def main(argv: list[str] | None = None) -> dict:
     print()
     print(markdown(results, ratios, meta))
     report = {**meta, "results": results, "ratios": ratios}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    write_report(args.out, report)
     return report
 
 

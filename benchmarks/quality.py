@@ -21,14 +21,13 @@ curves, timings, versions).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.latency import environment, quantiles
+from benchmarks.latency import environment, quantiles, write_report
 from benchmarks.problems import PROBLEMS, Problem
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -166,9 +165,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     print()
     print(markdown(report))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    write_report(args.out, report)
     return report
 
 

@@ -2,9 +2,9 @@
 
 gpbo's engine works on many small tensors (n x n Cholesky factors with n in
 the hundreds, acquisition batches of a few thousand points). On the CPU, the
-intra-op thread pool costs more than it gives at these sizes: a batch of
-eight 100 x 100 Cholesky factorisations took 0.5 ms with one thread and 8 ms
-with two on the 2-core CI machine (see benchmarks/RESULTS.md). ``suggest``
+intra-op thread pool costs more than it gives at these sizes, and on a busy
+2-core machine it is much slower (benchmarks/RESULTS.md, "Latency" and
+"SVGP"). ``suggest``
 therefore runs with one thread on the CPU and restores the caller's setting
 on exit. It never touches the setting for CUDA tensors.
 """
