@@ -44,15 +44,17 @@ def _example_cost_ei():
 
 # method -> a registry name of gpbo.acquisition, or a factory of an acquisition object
 GPBO_ACQ = {"gpbo": "log_ei", "gpbo_logei": "log_ei", "gpbo_ucb": "ucb",
-            "gpbo_qlognei": "qlog_nei", "gpbo_thompson": "thompson", "gpbo_costei": _example_cost_ei}
+            "gpbo_qlognei": "qlog_nei", "gpbo_thompson": "thompson", "gpbo_costei": _example_cost_ei,
+            "gpbo_nowarp": "log_ei"}
+_GPBO_OPTIONS = {"gpbo_nowarp": {"warp": "none"}}  # engine options other than the defaults
 SEQUENTIAL = ("random", "tpe", "optuna_gp", "botorch", "botorch_qlognei", "hebo", "skopt")
 ALL_METHODS = (*GPBO_ACQ, *SEQUENTIAL)
 
 
-def gpbo_acquisition(method: str):
-    """What ``gpbo.engine.suggest(acquisition=...)`` gets for a gpbo method."""
+def gpbo_options(method: str) -> dict[str, Any]:
+    """Keyword arguments of ``gpbo.engine.suggest`` for a gpbo method: its acquisition and options."""
     acq = GPBO_ACQ[method]
-    return acq() if callable(acq) else acq
+    return {"acquisition": acq() if callable(acq) else acq, **_GPBO_OPTIONS.get(method, {})}
 
 
 def initial_design(problem: Problem, n: int, seed: int) -> list[dict[str, Any]]:

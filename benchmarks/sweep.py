@@ -183,8 +183,7 @@ def run_gpbo_group(method: str, runs: list[tuple[Problem, int]], budget: int, q:
         Xt = torch.tensor(X, dtype=dtype, device=device)  # (P, n, d)
         Yt = -torch.tensor(np.stack([M.impute(o) for o in obs]), dtype=dtype, device=device)  # (P, n)
         t0 = time.perf_counter()
-        s = engine.suggest(Xt, Yt, dims=dims, q=k, acquisition=M.gpbo_acquisition(method), seed=n,
-                           warm_start=model)
+        s = engine.suggest(Xt, Yt, dims=dims, q=k, seed=n, warm_start=model, **M.gpbo_options(method))
         cand = s.candidates.cpu().to(torch.float64)  # (P, k, d)
         ts = (time.perf_counter() - t0) / (P * k)
         calls, model = calls + 1, s.model
@@ -196,12 +195,16 @@ def run_gpbo_group(method: str, runs: list[tuple[Problem, int]], budget: int, q:
 
 
 def plan(problems: list[Problem], methods: list[str], seeds: list[int], budget_of: dict[str, int]):
-    """gpbo groups {(method, dims, budget): [(problem, seed)]} and sequential runs."""
+    """gpbo groups {(method, dims, budget): [(problem, seed)]} and sequential runs.
+
+    Sequential runs go seed by seed (every method and problem for seed 0, then
+    seed 1, ...), so a sweep stopped part-way has whole seeds to report.
+    """
     groups: dict[tuple, list[tuple[Problem, int]]] = defaultdict(list)
     seq = []
-    for method in methods:
-        for p in problems:
-            for s in seeds:
+    for s in seeds:
+        for method in methods:
+            for p in problems:
                 if method in M.GPBO_ACQ:
                     groups[(method, p.space().dims, budget_of[p.name])].append((p, s))
                 else:

@@ -30,8 +30,10 @@ from gpbo.errors import InvalidArgumentError
 from gpbo.models.exact import ExactGP
 from gpbo.models.select import choose_model, fit_surrogate
 from gpbo.models.variational import SVGP
+from gpbo.models.warping import WARPS, warp_outcomes
 from gpbo.optim.multistart import maximize_acquisition
 from gpbo.threads import limited_cpu_threads
+from gpbo.validation import check_choice
 
 NOISE_MODES = ("learned", "deterministic")
 _N_ANCHORS = 3  # best observations whose neighbourhoods seed the acquisition search
@@ -75,6 +77,7 @@ def suggest(
     warm_start: ExactGP | SVGP | Tensor | None = None,
     noise: str = "learned",
     model: str = "auto",
+    warp: str = "yeo-johnson",
     n_raw: int = 512,
     n_restarts: int = 10,
 ) -> Suggestion:
@@ -99,6 +102,10 @@ def suggest(
             ``"auto"``: exact up to ``gpbo.models.select.SVGP_THRESHOLD``
             observations per problem, SVGP above (see that module for the
             measured crossover).
+        warp: ``"yeo-johnson"``: fit the surrogate to Yeo-Johnson-warped
+            outcomes (see :mod:`gpbo.models.warping`; the model, the
+            acquisition values and the believed fantasies are then on the
+            warped scale), or ``"none"``.
         n_raw: raw Sobol samples. n_restarts: local ascents per problem.
 
     Returns:
@@ -111,6 +118,8 @@ def suggest(
     choose_model(model, X.shape[-2])  # raises InvalidArgumentError for a bad name
     acq = get_acquisition(acquisition)
     search = _Search(dims=dims, seed=seed, n_raw=n_raw, n_restarts=n_restarts)
+    if check_choice("warp", warp, WARPS) == "yeo-johnson":
+        Y = warp_outcomes(Y)  # increasing: same maximiser and incumbent, a better-behaved GP
     with limited_cpu_threads(X.device):
         fitted = fit_surrogate(
             X, Y, model=model, categorical=dims.categorical, noise=noise,

@@ -64,6 +64,7 @@ def minimize(
     progress: bool = False,
     noise: str = "learned",
     model: str = "auto",
+    warp: str = "yeo-johnson",
 ) -> MinimizeResult:
     """Minimises (or maximises) ``fn`` over ``space`` with ``n_trials`` evaluations.
 
@@ -81,7 +82,7 @@ def minimize(
         n_trials: Evaluations made by this call (a resumed study keeps its
             earlier trials and adds ``n_trials`` more), a positive int.
         seed, maximize, n_initial, acquisition, device, dtype, storage,
-            study_name, noise, model: As for `Optimizer`.
+            study_name, noise, model, warp: As for `Optimizer`.
         callbacks: Callables ``cb(optimizer, trial)`` run after each tell with
             the told trial.
         catch: Exception types of ``fn`` that make a FAILED trial.
@@ -121,7 +122,7 @@ def minimize(
     opt = Optimizer(
         space, maximize=maximize, seed=seed, device=device, dtype=dtype,
         acquisition=acquisition, n_initial=n_initial, storage=storage, study_name=study_name,
-        noise=noise, model=model,
+        noise=noise, model=model, warp=warp,
     )
     with _progress_bar(progress, int(n_trials)) as bar:
 

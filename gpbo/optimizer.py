@@ -45,6 +45,7 @@ from gpbo.design import derive_seed, sobol_design
 from gpbo.engine import NOISE_MODES, suggest
 from gpbo.errors import FitError, GpboError, InvalidArgumentError, InvalidTrialError
 from gpbo.models.select import MODELS
+from gpbo.models.warping import WARPS
 from gpbo.owners import new_owner, release_owner
 from gpbo.space import Space
 from gpbo.storage import Counters, NullStore, SqliteStore, check_storage
@@ -86,6 +87,9 @@ class Optimizer:
             where it lets the GP resolve much finer differences).
         model: Surrogate: ``"auto"`` (exact GP, SVGP for large n),
             ``"exact"`` or ``"svgp"``; see `gpbo.engine.suggest`.
+        warp: Output warping before the GP fit: ``"yeo-johnson"`` (default;
+            tames heavy-tailed objectives, see `gpbo.models.warping`) or
+            ``"none"``.
 
     Raises:
         InvalidSpaceError: If ``space`` is not a Space or a valid dict, or
@@ -109,6 +113,7 @@ class Optimizer:
         study_name: str = "default",
         noise: str = "learned",
         model: str = "auto",
+        warp: str = "yeo-johnson",
     ) -> None:
         self._space = as_space(space)
         self._maximize = check_bool("maximize", maximize)
@@ -119,6 +124,7 @@ class Optimizer:
         self._acquisition = acquisition
         self._noise = check_choice("noise", noise, NOISE_MODES)
         self._model = check_choice("model", model, MODELS)
+        self._warp = check_choice("warp", warp, WARPS)
         d = self._space.dim
         self._n_initial = max(5, d + 1) if n_initial is None else check_int("n_initial", n_initial, 0)
         self._log = TrialLog(d)
@@ -281,6 +287,7 @@ class Optimizer:
                 "acquisition": acquisition,
                 "noise": self._noise,
                 "model": self._model,
+                "warp": self._warp,
                 "n_initial": self._n_initial,
             },
             "counters": {"n_sobol": self._n_sobol, "n_suggest": self._n_suggest},
@@ -417,7 +424,7 @@ class Optimizer:
                 X[None].to(**to), Y[None].to(**to), dims=self._space.dims, q=q,
                 pending=pending[None].to(**to) if len(pending) else None,
                 acquisition=self._acquisition, seed=seed, warm_start=self._theta,
-                noise=self._noise, model=self._model,
+                noise=self._noise, model=self._model, warp=self._warp,
             )
         except FitError as exc:
             warnings.warn(f"gpbo: GP fit failed ({exc}); suggesting Sobol points instead", RuntimeWarning, stacklevel=2)

@@ -40,9 +40,9 @@ class FakeEngine:
     def __init__(self) -> None:
         self.calls: list[dict] = []
 
-    def __call__(self, X, Y, *, dims, q, pending, acquisition, seed, warm_start, noise, model):
+    def __call__(self, X, Y, *, dims, q, pending, acquisition, seed, warm_start, noise, model, warp):
         self.calls.append(dict(X=X, Y=Y, dims=dims, q=q, pending=pending, acquisition=acquisition,
-                               seed=seed, warm_start=warm_start, noise=noise, model=model))
+                               seed=seed, warm_start=warm_start, noise=noise, model=model, warp=warp))
         generator = torch.Generator().manual_seed(seed)
         candidates = torch.rand(1, q, X.shape[-1], generator=generator, dtype=torch.float64)
         theta = torch.full((1, X.shape[-1] + 1), float(len(self.calls)), dtype=X.dtype)

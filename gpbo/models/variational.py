@@ -12,25 +12,32 @@ whitened Gaussian ``q(u_w) = N(m, S)``, ``u = L u_w`` with ``L L^T = K_ZZ``
 Training, chosen by measurement (benchmarks/RESULTS.md, "SVGP"):
 
 1. Hyperparameters: MAP of the exact GP (:class:`ExactGP`, same priors) on a
-   random subset of 512 points, warm-started from the previous
+   random subset of 1024 points, warm-started from the previous
    hyperparameters. Learning them on the minibatch ELBO instead inflated the
    lengthscales and noise and worsened held-out NLL (a known bias of the
-   SVGP bound when M < n).
-2. ``Z`` starts from a k-means++ seeding of the data (shared uniforms, so a
-   batched fit equals a loop of fits), then ``Z`` and ``q`` are learned on the
-   ELBO with minibatch Adam (100 steps of 256 points). Natural-gradient
-   steps for ``q`` measured worse. The loss is gpbo's own whitened ELBO on
-   the module's parameters (:func:`~gpbo.models.variational_train.whitened_elbo`,
-   tested equal to GPyTorch's ``VariationalELBO``, somewhat cheaper per step).
-   The minibatch size was the main cost: 256-point steps instead of 1024
-   kept the held-out RMSE/NLL at ~4x less time (benchmarks/RESULTS.md, "SVGP").
-3. ``q`` is set to its optimum on all data (one full-batch natural-gradient
-   step of size 1, exact for the Gaussian likelihood).
+   SVGP bound when M < n); a 512-point subset under-estimated the noise.
+2. ``Z``: a k-means++ seeding of the data (shared uniforms, so a batched fit
+   equals a loop of fits), M = 2048 per problem (capped at n).
+3. ``q`` is set to its optimum on all data (Titsias 2009: one full-batch
+   natural-gradient step of size 1, exact for the Gaussian likelihood).
 
-A fit warm-started from a previous SVGP keeps its ``Z`` and ``q`` (mapped to
-the new standardisation) and runs a quarter of the steps. A chunk of steps
-whose loss or parameters turn non-finite is undone, the step size halved, and
-after three failures the last good state is kept with a warning.
+By default no gradient steps are taken: on noisy Hartmann6 at n = 5000 the
+closed-form fit with M = 2048 came within 5 % of the exact GP's held-out
+RMSE in 6.5 s, while M = 256 or 512 trained with 100 minibatch Adam steps on
+``Z`` and ``q`` stayed 29 % / 60 % worse in more time (an Adam step costs an
+O(M^3) Cholesky of K_ZZ, so training and a large M do not fit together on a
+CPU). ``steps > 0`` still trains ``Z`` and ``q`` on the ELBO with minibatch
+Adam (gpbo's whitened ELBO,
+:func:`~gpbo.models.variational_train.whitened_elbo`, tested equal to
+GPyTorch's ``VariationalELBO``) before step 3, for small M.
+
+A warm start reuses the previous hyperparameters as the start of their fit.
+With ``steps > 0`` it also keeps the previous ``Z`` and ``q`` (mapped to the
+new standardisation) and runs a quarter of the steps; without steps ``Z`` is
+re-seeded, so that it covers the newest points (where a BO run samples
+next). A chunk of steps whose loss or parameters turn non-finite is undone,
+the step size halved, and after three failures the last good state is kept
+with a warning.
 
 After training the posterior is evaluated on cached factors (no GPyTorch
 dispatch): ``mean = k_xZ a``, ``cov = k_xx - k_xZ C k_Zx`` with
@@ -57,9 +64,9 @@ from gpbo.models.marginal import GPPriors
 from gpbo.models.protocol import Posterior, psd_cholesky
 from gpbo.models.variational_train import kmeans_pp, subset_theta, train_elbo
 
-DEFAULT_INDUCING = 256
+DEFAULT_INDUCING = 2048
 _BATCH = 256
-_STEPS = 100
+_STEPS = 0  # see the module docstring
 _CHUNK = 4096  # rows of X per block when computing the optimal q
 
 
@@ -153,12 +160,14 @@ class SVGP:
             X: (P, n, d) inputs in [0, 1]^d; Y: (P, n) finite outcomes.
             categorical: encoded dims with the indicator distance.
             noise: ``"learned"`` or ``"deterministic"`` (fixed near the floor).
-            warm_start: a previous :class:`SVGP` of the same P, M and d
-                (its inducing points and ``q`` are reused and ``steps // 4``
-                steps run), or any model with ``theta`` (P, d + 1), or such a
-                tensor: the start of the hyperparameter fit.
+            warm_start: any model with ``theta`` (P, d + 1), or such a
+                tensor: the start of the hyperparameter fit; with
+                ``steps > 0``, a previous :class:`SVGP` of the same P, M and
+                d also lends its inducing points and ``q``, and
+                ``steps // 4`` steps run.
             num_inducing: M, capped at n.
-            steps: Adam steps from a cold start; batch_size: minibatch size.
+            steps: Adam steps on ``Z`` and ``q`` from a cold start (default 0);
+                batch_size: minibatch size.
             lr: Adam step size.
             seed: seed of the k-means++ draws and the minibatches.
 
@@ -170,16 +179,17 @@ class SVGP:
         Y_std = (Y - y_mean.unsqueeze(-1)) / y_std.unsqueeze(-1)
         P, n, d = X.shape
         M = min(num_inducing, n)
-        prev = warm_start if _compatible(warm_start, P, M, d) else None
+        prev = warm_start if steps and _compatible(warm_start, P, M, d) else None
         gen = torch.Generator(device=X.device).manual_seed(seed)
         theta = subset_theta(X, Y, categorical, noise, warm_start, gen)
         Z = prev.inducing_points if prev is not None else kmeans_pp(X, M, gen)
         module, likelihood = _build_modules(Z, theta, categorical)
         if prev is not None:
             _load_q(module, prev.rescaled_q(y_mean, y_std))
-            steps = max(1, steps // 4)
-        train_elbo(module, X, Y_std, noise=likelihood.noise.detach().squeeze(-1), categorical=categorical,
-                   gen=gen, steps=steps, batch_size=batch_size, lr=lr)
+            steps = steps // 4
+        if steps:
+                train_elbo(module, X, Y_std, noise=likelihood.noise.detach().squeeze(-1), categorical=categorical,
+                       gen=gen, steps=steps, batch_size=batch_size, lr=lr)
         return _cache(module, likelihood, X, Y_std, y_mean, y_std, categorical)
 
     def posterior(self, X: Tensor) -> Posterior:
@@ -244,7 +254,7 @@ class SVGP:
         """Standardised SVGP posterior at X (..., P, q, d): (..., P, q), (..., P, q, q)."""
         k_xz = self.kernel(X, self.inducing_points)  # (..., P, q, M)
         mean = (k_xz @ self.alpha.unsqueeze(-1)).squeeze(-1)  # (..., P, q)
-        cov = self.kernel(X, X) - k_xz @ self.c_matrix @ k_xz.transpose(-1, -2)  # (..., P, q, q)
+        cov = self.kernel(X, X) - _per_problem_matmul(k_xz, self.c_matrix) @ k_xz.transpose(-1, -2)  # (..., P, q, q)
         cov = 0.5 * (cov + cov.transpose(-1, -2))  # exact symmetry, also in float32
         return mean, cov
 
@@ -260,6 +270,18 @@ class SVGP:
         )  # (..., P, k, 1)
         mean = mean[..., :q] + (A.transpose(-1, -2) @ r).squeeze(-1)
         return mean, cov[..., :q, :q] - A.transpose(-1, -2) @ A
+
+
+def _per_problem_matmul(A: Tensor, B: Tensor) -> Tensor:
+    """A (..., P, a, M) @ B (P, M, N) -> (..., P, a, N) as P GEMMs.
+
+    Plain broadcasting would multiply every leading batch element by its own
+    view of B: at M = 2048 that is memory-bound and measured 9x slower.
+    """
+    lead, (P, a, M) = A.shape[:-3], A.shape[-3:]
+    rows = A.reshape(-1, P, a, M).movedim(0, 1).reshape(P, -1, M)  # (P, B * a, M)
+    out = rows @ B  # (P, B * a, N)
+    return out.reshape(P, -1, a, B.shape[-1]).movedim(1, 0).reshape(*lead, P, a, B.shape[-1])
 
 
 def _compatible(prev: object, P: int, M: int, d: int) -> bool:
@@ -299,8 +321,9 @@ def _cache(
 
     The optimal whitened ``q`` for a Gaussian likelihood (Titsias 2009) is one
     full-batch natural-gradient step of size 1: with ``A = K_XZ L^-T``,
-    ``S = (I + A^T A / noise)^-1`` and ``m = S A^T y / noise``. It costs
-    O(n M^2), accumulated over chunks of X.
+    ``S = (I + A^T A / noise)^-1`` and ``m = S A^T y / noise``. ``A^T A`` is
+    computed as ``L^-1 (K_ZX K_XZ) L^-T``: one O(n M^2) product accumulated
+    over chunks of X instead of two (half the time of the fit at n = 20,000).
     """
     strategy = module.variational_strategy
     Z = strategy.inducing_points.detach().clone()  # (P, M, d)
@@ -309,11 +332,14 @@ def _cache(
     eye = torch.eye(Z.shape[-2], dtype=Z.dtype, device=Z.device)
     K = kernel_matrix(Z, Z, ls, categorical) + strategy.jitter_val * eye  # (P, M, M)
     chol_inv = torch.linalg.solve_triangular(psd_cholesky(K), eye, upper=False)
-    precision, b = eye.expand_as(K).clone(), torch.zeros_like(Z[..., 0])
+    gram, kzy = torch.zeros_like(K), torch.zeros_like(Z[..., 0])  # K_ZX K_XZ (P, M, M), K_ZX y (P, M)
     for start in range(0, X.shape[-2], _CHUNK):
-        A = kernel_matrix(X[:, start:start + _CHUNK], Z, ls, categorical) @ chol_inv.transpose(-1, -2)
-        precision += A.transpose(-1, -2) @ A / noise[:, None, None]  # (P, M, M)
-        b += (A.transpose(-1, -2) @ Y_std[:, start:start + _CHUNK].unsqueeze(-1)).squeeze(-1) / noise[:, None]
+        k_xz = kernel_matrix(X[:, start:start + _CHUNK], Z, ls, categorical)  # (P, c, M)
+        gram += k_xz.transpose(-1, -2) @ k_xz
+        kzy += (k_xz.transpose(-1, -2) @ Y_std[:, start:start + _CHUNK].unsqueeze(-1)).squeeze(-1)
+    ata = chol_inv @ gram @ chol_inv.transpose(-1, -2)  # A^T A
+    precision = eye + 0.5 * (ata + ata.transpose(-1, -2)) / noise[:, None, None]  # (P, M, M)
+    b = (chol_inv @ kzy.unsqueeze(-1)).squeeze(-1) / noise[:, None]  # A^T y / noise (P, M)
     q_covar = torch.cholesky_inverse(psd_cholesky(precision))  # (P, M, M)
     q_mean = (q_covar @ b.unsqueeze(-1)).squeeze(-1)  # (P, M)
     return SVGP(
@@ -348,6 +374,6 @@ def _check_fit_inputs(
             )
     if noise not in ("learned", "deterministic"):
         raise InvalidArgumentError(f"SVGP.fit: noise must be 'learned' or 'deterministic', got {noise!r}")
-    for name, value in (("num_inducing", num_inducing), ("steps", steps), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidArgumentError(f"SVGP.fit: {name} must be a positive int, got {value!r}")
+    for name, value, low in (("num_inducing", num_inducing, 1), ("steps", steps, 0), ("batch_size", batch_size, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise InvalidArgumentError(f"SVGP.fit: {name} must be an int >= {low}, got {value!r}")

@@ -24,7 +24,7 @@ from torch import Tensor
 from gpbo.models.exact import ExactGP
 from gpbo.models.kernel import kernel_matrix
 
-_SUBSET = 512  # points of the exact-GP fit that sets the hyperparameters
+_SUBSET = 1024  # points of the exact-GP fit that sets the hyperparameters
 _CHECK_EVERY = 50
 _MAX_RETRIES = 3
 
@@ -46,15 +46,26 @@ def kmeans_pp(X: Tensor, M: int, generator: torch.Generator) -> Tensor:
     u = torch.rand(M, generator=generator, dtype=X.dtype, device=X.device)
     idx = (u[0] * n).long().clamp(max=n - 1).expand(P, 1)  # (P, 1)
     chosen = [idx]
-    d2 = (X - X.gather(1, idx[..., None].expand(P, 1, d))).pow(2).sum(-1)  # (P, n)
+    sq = X.pow(2).sum(-1)  # (P, n)
+    d2 = _sq_dist(X, sq, idx)  # (P, n)
     for m in range(1, M):
         cdf = d2.cumsum(-1)  # (P, n)
         idx = torch.searchsorted(cdf, u[m] * cdf[:, -1:]).clamp(max=n - 1)  # (P, 1)
         chosen.append(idx)
-        new = X.gather(1, idx[..., None].expand(P, 1, d))  # (P, 1, d)
-        d2 = torch.minimum(d2, (X - new).pow(2).sum(-1))
+        torch.minimum(d2, _sq_dist(X, sq, idx), out=d2)
     idx = torch.cat(chosen, dim=-1)  # (P, M)
     return X.gather(1, idx[..., None].expand(P, M, d))
+
+
+def _sq_dist(X: Tensor, sq: Tensor, idx: Tensor) -> Tensor:
+    """Squared distances (P, n) from X (P, n, d) to its rows ``idx`` (P, 1).
+
+    As ``|x|^2 - 2 x.c + |c|^2``: no (P, n, d) temporary per step, which at
+    n = 100,000 and M = 2048 steps fragmented the heap to 5-12 GiB of RSS.
+    """
+    centre = X.gather(1, idx[..., None].expand(-1, 1, X.shape[-1]))  # (P, 1, d)
+    cross = (X @ centre.transpose(-1, -2)).squeeze(-1)  # (P, n)
+    return (sq - 2 * cross + sq.gather(1, idx)).clamp_min(0)
 
 
 def subset_theta(
