@@ -9,8 +9,10 @@ Latency: one suggestion (fit + LogEI ascent, q=1) on Ackley-10 data in the
 unit cube, each (method, n) in a child process with a wall-clock cap
 (``--cap``, default 120 s) and its peak RSS. Quality: held-out RMSE and
 Gaussian NLL (noise included) on 2000 uniform points; ``gpbo_svgp`` is the
-default (M = 2048), ``gpbo_svgp256`` the equal-M (256) comparison with
-BoTorch's ``SingleTaskVariationalGP``. Large budget:
+default (M = 2048, closed-form q); ``gpbo_svgp:M:steps[:subset]`` is a
+variant (M inducing points, Adam steps on Z and q, hyperparameter-subset
+size), e.g. ``gpbo_svgp:256:100`` for the equal-M comparison with BoTorch's
+``SingleTaskVariationalGP`` (M = 256). Large budget:
 Ackley-20, q=50 Thompson batches, P = seeds batched in one engine call,
 against random search and Optuna TPE.
 """
@@ -108,9 +110,16 @@ def _scores(mean: torch.Tensor, var: torch.Tensor, y: torch.Tensor) -> tuple[flo
     return float(rmse), float(nll)
 
 
+def _svgp_variant(X: torch.Tensor, Y: torch.Tensor, method: str):
+    """``gpbo_svgp:M:steps[:subset]``: gpbo's SVGP with M inducing points, that many
+    Adam steps and (optionally) that size of the hyperparameter subset."""
+    from gpbo.models.variational import SVGP
+    M, steps, *subset = (int(v) for v in method.split(":")[1:])
+    return SVGP.fit(X, Y, num_inducing=M, steps=steps, **({"hyper_subset": subset[0]} if subset else {}))
+
+
 def quality(ns: list[int], methods: list[str]) -> list[dict]:
     from gpbo.models.select import fit_surrogate
-    from gpbo.models.variational import SVGP
     rows = []
     for name, d in (("ackley10", 10), ("hartmann6_noisy", 6)):
         gen = torch.Generator().manual_seed(1)
@@ -121,7 +130,7 @@ def quality(ns: list[int], methods: list[str]) -> list[dict]:
             for method in methods:
                 t0 = time.perf_counter()
                 if method.startswith("gpbo"):
-                    m = (SVGP.fit(X, Y, num_inducing=_M) if method == "gpbo_svgp256"
+                    m = (_svgp_variant(X, Y, method) if method.startswith("gpbo_svgp:")
                          else fit_surrogate(X, Y, model=method.split("_")[1]))
                     post = m.posterior(Xt.transpose(0, 1).unsqueeze(-2))
                     mean, var = post.mean[:, 0, 0], post.variance[:, 0, 0] + m.noise * m.y_std**2
@@ -201,7 +210,7 @@ def main() -> None:
         latency(ns, methods.split(","), a.cap)
     if "quality" in parts:
         ns = [int(x) for x in (a.ns or ("1000" if a.quick else "1000,5000")).split(",")]
-        quality(ns, (a.methods or "gpbo_exact,gpbo_svgp,gpbo_svgp256,botorch_svgp").split(","))
+        quality(ns, (a.methods or f"gpbo_exact,gpbo_svgp,gpbo_svgp:{_M}:100,botorch_svgp").split(","))
     if "large" in parts:
         print(json.dumps(large_budget(*((2, 500, 50) if a.quick else (4, 3000, 50)))))
 

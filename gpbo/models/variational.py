@@ -62,7 +62,7 @@ from gpbo.models.exact import NOISE_FLOOR, _standardisation, _theta
 from gpbo.models.kernel import kernel_matrix
 from gpbo.models.marginal import GPPriors
 from gpbo.models.protocol import Posterior, psd_cholesky
-from gpbo.models.variational_train import kmeans_pp, subset_theta, train_elbo
+from gpbo.models.variational_train import DEFAULT_SUBSET, kmeans_pp, subset_theta, train_elbo
 
 DEFAULT_INDUCING = 2048
 _BATCH = 256
@@ -153,6 +153,7 @@ class SVGP:
         batch_size: int = _BATCH,
         lr: float = 0.01,
         seed: int = 0,
+        hyper_subset: int = DEFAULT_SUBSET,
     ) -> SVGP:
         """Train the SVGP and cache the posterior factors.
 
@@ -170,18 +171,19 @@ class SVGP:
                 batch_size: minibatch size.
             lr: Adam step size.
             seed: seed of the k-means++ draws and the minibatches.
+            hyper_subset: points of the exact-GP fit that sets the hyperparameters.
 
         Raises:
             InvalidArgumentError: on bad shapes, non-finite data or options.
         """
-        _check_fit_inputs(X, Y, noise, num_inducing, steps, batch_size)
+        _check_fit_inputs(X, Y, noise, num_inducing, steps, batch_size, hyper_subset)
         y_mean, y_std = _standardisation(Y)
         Y_std = (Y - y_mean.unsqueeze(-1)) / y_std.unsqueeze(-1)
         P, n, d = X.shape
         M = min(num_inducing, n)
         prev = warm_start if steps and _compatible(warm_start, P, M, d) else None
         gen = torch.Generator(device=X.device).manual_seed(seed)
-        theta = subset_theta(X, Y, categorical, noise, warm_start, gen)
+        theta = subset_theta(X, Y, categorical, noise, warm_start, gen, hyper_subset)
         Z = prev.inducing_points if prev is not None else kmeans_pp(X, M, gen)
         module, likelihood = _build_modules(Z, theta, categorical)
         if prev is not None:
@@ -352,7 +354,7 @@ def _cache(
 
 
 def _check_fit_inputs(
-    X: Tensor, Y: Tensor, noise: str, num_inducing: int, steps: int, batch_size: int
+    X: Tensor, Y: Tensor, noise: str, num_inducing: int, steps: int, batch_size: int, hyper_subset: int
 ) -> None:
     """Raise InvalidArgumentError on bad SVGP.fit arguments."""
     if not isinstance(X, Tensor) or X.dim() != 3 or X.dtype not in NOISE_FLOOR or 0 in X.shape:
@@ -374,6 +376,8 @@ def _check_fit_inputs(
             )
     if noise not in ("learned", "deterministic"):
         raise InvalidArgumentError(f"SVGP.fit: noise must be 'learned' or 'deterministic', got {noise!r}")
-    for name, value, low in (("num_inducing", num_inducing, 1), ("steps", steps, 0), ("batch_size", batch_size, 1)):
+    options = (("num_inducing", num_inducing, 1), ("steps", steps, 0), ("batch_size", batch_size, 1),
+               ("hyper_subset", hyper_subset, 2))
+    for name, value, low in options:
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise InvalidArgumentError(f"SVGP.fit: {name} must be an int >= {low}, got {value!r}")

@@ -24,7 +24,7 @@ from torch import Tensor
 from gpbo.models.exact import ExactGP
 from gpbo.models.kernel import kernel_matrix
 
-_SUBSET = 1024  # points of the exact-GP fit that sets the hyperparameters
+DEFAULT_SUBSET = 1024  # points of the exact-GP fit that sets the hyperparameters
 _CHECK_EVERY = 50
 _MAX_RETRIES = 3
 
@@ -70,14 +70,14 @@ def _sq_dist(X: Tensor, sq: Tensor, idx: Tensor) -> Tensor:
 
 def subset_theta(
     X: Tensor, Y: Tensor, categorical: tuple[int, ...], noise: str, warm_start: object,
-    gen: torch.Generator,
+    gen: torch.Generator, size: int = DEFAULT_SUBSET,
 ) -> Tensor:
     """(P, d + 1) MAP hyperparameters of an exact GP on a random subset of the data.
 
-    The subset indices (at most ``_SUBSET``) are shared by the P problems; the
+    The subset indices (at most ``size``) are shared by the P problems; the
     fit starts from ``warm_start``'s ``theta`` when it has a compatible one.
     """
-    idx = torch.randperm(X.shape[-2], generator=gen, device=X.device)[:_SUBSET]
+    idx = torch.randperm(X.shape[-2], generator=gen, device=X.device)[:size]
     theta = getattr(warm_start, "theta", warm_start)
     theta = theta if isinstance(theta, Tensor) else None
     return ExactGP.fit(

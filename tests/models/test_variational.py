@@ -94,6 +94,17 @@ def test_warm_start_keeps_state_and_matches_cold_fit():
     assert torch.equal(same.theta, cold.theta) or rmse(same) <= 1.1 * rmse(cold)
 
 
+def test_default_fit_is_closed_form_and_reseeds_on_warm_start():
+    """steps=0 (the default): Z from k-means++ on the current data, q optimal; a warm
+    start lends only the hyperparameters, so Z covers points added since."""
+    X, Y = _data(1, 120, seed=1)
+    cold_small = SVGP.fit(X[:, :100], Y[:, :100], num_inducing=16)
+    warm = SVGP.fit(X, Y, num_inducing=16, warm_start=cold_small)
+    cold = SVGP.fit(X, Y, num_inducing=16)
+    torch.testing.assert_close(warm.inducing_points, cold.inducing_points)
+    torch.testing.assert_close(warm.theta, cold.theta, atol=1e-3, rtol=1e-3)  # same MAP from another start
+
+
 def test_inducing_points_capped_at_n():
     X, Y = _data(2, 8)
     assert SVGP.fit(X, Y, num_inducing=50, steps=5).inducing_points.shape == (2, 8, 3)
@@ -112,7 +123,8 @@ def test_non_finite_data_rejected(bad):
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"num_inducing": 0}, "num_inducing"), ({"steps": 1.5}, "steps"), ({"noise": "x"}, "noise")],
+    [({"num_inducing": 0}, "num_inducing"), ({"steps": 1.5}, "steps"), ({"steps": -1}, "steps"),
+     ({"noise": "x"}, "noise"), ({"hyper_subset": 1}, "hyper_subset")],
 )
 def test_bad_options_rejected(kwargs, match):
     X, Y = _data(1, 10)
