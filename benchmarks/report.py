@@ -210,8 +210,17 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.report")
     ap.add_argument("out")
     ap.add_argument("--reference", default=None)
+    ap.add_argument("--methods", default=None, help="override run_info.json's (e.g. for merged files)")
+    ap.add_argument("--problems", default=None)
+    ap.add_argument("--seeds", type=int, default=None, help="report seeds 0..N-1")
+    ap.add_argument("--budget", type=int, default=None)
+    ap.add_argument("--batch-size", type=int, default=None)
     a = ap.parse_args(argv)
-    info = json.loads((Path(a.out) / "run_info.json").read_text())["args"]
+    path = Path(a.out) / "run_info.json"
+    info = json.loads(path.read_text())["args"] if path.exists() else {"budget": None, "batch_size": 1}
+    for key in ("methods", "problems", "seeds", "budget", "batch_size"):
+        if getattr(a, key) is not None:
+            info[key] = getattr(a, key)
     names = [n for item in info["problems"].split(",")
              for n in __import__("benchmarks.sweep").sweep.SUITES.get(item, [item])]
     budget_of = {n: info["budget"] or get(n).default_budget for n in names}
