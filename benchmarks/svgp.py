@@ -146,26 +146,42 @@ def quality(ns: list[int], methods: list[str]) -> list[dict]:
     return rows
 
 
-def large_budget(seeds: int, budget: int, q: int, d: int = 20) -> dict:
-    """gpbo (auto switch, Thompson) vs random search vs Optuna TPE on Ackley-d."""
-    import optuna
+def large_budget(seeds: int, budget: int, q: int, d: int = 20,
+                 methods: tuple[str, ...] = ("gpbo", "random", "tpe")) -> dict:
+    """gpbo (auto switch, Thompson) vs random search vs Optuna TPE on Ackley-d.
 
-    from gpbo.engine import suggest
-    t0 = time.perf_counter()
+    Each method can run in its own process (``--methods``); the random numbers
+    do not depend on which methods run.
+    """
     gen = torch.Generator().manual_seed(0)
-    X = torch.rand(seeds, q, d, generator=gen, dtype=torch.float64)
-    Y = ackley(X)
-    model = None
+    X0 = torch.rand(seeds, q, d, generator=gen, dtype=torch.float64)  # gpbo's first batch
+    out: dict = {"budget": budget, "q": q, "seeds": seeds}
+    for method in methods:
+        t0 = time.perf_counter()
+        best = {"gpbo": lambda: _large_gpbo(X0, budget, q, t0),
+                "random": lambda: [float(-ackley(torch.rand(budget, d, generator=gen, dtype=torch.float64)).max())
+                                   for _ in range(seeds)],
+                "tpe": lambda: _large_tpe(seeds, budget, q, d, t0)}[method]()
+        out.update({method: best, f"{method}_regret_median": float(torch.tensor(best).median()),
+                    f"{method}_wall_s": time.perf_counter() - t0})
+    return out
+
+
+def _large_gpbo(X: torch.Tensor, budget: int, q: int, t0: float) -> list[float]:
+    from gpbo.engine import suggest
+    Y, model = ackley(X), None
     while X.shape[1] < budget:
         out = suggest(X, Y, q=q, acquisition="thompson", seed=X.shape[1], warm_start=model)
         model, X = out.model, torch.cat([X, out.candidates], 1)
         Y = torch.cat([Y, ackley(out.candidates)], 1)
         _progress(f"gpbo n={X.shape[1]} {type(model).__name__} median best {float(-Y.max(-1).values.median()):.3f}", t0)
-    gpbo_best = (-Y.max(-1).values).tolist()
-    gpbo_s = time.perf_counter() - t0
-    rand = [float(-ackley(torch.rand(budget, d, generator=gen, dtype=torch.float64)).max()) for _ in range(seeds)]
+    return (-Y.max(-1).values).tolist()
+
+
+def _large_tpe(seeds: int, budget: int, q: int, d: int, t0: float) -> list[float]:
+    import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    t_tpe, tpe = time.perf_counter(), []
+    best = []
     for s in range(seeds):
         study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=s, constant_liar=True))
         for _ in range(budget // q):
@@ -173,12 +189,9 @@ def large_budget(seeds: int, budget: int, q: int, d: int = 20) -> dict:
             for t in trials:
                 x = torch.tensor([[t.suggest_float(f"x{i}", 0, 1) for i in range(d)]], dtype=torch.float64)
                 study.tell(t, float(-ackley(x)))
-        tpe.append(study.best_value)
+        best.append(study.best_value)
         _progress(f"tpe seed {s}: {study.best_value:.3f}", t0)
-    med = lambda v: float(torch.tensor(v).median())
-    return {"budget": budget, "q": q, "seeds": seeds, "gpbo_regret_median": med(gpbo_best),
-            "random_regret_median": med(rand), "tpe_regret_median": med(tpe),
-            "gpbo_wall_s": gpbo_s, "tpe_wall_s": time.perf_counter() - t_tpe, "gpbo": gpbo_best, "random": rand, "tpe": tpe}
+    return best
 
 
 def _progress(message: str, t0: float) -> None:
@@ -212,7 +225,8 @@ def main() -> None:
         ns = [int(x) for x in (a.ns or ("1000" if a.quick else "1000,5000")).split(",")]
         quality(ns, (a.methods or f"gpbo_exact,gpbo_svgp,gpbo_svgp:{_M}:100,botorch_svgp").split(","))
     if "large" in parts:
-        print(json.dumps(large_budget(*((2, 500, 50) if a.quick else (4, 3000, 50)))))
+        methods = tuple((a.methods or "gpbo,random,tpe").split(","))
+        print(json.dumps(large_budget(*((2, 500, 50) if a.quick else (4, 3000, 50)), methods=methods)))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ Thompson sampling, BoTorch acquisitions), or, for the one-point acquisitions
 (``LogEI`` and friends, custom ones by default), from the kriging-believer
 heuristic (Ginsbourger et al., 2010): each chosen point, and each pending
 point, is added to the GP at its posterior mean, which collapses the
-posterior variance there, and the acquisition is maximised again.
+posterior variance there, and the acquisition is maximised again. On spaces
+without a continuous dim the search skips configurations already evaluated
+or pending (:mod:`gpbo.optim.avoid`).
 
 Random numbers are drawn once per call and shared across the P problems, so a
 problem's suggestion does not depend on which other problems share the batch.
@@ -31,6 +33,7 @@ from gpbo.models.exact import ExactGP
 from gpbo.models.select import choose_model, fit_surrogate
 from gpbo.models.variational import SVGP
 from gpbo.models.warping import WARPS, warp_outcomes
+from gpbo.optim.avoid import avoid_observed
 from gpbo.optim.multistart import maximize_acquisition
 from gpbo.threads import limited_cpu_threads
 from gpbo.validation import check_choice
@@ -177,8 +180,12 @@ def _maximise(
     k = min(_N_ANCHORS, ctx.Y.shape[-1])
     best = ctx.Y.topk(k, dim=-1).indices  # (P, k) the best observations anchor local searches
     anchors = ctx.X.gather(-2, best.unsqueeze(-1).expand(-1, -1, ctx.X.shape[-1]))  # (P, k, d)
+    fn = acq(ctx)
+    if len(search.dims.discrete_dims) == search.dims.d:  # no continuous dim: repeats are possible
+        seen = ctx.X if ctx.pending is None else torch.cat([ctx.X, ctx.pending], -2)
+        fn = avoid_observed(fn, seen)
     return maximize_acquisition(
-        acq(ctx), search.dims, n_problems=ctx.X.shape[0], q=q, seed=search.seed,
+        fn, search.dims, n_problems=ctx.X.shape[0], q=q, seed=search.seed,
         dtype=ctx.X.dtype, device=ctx.X.device, n_raw=search.n_raw,
         n_restarts=search.n_restarts, anchors=anchors,
         scale=getattr(ctx.model, "lengthscale", None),
