@@ -4,12 +4,13 @@
 SVGP above.
 
 Measured (benchmarks/RESULTS.md, "SVGP"; 2-core CPU, one suggestion = fit +
-LogEI ascent, q = 1, d = 10, load ~1.2): the exact GP took 0.8 s at n = 1000,
-5.7 s at 1500, 18 s at 2000 and 71 s at 3000; the SVGP 3.3-3.4 s at 1000-5000
-and 4.0 s at 20,000. The latency crossover is near n = 1200. The exact GP is
-the better model (noisy Hartmann6 at n = 1000: the SVGP's held-out RMSE is
-16 % worse), so it is kept up to 1500, where it costs 1.7x the SVGP; at 2000
-it already costs 5x.
+LogEI ascent, q = 1, d = 10, load ~2, current SVGP design with M = 2048):
+exact GP 4.3 / 12.5 / 20.0 / 103 s at n = 1000 / 1500 / 2000 / 3000, SVGP
+5.1 / 7.5 / 10.1 / 11.7 s, so the latency crossover is near n = 1200. Up to
+n = 2048 the SVGP uses M = n inducing points, but its hyperparameters come
+from a 1024-point subset, so the exact GP is the (slightly) better model; it
+is kept up to 1500, where it costs 1.7x the SVGP; at 2000 it costs 2x and at
+3000 9x.
 """
 
 from __future__ import annotations
