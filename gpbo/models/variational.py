@@ -15,16 +15,16 @@ Training, chosen by measurement (benchmarks/RESULTS.md, "SVGP"):
    random subset of 1024 points, warm-started from the previous
    hyperparameters. Learning them on the minibatch ELBO instead inflated the
    lengthscales and noise and worsened held-out NLL (a known bias of the
-   SVGP bound when M < n); a 512-point subset under-estimated the noise.
+   SVGP bound when M < n); a 512-point subset gave a worse NLL at n = 5000.
 2. ``Z``: a k-means++ seeding of the data (shared uniforms, so a batched fit
    equals a loop of fits), M = 2048 per problem (capped at n).
 3. ``q`` is set to its optimum on all data (Titsias 2009: one full-batch
    natural-gradient step of size 1, exact for the Gaussian likelihood).
 
 By default no gradient steps are taken: on noisy Hartmann6 at n = 5000 the
-closed-form fit with M = 2048 came within 5 % of the exact GP's held-out
-RMSE in 6.5 s, while M = 256 or 512 trained with 100 minibatch Adam steps on
-``Z`` and ``q`` stayed 29 % / 60 % worse in more time (an Adam step costs an
+closed-form fit with M = 2048 came within 5.3 % of the exact GP's held-out
+RMSE in 11.8 s, while M = 512 / 256 trained with 100 minibatch Adam steps on
+``Z`` and ``q`` stayed 22 % / 52 % worse (19.0 s / 6.7 s) (an Adam step costs an
 O(M^3) Cholesky of K_ZZ, so training and a large M do not fit together on a
 CPU). ``steps > 0`` still trains ``Z`` and ``q`` on the ELBO with minibatch
 Adam (gpbo's whitened ELBO,
@@ -278,7 +278,7 @@ def _per_problem_matmul(A: Tensor, B: Tensor) -> Tensor:
     """A (..., P, a, M) @ B (P, M, N) -> (..., P, a, N) as P GEMMs.
 
     Plain broadcasting would multiply every leading batch element by its own
-    view of B: at M = 2048 that is memory-bound and measured 9x slower.
+    view of B, which at M = 2048 is memory-bound (benchmarks/RESULTS.md, "SVGP").
     """
     lead, (P, a, M) = A.shape[:-3], A.shape[-3:]
     rows = A.reshape(-1, P, a, M).movedim(0, 1).reshape(P, -1, M)  # (P, B * a, M)
