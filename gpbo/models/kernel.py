@@ -71,6 +71,19 @@ def matern52(sq_dist: Tensor) -> Tensor:
     return (1.0 + _SQRT5 * r + (5.0 / 3.0) * sq_dist) * torch.exp(-_SQRT5 * r)
 
 
+def matern52_dsq(sq_dist: Tensor) -> Tensor:
+    """Derivative of :func:`matern52` w.r.t. ``r² = sq_dist``: ``-(5/6)(1 + √5 r) exp(-√5 r)``.
+
+    Args:
+        sq_dist: (...) squared scaled distances.
+
+    Returns:
+        (...) derivatives, finite at r = 0.
+    """
+    r = sq_dist.clamp_min(_MIN_SQ_DIST).sqrt()
+    return -(5.0 / 6.0) * (1.0 + _SQRT5 * r) * torch.exp(-_SQRT5 * r)
+
+
 def kernel_matrix(
     x1: Tensor, x2: Tensor, lengthscale: Tensor, categorical: tuple[int, ...]
 ) -> Tensor:

@@ -26,10 +26,7 @@ from botorch.models.utils.gpytorch_modules import (
 )
 from torch import Tensor
 
-from gpbo.models.kernel import scaled_sq_dist
-
-_SQRT5 = math.sqrt(5.0)
-_MIN_SQ_DIST = 1e-30
+from gpbo.models.kernel import matern52, matern52_dsq, scaled_sq_dist
 
 
 @dataclass(frozen=True)
@@ -99,28 +96,25 @@ class _NegLogPosterior(torch.autograd.Function):
         n = X.shape[-2]
         ls, noise = theta[..., :-1].exp(), theta[..., -1].exp()
         sq = scaled_sq_dist(X, X, ls, categorical)  # (..., P, n, n)
-        r = sq.clamp_min(_MIN_SQ_DIST).sqrt()
-        e = torch.exp(-_SQRT5 * r)
         eye = torch.eye(n, dtype=X.dtype, device=X.device)
-        K = (1.0 + _SQRT5 * r + (5.0 / 3.0) * sq) * e + noise[..., None, None] * eye
+        K = matern52(sq) + noise[..., None, None] * eye
         L, info = torch.linalg.cholesky_ex(K)
         ok = info == 0
         L = torch.where(ok[..., None, None], L, eye)  # failed elements: finite stand-in
         a = torch.linalg.solve_triangular(L, Y.expand(K.shape[:-1]).unsqueeze(-1), upper=False)
         nll = 0.5 * a.squeeze(-1).pow(2).sum(-1) + L.diagonal(dim1=-2, dim2=-1).log().sum(-1)
         loss = (nll + 0.5 * n * math.log(2 * math.pi) - priors.log_prob(theta)) / n
-        ctx.save_for_backward(theta, X, L, a, r, e, ok)
+        ctx.save_for_backward(theta, X, L, a, sq, ok)
         ctx.categorical, ctx.priors = categorical, priors
         return torch.where(ok, loss, torch.full_like(loss, math.inf))
 
     @staticmethod
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
-        theta, X, L, a, r, e, ok = ctx.saved_tensors
+        theta, X, L, a, sq, ok = ctx.saved_tensors
         n = X.shape[-2]
         alpha = torch.linalg.solve_triangular(L.transpose(-1, -2), a, upper=True)  # (..., P, n, 1)
         W = alpha @ alpha.transpose(-1, -2) - torch.cholesky_inverse(L)  # (..., P, n, n)
-        dk_dsq = -(5.0 / 6.0) * (1.0 + _SQRT5 * r) * e  # d k / d (r^2)
-        M = W * dk_dsq  # (..., P, n, n), symmetric
+        M = W * matern52_dsq(sq)  # (..., P, n, n), symmetric
         inv_ls2 = (-2.0 * theta[..., :-1]).exp()  # (..., P, d)
         grad_ls = _weighted_sq_diff(M, X, ctx.categorical) * inv_ls2  # (..., P, d)
         noise = theta[..., -1].exp()

@@ -16,16 +16,12 @@ tests/models/test_pointwise.py.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from gpbo.models.kernel import scaled_sq_dist
-
-_SQRT5 = math.sqrt(5.0)
-_MIN_SQ_DIST = 1e-30
+from gpbo.models.kernel import matern52, matern52_dsq, scaled_sq_dist
 
 
 def point_moments(
@@ -53,22 +49,20 @@ class _PointMoments(torch.autograd.Function):
         categorical: tuple[int, ...],
     ) -> tuple[Tensor, Tensor]:
         sq = scaled_sq_dist(X, X_train, ls, categorical)  # (..., P, 1, n)
-        r = sq.clamp_min(_MIN_SQ_DIST).sqrt()
-        e = torch.exp(-_SQRT5 * r)
-        k = (1.0 + _SQRT5 * r + (5.0 / 3.0) * sq) * e
+        k = matern52(sq)
         mean = k @ alpha.unsqueeze(-1)  # (..., P, 1, 1)
         v = k @ chol_inv.transpose(-1, -2)  # (..., P, 1, n)
         var = 1.0 - v.pow(2).sum(-1, keepdim=True)  # (..., P, 1, 1)
-        ctx.save_for_backward(X, X_train, ls, alpha, chol_inv, r, e, v)
+        ctx.save_for_backward(X, X_train, ls, alpha, chol_inv, sq, v)
         ctx.categorical = categorical
         return mean.squeeze(-1), var.squeeze(-1)
 
     @staticmethod
     def backward(ctx: Any, g_mean: Tensor, g_var: Tensor) -> tuple[Tensor | None, ...]:
-        X, X_train, ls, alpha, chol_inv, r, e, v = ctx.saved_tensors
+        X, X_train, ls, alpha, chol_inv, sq, v = ctx.saved_tensors
         kinv_k = v @ chol_inv  # (..., P, 1, n)
         d_k = g_mean.unsqueeze(-1) * alpha.unsqueeze(-2) - 2.0 * g_var.unsqueeze(-1) * kinv_k
-        c = d_k * (-(5.0 / 6.0) * (1.0 + _SQRT5 * r) * e)  # dL/d(r²), (..., P, 1, n)
+        c = d_k * matern52_dsq(sq)  # dL/d(r²), (..., P, 1, n)
         grad = 2.0 * (c.sum(-1, keepdim=True) * X - c @ X_train) / ls.pow(2).unsqueeze(-2)
         if ctx.categorical:
             grad[..., list(ctx.categorical)] = 0.0
