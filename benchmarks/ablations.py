@@ -1,0 +1,134 @@
+"""Engine ablations: the sweep with one internal of gpbo's engine swapped out.
+
+    python -m benchmarks.ablations VARIANT [sweep options]   # e.g.
+    python -m benchmarks.ablations rbf --problems synthetic --methods gpbo --seeds 16 --out DIR
+
+Each variant patches one piece of gpbo for this process only and then runs
+:func:`benchmarks.sweep.main` unchanged, so the results file, resuming and
+the report are the sweep's own. The variants answer "why is gpbo behind
+BoTorch's loop on StyblinskiTang-8?" (benchmarks/RESULTS.md, "Engine
+ablations"); none is an engine option, because none was better.
+
+Variants:
+
+- ``rbf``: squared-exponential kernel instead of Matérn-5/2 (BoTorch's
+  ``SingleTaskGP`` default since 0.12), same priors.
+- ``plugin``: LogEI's incumbent is the best posterior mean at the observed
+  points instead of the best noisy observation.
+- ``noanchor``: no acquisition restarts next to the three best observations.
+- ``nowarm``: the GP fit starts from the prior modes at every iteration.
+- ``noprecond``: no lengthscale preconditioning of the acquisition ascent.
+- ``botorch_fit``: hyperparameters from BoTorch's ``fit_gpytorch_mll`` on a
+  ``SingleTaskGP`` with gpbo's Matérn kernel and priors, one problem at a
+  time (slow: ~0.3 s per problem and iteration).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import warnings
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+
+def _rbf() -> None:
+    from gpbo.models import kernel, marginal, pointwise
+
+    def rbf(sq: Tensor) -> Tensor:
+        return torch.exp(-0.5 * sq)
+
+    def rbf_dsq(sq: Tensor) -> Tensor:
+        return -0.5 * torch.exp(-0.5 * sq)
+
+    kernel.matern52 = marginal.matern52 = pointwise.matern52 = rbf
+    marginal.matern52_dsq = pointwise.matern52_dsq = rbf_dsq
+
+
+def _plugin() -> None:
+    from gpbo import engine
+
+    context = engine._context
+
+    def plugin_context(model, X, Y, pending, seed):
+        ctx = context(model, X, Y, pending, seed)
+        with torch.no_grad():
+            mean = model.posterior(X.transpose(0, 1).unsqueeze(-2)).mean.squeeze(-1)  # (n, P)
+        return dataclasses.replace(ctx, best_f=mean.max(0).values)
+
+    engine._context = plugin_context
+
+
+def _noanchor() -> None:
+    from gpbo import engine
+
+    engine._N_ANCHORS = 0
+
+
+def _with_option(name: str, value: object) -> Callable[[], None]:
+    """Variant that forces one keyword argument of an engine-level function."""
+
+    def patch() -> None:
+        from gpbo import engine
+
+        target = "suggest" if name == "warm_start" else "maximize_acquisition"
+        original = getattr(engine, target)
+
+        def forced(*args, **kwargs):
+            kwargs[name] = value
+            return original(*args, **kwargs)
+
+        setattr(engine, target, forced)
+
+    return patch
+
+
+def _botorch_fit() -> None:
+    from botorch.fit import fit_gpytorch_mll
+    from botorch.models import SingleTaskGP
+    from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    from gpbo.models import exact
+
+    def fit(cls, X, Y, *, categorical=(), noise="learned", warm_start=None, max_iter=100):
+        y_mean, y_std = exact._standardisation(Y)
+        Y_std = (Y - y_mean.unsqueeze(-1)) / y_std.unsqueeze(-1)
+        thetas = []
+        for p in range(X.shape[0]):
+            covar = get_covar_module_with_dim_scaled_prior(ard_num_dims=X.shape[-1], use_rbf_kernel=False)
+            gp = SingleTaskGP(X[p], Y_std[p].unsqueeze(-1), covar_module=covar)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fit_gpytorch_mll(ExactMarginalLogLikelihood(gp.likelihood, gp))
+            thetas.append(exact._theta(covar.lengthscale.detach().reshape(-1), gp.likelihood.noise.detach()[0]))
+        theta = torch.stack(thetas).to(X)
+        return exact._build(X, Y_std, y_mean, y_std, theta, theta[..., -1:].exp().expand(Y.shape), categorical)
+
+    exact.ExactGP.fit = classmethod(fit)
+
+
+VARIANTS: dict[str, Callable[[], None]] = {
+    "rbf": _rbf,
+    "plugin": _plugin,
+    "noanchor": _noanchor,
+    "nowarm": _with_option("warm_start", None),
+    "noprecond": _with_option("scale", None),
+    "botorch_fit": _botorch_fit,
+}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    from benchmarks import sweep
+
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in VARIANTS:
+        raise SystemExit(f"usage: python -m benchmarks.ablations {{{','.join(VARIANTS)}}} [sweep options]")
+    VARIANTS[argv[0]]()
+    return sweep.main(argv[1:])
+
+
+if __name__ == "__main__":
+    main()

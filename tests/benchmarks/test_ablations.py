@@ -1,0 +1,49 @@
+"""Engine ablations: each variant patches its piece of gpbo and runs the sweep."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from benchmarks import ablations
+from gpbo import engine
+from gpbo.models import exact, kernel, marginal, pointwise
+
+# every attribute a variant may replace, restored after each test
+_PATCHED = [(kernel, "matern52"), (marginal, "matern52"), (marginal, "matern52_dsq"),
+            (pointwise, "matern52"), (pointwise, "matern52_dsq"), (engine, "_context"),
+            (engine, "_N_ANCHORS"), (engine, "suggest"), (engine, "maximize_acquisition")]
+
+
+@pytest.fixture(autouse=True)
+def _restore(monkeypatch):
+    for module, name in _PATCHED:
+        monkeypatch.setattr(module, name, getattr(module, name))
+    monkeypatch.setattr(exact.ExactGP, "fit", exact.ExactGP.__dict__["fit"])
+
+
+@pytest.mark.parametrize("variant", sorted(ablations.VARIANTS))
+def test_variant_patches_the_engine_and_runs_the_sweep(variant, tmp_path):
+    before = {(m.__name__, n): getattr(m, n) for m, n in _PATCHED}
+    fit_before = exact.ExactGP.__dict__["fit"]
+    ablations.main([variant, "--problems", "branin_noisy", "--methods", "gpbo", "--seeds", "1",
+                    "--budget", "8", "--out", str(tmp_path), "--no-report"])
+    after = {(m.__name__, n): getattr(m, n) for m, n in _PATCHED}
+    changed = [k for k in before if before[k] is not after[k]]
+    assert changed or exact.ExactGP.__dict__["fit"] is not fit_before
+    recs = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert len(recs) == 8 and all(r["true"] is not None for r in recs)
+
+
+def test_rbf_variant_is_the_squared_exponential():
+    ablations.VARIANTS["rbf"]()
+    sq = torch.tensor([0.0, 1.0, 4.0], dtype=torch.float64)
+    torch.testing.assert_close(kernel.matern52(sq), torch.exp(-0.5 * sq))
+    torch.testing.assert_close(marginal.matern52_dsq(sq), -0.5 * torch.exp(-0.5 * sq))
+
+
+def test_unknown_variant_is_refused():
+    with pytest.raises(SystemExit, match="usage"):
+        ablations.main(["nope"])
