@@ -2,6 +2,11 @@
 
     python -m benchmarks.ablations VARIANT [sweep options]   # e.g.
     python -m benchmarks.ablations rbf --problems synthetic --methods gpbo --seeds 16 --out DIR
+    python -m benchmarks.ablations merge OUT DIR:METHOD=LABEL ...          # then benchmarks.report OUT
+
+``merge`` copies the METHOD lines of each DIR/results.jsonl(.gz) into
+OUT/results.jsonl under the method name LABEL, so variants and baselines go
+into one report (``--methods`` lists the labels).
 
 Each variant patches one piece of gpbo for this process only and then runs
 :func:`benchmarks.sweep.main` unchanged, so the results file, resuming and
@@ -26,8 +31,11 @@ Variants:
 from __future__ import annotations
 
 import dataclasses
+import gzip
+import json
 import sys
 import warnings
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -120,12 +128,33 @@ VARIANTS: dict[str, Callable[[], None]] = {
 }
 
 
-def main(argv: list[str] | None = None) -> dict:
+def merge(out: Path, sources: list[str]) -> int:
+    """Write OUT/results.jsonl from ``DIR:METHOD=LABEL`` sources; returns the line count."""
+    out.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with open(out / "results.jsonl", "w") as dst:
+        for source in sources:
+            folder, _, rename = source.rpartition(":")
+            method, _, label = rename.partition("=")
+            path = Path(folder) / "results.jsonl"
+            lines = path.open() if path.exists() else gzip.open(path.with_suffix(".jsonl.gz"), "rt")
+            for line in lines:
+                record = json.loads(line)
+                if record["method"] == method:
+                    dst.write(json.dumps({**record, "method": label or method}) + "\n")
+                    count += 1
+    return count
+
+
+def main(argv: list[str] | None = None) -> dict | int:
     from benchmarks import sweep
 
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["merge"] and len(argv) > 2:
+        return merge(Path(argv[1]), argv[2:])
     if not argv or argv[0] not in VARIANTS:
-        raise SystemExit(f"usage: python -m benchmarks.ablations {{{','.join(VARIANTS)}}} [sweep options]")
+        raise SystemExit(f"usage: python -m benchmarks.ablations {{{','.join(VARIANTS)}}} [sweep options]"
+                         " | merge OUT DIR:METHOD=LABEL ...")
     VARIANTS[argv[0]]()
     return sweep.main(argv[1:])
 

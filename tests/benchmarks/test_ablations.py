@@ -47,3 +47,14 @@ def test_rbf_variant_is_the_squared_exponential():
 def test_unknown_variant_is_refused():
     with pytest.raises(SystemExit, match="usage"):
         ablations.main(["nope"])
+
+
+def test_merge_renames_the_chosen_method(tmp_path):
+    src = tmp_path / "a"
+    src.mkdir()
+    rows = [{"method": "gpbo", "problem": "branin", "seed": 0, "idx": 0},
+            {"method": "tpe", "problem": "branin", "seed": 0, "idx": 0}]
+    (src / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert ablations.main(["merge", str(tmp_path / "out"), f"{src}:gpbo=abl_x", f"{src}:tpe"]) == 2
+    merged = [json.loads(x) for x in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert [r["method"] for r in merged] == ["abl_x", "tpe"]
