@@ -11,8 +11,10 @@ A problem is one model x one dataset x one metric, named
   split (metric ``nll``: log-loss, ``acc``: -accuracy, ``mse``, ``mae``);
 - the held-out loss (fit on the 80 %, score on the 20 %) is recorded by
   :meth:`HpoProblem.evaluate` but never shown to the optimiser;
-- logit-warped reals of Bayesmark are searched as *linear* reals (gpbo has
-  no logit scale); booleans are categoricals;
+- logit-warped reals of Bayesmark are searched as *linear* reals, the same
+  for every method: the opt / clip cache and all stored runs were made so,
+  and Optuna has no logit scale (gpbo's ``Real(..., logit=True)`` came later);
+  booleans are categoricals;
 - a failed fit (exception or non-finite score) returns NaN (a failed trial).
 
 The score needs ``opt`` (best loss ever seen) and ``clip`` (median loss of one

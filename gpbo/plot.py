@@ -154,10 +154,12 @@ def _choice_index(param: Categorical, value: Any) -> int:
 
 
 def _format_axis(ax: Axes, space: Space, name: str, axis: str = "x") -> None:
-    """Log scale for log params, choice labels for categoricals."""
+    """Log / logit scale for log / logit params, choice labels for categoricals."""
     param = space.params[name]
     if isinstance(param, (Real, Integer)) and param.log:
         (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    if isinstance(param, Real) and param.logit:
+        (ax.set_xscale if axis == "x" else ax.set_yscale)("logit")
     if isinstance(param, Categorical):
         ticks, labels = range(len(param.choices)), [str(c) for c in param.choices]
         (ax.set_xticks if axis == "x" else ax.set_yticks)(ticks, labels)

@@ -1,8 +1,10 @@
 """Search spaces and their encoding to and from the unit cube ``[0, 1]^d``.
 
 Each parameter of a :class:`Space` owns one encoded dim, in mapping order:
-- ``Real(low, high, log=False)``: ``u = (t(v) - t(low)) / (t(high) - t(low))``,
-  ``t = log`` if ``log`` else the identity; the bounds map exactly to 0 and 1.
+- ``Real(low, high, log=False, logit=False)``: ``u = (t(v) - t(low)) / (t(high) - t(low))``,
+  ``t = log`` if ``log``, ``t(v) = log(v / (1 - v))`` if ``logit`` (for
+  fractions and probabilities in (0, 1) whose ends matter, as Bayesmark's
+  "logit" warping), else the identity; the bounds map exactly to 0 and 1.
 - ``Integer``: the same map on the integer; decoding rounds in value space (so
   log-scaled integers round correctly) and clips to the bounds.
 - ``Categorical(choices)``: choice ``i`` of ``k`` -> ``i / (k - 1)`` (0.0 if k == 1).
@@ -18,7 +20,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Union
 
@@ -66,20 +68,30 @@ def _bound(owner: str, what: str, value: Any, integer: bool) -> float | int:
     return int(x) if integer else x
 
 
-def _to_unit(v: float, low: float, high: float, log: bool) -> float:
+def _warp(v: float, scale: str) -> float:
+    """The map t of a scale: identity, log or logit."""
+    if scale == "log":
+        return math.log(v)
+    if scale == "logit":
+        return math.log(v) - math.log1p(-v)
+    return v
+
+
+def _to_unit(v: float, low: float, high: float, scale: str) -> float:
     """Value -> encoded ``u``; exact at the bounds."""
-    if log:
-        a = math.log(low)
-        return (math.log(v) - a) / (math.log(high) - a)
-    return (v - low) / (high - low)
+    a = _warp(low, scale)
+    return (_warp(v, scale) - a) / (_warp(high, scale) - a)
 
 
-def _from_unit(u: Tensor, low: float, high: float, log: bool) -> Tensor:
+def _from_unit(u: Tensor, low: float, high: float, scale: str) -> Tensor:
     """Encoded ``u (n,)`` in [0, 1] -> values ``(n,)`` in [low, high]; exact at the bounds."""
-    if log:
-        v = torch.exp(math.log(low) * (1.0 - u) + math.log(high) * u)
+    z = _warp(low, scale) * (1.0 - u) + _warp(high, scale) * u
+    if scale == "log":
+        v = torch.exp(z)
+    elif scale == "logit":
+        v = torch.sigmoid(z)
     else:
-        v = low * (1.0 - u) + high * u
+        v = z
     v = torch.where(u <= 0.0, low, torch.where(u >= 1.0, high, v))
     return v.clamp(low, high)
 
@@ -115,16 +127,42 @@ class _Bounded:
         object.__setattr__(self, "low", low)
         object.__setattr__(self, "high", high)
 
+    @property
+    def _scale(self) -> str:
+        return "log" if self.log else "linear"
+
     def _levels(self) -> tuple[float, ...] | None:
         return None
 
     def _to_dict(self) -> dict[str, Any]:
         return {"type": type(self).__name__.lower(), **asdict(self)}
 
+    def __repr__(self) -> str:
+        flags = "".join(f", {f.name}=True" for f in fields(self) if f.type == "bool" and getattr(self, f.name))
+        return f"{type(self).__name__}(low={self.low!r}, high={self.high!r}{flags})"
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, repr=False)
 class Real(_Bounded):
-    """A real parameter in ``[low, high]``, optionally on a log scale (needs ``low > 0``)."""
+    """A real parameter in ``[low, high]``, optionally on a log scale (needs
+    ``low > 0``) or a logit scale (needs ``0 < low < high < 1``)."""
+
+    logit: bool = field(default=False, kw_only=True)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.logit, bool):
+            raise InvalidSpaceError(f"Real: logit={self.logit!r} must be a bool")
+        if self.logit and self.log:
+            raise InvalidSpaceError("Real: log=True and logit=True exclude each other")
+        if self.logit and not (0 < self.low and self.high < 1):
+            raise InvalidSpaceError(
+                f"Real: logit=True needs 0 < low < high < 1, got low={self.low!r}, high={self.high!r}"
+            )
+
+    @property
+    def _scale(self) -> str:
+        return "logit" if self.logit else super()._scale
 
     def _encode(self, value: Any) -> float:
         expected = f"a finite real number in [{self.low!r}, {self.high!r}]"
@@ -133,13 +171,13 @@ class Real(_Bounded):
         if not self.low - tol <= x <= self.high + tol:
             raise InvalidTrialError(f"value {value!r} is not {expected}")
         x = min(max(x, self.low), self.high)
-        return min(max(_to_unit(x, self.low, self.high, self.log), 0.0), 1.0)
+        return min(max(_to_unit(x, self.low, self.high, self._scale), 0.0), 1.0)
 
     def _decode(self, u: Tensor) -> list[float]:
-        return _from_unit(u, self.low, self.high, self.log).tolist()
+        return _from_unit(u, self.low, self.high, self._scale).tolist()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Integer(_Bounded):
     """An integer parameter in ``[low, high]`` (both included), optionally log-scaled.
 
@@ -152,16 +190,16 @@ class Integer(_Bounded):
         n = value if isinstance(value, int) else int(x) if x.is_integer() else None
         if n is None or not self.low <= n <= self.high:
             raise InvalidTrialError(f"value {value!r} is not {expected}")
-        return _to_unit(n, self.low, self.high, self.log)
+        return _to_unit(n, self.low, self.high, self._scale)
 
     def _decode(self, u: Tensor) -> list[int]:
-        v = _from_unit(u, self.low, self.high, self.log)  # round in value space
+        v = _from_unit(u, self.low, self.high, self._scale)  # round in value space
         return torch.round(v).clamp(self.low, self.high).to(torch.int64).tolist()
 
     def _levels(self) -> tuple[float, ...] | None:
-        lo, hi, log = self.low, self.high, self.log
+        lo, hi, scale = self.low, self.high, self._scale
         too_many = hi - lo + 1 > MAX_INTEGER_LEVELS
-        return None if too_many else tuple(_to_unit(v, lo, hi, log) for v in range(lo, hi + 1))
+        return None if too_many else tuple(_to_unit(v, lo, hi, scale) for v in range(lo, hi + 1))
 
 
 def _choice_key(value: Any) -> tuple[str, Any]:

@@ -49,6 +49,10 @@ BAD_SPACES = [
     (lambda: Real(0, 1, log=True), InvalidSpaceError, r"log=True needs low > 0, got low=0.0"),
     (lambda: Real(-1, 1, log=True), InvalidSpaceError, r"needs low > 0, got low=-1.0"),
     (lambda: Real(0, 1, log="yes"), InvalidSpaceError, r"log='yes' must be a bool"),
+    (lambda: Real(0.1, 0.9, logit="yes"), InvalidSpaceError, r"logit='yes' must be a bool"),
+    (lambda: Real(0.0, 0.9, logit=True), InvalidSpaceError, r"logit=True needs 0 < low < high < 1, got low=0.0"),
+    (lambda: Real(0.1, 1.0, logit=True), InvalidSpaceError, r"needs 0 < low < high < 1, got low=0.1, high=1.0"),
+    (lambda: Real(0.1, 0.9, log=True, logit=True), InvalidSpaceError, r"log=True and logit=True exclude"),
     (lambda: Real(-1e308, 1e308), InvalidSpaceError, r"overflows"),
     (lambda: Integer(0.5, 3), InvalidSpaceError, r"Integer: low=0.5 must be an integer"),
     (lambda: Integer(0, 2**60), InvalidSpaceError, r"high=1152921504606846976 must be an integer"),
@@ -180,6 +184,21 @@ def test_real_bounds_tolerance_and_exact_bounds():
         space.encode({"a": 0.300000001, "b": 1e-3})
     assert space.decode(torch.tensor([0.0, 0.0])) == {"a": 0.1, "b": 1e-5}
     assert space.decode(torch.tensor([1.0, 1.0])) == {"a": 0.3, "b": 1e-1}
+
+
+def test_logit_reals_encode_on_the_logit_scale():
+    space = Space({"p": Real(0.01, 0.99, logit=True)})
+    assert space.encode({"p": 0.5}).item() == pytest.approx(0.5)  # logit is odd about 1/2
+    u = (math.log(0.9 / 0.1) - math.log(0.01 / 0.99)) / (2 * math.log(0.99 / 0.01))
+    assert space.encode({"p": 0.9}).item() == pytest.approx(u)
+    assert space.encode({"p": 0.01}).tolist() == [0.0] and space.encode({"p": 0.99}).tolist() == [1.0]
+    U = torch.linspace(0, 1, 11, dtype=torch.float64).unsqueeze(-1)
+    values = [d["p"] for d in space.decode(U)]
+    assert values[0] == 0.01 and values[-1] == 0.99 and values[5] == pytest.approx(0.5)
+    assert all(a < b for a, b in zip(values, values[1:]))  # increasing
+    torch.testing.assert_close(space.encode([{"p": v} for v in values]), U)  # round trip
+    assert Space.from_dict(space.to_dict()) == space
+    assert repr(space.params["p"]) == "Real(low=0.01, high=0.99, logit=True)"
 
 
 # -------------------------------------------------------------------- decode

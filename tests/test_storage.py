@@ -131,7 +131,7 @@ def test_a_failed_write_rolls_back_and_reloads(db, monkeypatch):
 
 
 MISMATCHES = [
-    ({**SPACE, "x": Real(0.0, 2.0)}, "parameter 'x' is Real(low=0.0, high=2.0, log=False), stored Real(low=0.0, high=1.0"),
+    ({**SPACE, "x": Real(0.0, 2.0)}, "parameter 'x' is Real(low=0.0, high=2.0), stored Real(low=0.0, high=1.0"),
     ({"x": SPACE["x"], "n": SPACE["n"]}, "missing parameters ['c']"),
     ({**SPACE, "z": Real(0.0, 1.0)}, "new parameters ['z']"),
     ({"n": SPACE["n"], "x": SPACE["x"], "c": SPACE["c"]}, "parameter order ['n', 'x', 'c'], stored ['x', 'n', 'c']"),
