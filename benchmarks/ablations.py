@@ -75,13 +75,12 @@ def _noanchor() -> None:
     engine._N_ANCHORS = 0
 
 
-def _with_option(name: str, value: object) -> Callable[[], None]:
-    """Variant that forces one keyword argument of an engine-level function."""
+def _with_option(target: str, name: str, value: object) -> Callable[[], None]:
+    """Variant that forces keyword argument ``name`` of ``gpbo.engine.<target>`` to ``value``."""
 
     def patch() -> None:
         from gpbo import engine
 
-        target = "suggest" if name == "warm_start" else "maximize_acquisition"
         original = getattr(engine, target)
 
         def forced(*args, **kwargs):
@@ -122,8 +121,8 @@ VARIANTS: dict[str, Callable[[], None]] = {
     "rbf": _rbf,
     "plugin": _plugin,
     "noanchor": _noanchor,
-    "nowarm": _with_option("warm_start", None),
-    "noprecond": _with_option("scale", None),
+    "nowarm": _with_option("suggest", "warm_start", None),
+    "noprecond": _with_option("maximize_acquisition", "scale", None),
     "botorch_fit": _botorch_fit,
 }
 
@@ -137,12 +136,12 @@ def merge(out: Path, sources: list[str]) -> int:
             folder, _, rename = source.rpartition(":")
             method, _, label = rename.partition("=")
             path = Path(folder) / "results.jsonl"
-            lines = path.open() if path.exists() else gzip.open(path.with_suffix(".jsonl.gz"), "rt")
-            for line in lines:
-                record = json.loads(line)
-                if record["method"] == method:
-                    dst.write(json.dumps({**record, "method": label or method}) + "\n")
-                    count += 1
+            with path.open() if path.exists() else gzip.open(path.with_suffix(".jsonl.gz"), "rt") as lines:
+                for line in lines:
+                    record = json.loads(line)
+                    if record["method"] == method:
+                        dst.write(json.dumps({**record, "method": label or method}) + "\n")
+                        count += 1
     return count
 
 

@@ -155,13 +155,16 @@ def large_budget(seeds: int, budget: int, q: int, d: int = 20,
     """
     gen = torch.Generator().manual_seed(0)
     X0 = torch.rand(seeds, q, d, generator=gen, dtype=torch.float64)  # gpbo's first batch
+    runners = {  # each returns the best value per seed
+        "gpbo": lambda t0: _large_gpbo(X0, budget, q, t0),
+        "random": lambda t0: [float(-ackley(torch.rand(budget, d, generator=gen, dtype=torch.float64)).max())
+                              for _ in range(seeds)],
+        "tpe": lambda t0: _large_tpe(seeds, budget, q, d, t0),
+    }
     out: dict = {"budget": budget, "q": q, "seeds": seeds}
     for method in methods:
         t0 = time.perf_counter()
-        best = {"gpbo": lambda: _large_gpbo(X0, budget, q, t0),
-                "random": lambda: [float(-ackley(torch.rand(budget, d, generator=gen, dtype=torch.float64)).max())
-                                   for _ in range(seeds)],
-                "tpe": lambda: _large_tpe(seeds, budget, q, d, t0)}[method]()
+        best = runners[method](t0)
         out.update({method: best, f"{method}_regret_median": float(torch.tensor(best).median()),
                     f"{method}_wall_s": time.perf_counter() - t0})
     return out

@@ -138,7 +138,7 @@ class _Bounded:
         return {"type": type(self).__name__.lower(), **asdict(self)}
 
     def __repr__(self) -> str:
-        flags = "".join(f", {f.name}=True" for f in fields(self) if f.type == "bool" and getattr(self, f.name))
+        flags = "".join(f", {f.name}=True" for f in fields(self)[2:] if getattr(self, f.name))  # after low, high
         return f"{type(self).__name__}(low={self.low!r}, high={self.high!r}{flags})"
 
 
