@@ -2,20 +2,23 @@
 
     python -m benchmarks.speed [--part latency|throughput|all] [--device cpu|cuda] [--quick]
 
-**Latency** (``--n-list 20,100,300,1000`` at d = 6, ``--d-list 2,6,20,50`` at
-n = 100): the objective is Styblinski-Tang on [0,1]^d (mapped to [-5,5]^d), the
-data n scrambled-Sobol points, identical for every method. Per config and rep:
+**Latency** (``--n-list 20,100,300,1000`` at d = ``--n-d`` (6), ``--d-list
+2,6,20,50`` at n = 100): the objective is Styblinski-Tang on [0,1]^d (mapped
+to [-5,5]^d), the data n scrambled-Sobol points, identical for every method.
+Per config and rep:
 
-- gpbo: ``gpbo.engine.suggest`` with P = 1, q = 1, LogEI; one untimed call
-  first, then the timed call warm-starts from its model (as ``Optimizer.ask``
-  does between asks);
+- gpbo: ``gpbo.engine.suggest`` with P = 1, q = 1, LogEI and the exact GP;
+  one untimed call first, then the timed call warm-starts from its model (as
+  ``Optimizer.ask`` does between asks);
+- gpbo_svgp: the same with ``model="svgp"`` (the variational GP);
 - BoTorch: SingleTaskGP + fit_gpytorch_mll + LogEI + optimize_acqf(10
   restarts, 512 raw samples), fitted from scratch (the standard recipe);
 - Optuna: GPSampler, a study holding the n trials; the time of one
   ``study.ask(distributions)`` (each rep uses a fresh study and sampler, so
   nothing is cached between reps). Skipped for n > ``--optuna-max-n``.
 
-Ratios gpbo / method (below 1: gpbo faster) of the medians.
+Ratios gpbo / method and gpbo_svgp / method (below 1: gpbo faster) of the
+medians.
 
 **Throughput**: P Hartmann6 replicas (``--P-list 1,8,64,256``), each with
 its own 10-point Sobol design (seed = replica), then ``--iters`` (50) BO
@@ -66,11 +69,13 @@ def _time(fn, device):
     return time.perf_counter() - t0, out
 
 
-def gpbo_step(X, Y, model=None, seed=0):
-    """One gpbo suggestion; X (P,n,d), Y (P,n) minimised. Returns (cand (P,1,d), model)."""
+def gpbo_step(X, Y, model=None, seed=0, kind="auto"):
+    """One gpbo suggestion; X (P,n,d), Y (P,n) minimised; kind: engine's ``model``.
+
+    Returns (cand (P,1,d), model)."""
     from gpbo import engine
 
-    s = engine.suggest(X, -Y, q=1, acquisition="log_ei", seed=seed, warm_start=model)
+    s = engine.suggest(X, -Y, q=1, acquisition="log_ei", seed=seed, warm_start=model, model=kind)
     return s.candidates, s.model
 
 
@@ -108,8 +113,12 @@ def optuna_study(X, Y, seed=0):
     return study, dists
 
 
-def latency(n_list, d_list, reps, device, optuna_max_n, methods) -> list[dict]:
-    configs = [(n, 6) for n in n_list] + [(100, d) for d in d_list if d != 6 or 100 not in n_list]
+GPBO_KINDS = {"gpbo": "exact", "gpbo_svgp": "svgp"}  # latency method -> engine.suggest(model=...)
+
+
+def latency(n_list, d_list, reps, device, optuna_max_n, methods, n_d=6) -> list[dict]:
+    configs = [(n, n_d) for n in n_list]
+    configs += [(100, d) for d in d_list if (100, d) not in configs]
     rows = []
     for n, d in configs:
         X = torch.quasirandom.SobolEngine(d, scramble=True, seed=0).draw(n + reps, dtype=torch.float64)
@@ -117,10 +126,11 @@ def latency(n_list, d_list, reps, device, optuna_max_n, methods) -> list[dict]:
         times = {m: [] for m in methods}
         for r in range(reps):
             Xr, Yr = X[: n + r], Y[: n + r]
-            if "gpbo" in methods:
-                Xg, Yg = Xr.to(device)[None], Yr.to(device)[None]
-                _, model = gpbo_step(Xg, Yg, seed=r)  # untimed: the previous ask
-                times["gpbo"].append(_time(lambda: gpbo_step(Xg, Yg, model, seed=r + 1), device)[0])
+            for m, kind in GPBO_KINDS.items():
+                if m in methods:
+                    Xg, Yg = Xr.to(device)[None], Yr.to(device)[None]
+                    _, model = gpbo_step(Xg, Yg, seed=r, kind=kind)  # untimed: the previous ask
+                    times[m].append(_time(lambda: gpbo_step(Xg, Yg, model, seed=r + 1, kind=kind), device)[0])
             if "botorch" in methods:
                 Xb, Yb = Xr.to(device), Yr.to(device)
                 times["botorch"].append(_time(lambda: botorch_step(Xb, Yb), device)[0])
@@ -129,7 +139,8 @@ def latency(n_list, d_list, reps, device, optuna_max_n, methods) -> list[dict]:
                 times["optuna"].append(_time(lambda: study.ask(dists), "cpu")[0])
         med = {m: statistics.median(t) for m, t in times.items() if t}
         row = {"n": n, "d": d, "median_s": med, "all_s": times}
-        row["ratio"] = {m: med["gpbo"] / v for m, v in med.items() if m != "gpbo" and "gpbo" in med}
+        row["ratio"] = {f"{a}/{b}": med[a] / med[b] for a in GPBO_KINDS for b in ("botorch", "optuna")
+                        if a in med and b in med}
         rows.append(row)
         print(f"latency n={n} d={d}: " + ", ".join(f"{m} {v * 1e3:.0f} ms" for m, v in med.items()), flush=True)
     return rows
@@ -192,14 +203,16 @@ def throughput(P_list, iters, seq_reps, device, methods) -> dict:
 def markdown(res: dict) -> str:
     lines = []
     if "latency" in res:
-        ms = [m for m in ("gpbo", "botorch", "optuna")]
-        lines += ["| n | d | " + " | ".join(f"{m} median (ms)" for m in ms) + " | gpbo/BoTorch | gpbo/Optuna |",
-                  "|---:|---:|" + "---:|" * (len(ms) + 2)]
-        for r in res["latency"]:
+        rows = res["latency"]
+        ms = [m for m in (*GPBO_KINDS, "botorch", "optuna") if any(m in r["median_s"] for r in rows)]
+        rs = list(dict.fromkeys(k for r in rows for k in r["ratio"]))
+        lines += ["| n | d | " + " | ".join(f"{m} median (ms)" for m in ms) + " | " + " | ".join(rs) + " |",
+                  "|---:|---:|" + "---:|" * (len(ms) + len(rs))]
+        for r in rows:
             med, rat = r["median_s"], r["ratio"]
             lines.append(f"| {r['n']} | {r['d']} | " + " | ".join(
                 f"{med[m] * 1e3:.0f}" if m in med else "-" for m in ms) + " | " + " | ".join(
-                f"{rat[m]:.2f}" if m in rat else "-" for m in ("botorch", "optuna")) + " |")
+                f"{rat[k]:.2f}" if k in rat else "-" for k in rs) + " |")
     if "throughput" in res:
         t = res["throughput"]
         seq = list(t["sequential"])
@@ -215,15 +228,21 @@ def markdown(res: dict) -> str:
     return "\n".join(lines)
 
 
+def _ints(csv: str) -> list[int]:
+    return [int(x) for x in csv.split(",") if x.strip()]
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.speed")
     ap.add_argument("--part", default="all", choices=("latency", "throughput", "all"))
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--n-list", default="20,100,300,1000")
-    ap.add_argument("--d-list", default="2,6,20,50")
+    ap.add_argument("--n-d", type=int, default=6, help="d of the --n-list configurations")
+    ap.add_argument("--d-list", default="2,6,20,50", help="d values at n = 100 ('' for none)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--optuna-max-n", type=int, default=1000)
-    ap.add_argument("--methods", default="gpbo,botorch,optuna")
+    ap.add_argument("--methods", default="gpbo,botorch,optuna",
+                    help="gpbo, gpbo_svgp (latency only), botorch, optuna")
     ap.add_argument("--P-list", default="1,8,64,256")
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--seq-reps", type=int, default=1)
@@ -239,11 +258,11 @@ def main(argv=None) -> dict:
         torch.set_num_threads(a.threads)
     res = {"env": environment(), "args": vars(a)}
     if a.part in ("latency", "all"):
-        res["latency"] = latency([int(x) for x in a.n_list.split(",")], [int(x) for x in a.d_list.split(",")],
-                                 a.reps, a.device, a.optuna_max_n, methods)
+        res["latency"] = latency(_ints(a.n_list), _ints(a.d_list), a.reps, a.device, a.optuna_max_n, methods,
+                                 a.n_d)
     if a.part in ("throughput", "all"):
-        res["throughput"] = throughput([int(x) for x in a.P_list.split(",")], a.iters, a.seq_reps, a.device,
-                                       methods)
+        res["throughput"] = throughput(_ints(a.P_list), a.iters, a.seq_reps, a.device,
+                                       [m for m in methods if m not in ("gpbo_svgp",)])
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(res, indent=1, default=str))
     print(json.dumps(res["env"]))

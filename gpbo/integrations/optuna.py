@@ -168,13 +168,16 @@ class GPBOSampler(BaseSampler):
         """One GP suggestion over ``search_space``; {} during the startup trials."""
         if not search_space:
             return {}
-        complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                    if _covers(t.params, t.distributions, search_space) and math.isfinite(t.value)]
-        if len(complete) < self._n_startup:
-            return {}
-        space = Space({name: _to_param(dist) for name, dist in search_space.items()})
         with self._lock:
-            pending = self._pending(study, trial, search_space)
+            # One snapshot under the lock: a trial that finishes meanwhile is then either
+            # complete or running in it, never missing from both observations and pending.
+            trials = study.get_trials(deepcopy=False)
+            complete = [t for t in trials if t.state == TrialState.COMPLETE
+                        and _covers(t.params, t.distributions, search_space) and math.isfinite(t.value)]
+            if len(complete) < self._n_startup:
+                return {}
+            space = Space({name: _to_param(dist) for name, dist in search_space.items()})
+            pending = self._pending(trials, trial, search_space)
             X = space.encode([_internal(t.params, search_space) for t in complete])
             sign = -1.0 if study.direction is StudyDirection.MINIMIZE else 1.0
             Y = torch.tensor([sign * t.value for t in complete], dtype=torch.float64)
@@ -202,10 +205,11 @@ class GPBOSampler(BaseSampler):
             self._suggested.pop(trial.number, None)
         self._independent.after_trial(study, trial, state, values)
 
-    def _pending(self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> list[dict]:
+    def _pending(self, trials: list[FrozenTrial], trial: FrozenTrial,
+                 search_space: dict[str, BaseDistribution]) -> list[dict]:
         """Params (gpbo values) of the other running trials that cover the search space."""
         out = []
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        for t in (t for t in trials if t.state == TrialState.RUNNING):
             params, dists = self._suggested.get(t.number, ({}, {}))
             params, dists = {**params, **t.params}, {**dists, **t.distributions}
             if t.number != trial.number and _covers(params, dists, search_space):

@@ -114,6 +114,28 @@ def test_running_trials_are_pending_so_asked_points_differ():
             assert math.dist(points[i], points[j]) > 0.1, points
 
 
+def test_a_trial_finishing_while_the_next_samples_is_observed_or_pending(monkeypatch):
+    """Regression (n_jobs=2 repeated a point): the sampler read the complete and the
+    running trials in two storage reads; a trial that finished between them was neither
+    an observation nor pending, and its point was suggested again."""
+    study = optuna.create_study(sampler=GPBOSampler(seed=0, n_startup_trials=5))
+    study.optimize(branin, n_trials=5)
+    first = study.ask()
+    p = (first.suggest_float("x1", -5.0, 10.0), first.suggest_float("x2", 0.0, 15.0))
+    read = study.get_trials
+
+    def read_then_finish_first(*args, **kwargs):  # the other thread's tell lands right after a read
+        trials = read(*args, **kwargs)
+        if study._storage.get_trial(first._trial_id).state == TrialState.RUNNING:
+            study._storage.set_trial_state_values(first._trial_id, TrialState.COMPLETE, [branin(first)])
+        return trials
+
+    monkeypatch.setattr(study, "get_trials", read_then_finish_first)
+    second = study.ask()
+    q = (second.suggest_float("x1", -5.0, 10.0), second.suggest_float("x2", 0.0, 15.0))
+    assert math.dist(p, q) > 0.1, (p, q)
+
+
 def test_study_optimize_with_two_jobs():
     study = optuna.create_study(sampler=GPBOSampler(seed=0, n_startup_trials=4))
     study.optimize(branin, n_trials=12, n_jobs=2)
