@@ -4,8 +4,8 @@
 # Steps (each under its own `timeout`; a failing step does not stop the rest;
 # the exit status is non-zero if any step failed):
 #   1. environment (nvidia-smi, versions);
-#   2. the test suite (tests parametrise over CUDA when torch.cuda.is_available(),
-#      float32 and float64 where a test has a dtype);
+#   2. the tests that run on CUDA (parametrised over CUDA when torch.cuda.is_available(),
+#      float32 and float64 where a test has a dtype; TESTS_K="" runs the whole suite);
 #   3. host syncs (benchmarks.sync_check): per suggestion at P = 1 and 256, and
 #      per L-BFGS-B call at 10 / 50 / 200 iterations (must not grow per iteration);
 #   4. sweep throughput: P = 1, 64, 256, 1024 Hartmann6 replicas batched, 30
@@ -41,8 +41,9 @@ if [ "$QUICK" = 1 ]; then
 else
     P_LIST=1,64,256,1024; ITERS=30; N_LIST=100,1000,5000; SEEDS=16; BUDGET=60; TESTS="tests"; REPS=3; SYNC_P=1,256
 fi
+TESTS_K="${TESTS_K-cuda or meta}"
 # shellcheck disable=SC2086  # XDIST is empty or two words
-step tests 170 $PY -m pytest -q -p no:cacheprovider $XDIST "$TESTS"
+step tests 150 $PY -m pytest -q -p no:cacheprovider $XDIST -k "$TESTS_K" "$TESTS"
 step sync_check 50 $PY -m benchmarks.sync_check --P-list "$SYNC_P" --acquisitions log_ei
 step throughput 110 $PY -m benchmarks.speed --part throughput --device "$DEV" --P-list "$P_LIST" \
     --iters "$ITERS" --methods gpbo --seq-reps 1 --out "$RES/speed_throughput.json"

@@ -277,9 +277,10 @@ class SqliteStore:
             with _translated(self._path):
                 (number,) = self._conn.execute(
                     "INSERT INTO trials (study_id, number, params, state, value, error, owner, seq, asked_at, told_at)"
-                    " SELECT ?1, COALESCE(MAX(number), -1) + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9"
-                    " FROM trials WHERE study_id = ?1 RETURNING number",
-                    (self._study, json.dumps(t.params), t.state.value, t.value, t.error, owner, seq, now, told_at),
+                    " SELECT :study, COALESCE(MAX(number), -1) + 1, :params, :state, :value, :error, :owner,"
+                    " :seq, :asked_at, :told_at FROM trials WHERE study_id = :study RETURNING number",
+                    {"study": self._study, "params": json.dumps(t.params), "state": t.state.value, "value": t.value,
+                     "error": t.error, "owner": owner, "seq": seq, "asked_at": now, "told_at": told_at},
                 ).fetchone()
             if number != t.id:
                 raise StorageError(f"study {self._name!r}: the database gave trial id {number}, expected {t.id}")

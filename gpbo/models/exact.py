@@ -177,9 +177,7 @@ def _initial_theta(X: Tensor, priors: GPPriors, warm_start: ExactGP | Tensor | N
     theta = warm_start.theta if isinstance(warm_start, ExactGP) else warm_start
     if isinstance(theta, Tensor) and theta.shape == (P, d + 1) and bool(theta.isfinite().all()):
         return theta.to(X)
-    ls = priors.lengthscale.mode.expand(P, d)
-    noise = priors.noise.mode.expand(P)
-    return _theta(ls, noise).to(X)
+    return priors.mode_theta.expand(P, d + 1).clone()
 
 
 def _build(

@@ -31,43 +31,52 @@ from gpbo.models.kernel import matern52, matern52_dsq, scaled_sq_dist
 
 @dataclass(frozen=True)
 class GPPriors:
-    """BoTorch's SingleTaskGP priors (GPyTorch ``LogNormalPrior`` objects).
+    """BoTorch's SingleTaskGP priors on ``theta = [log lengthscale (d), log noise]``.
+
+    Each ``exp(theta_j)`` is LogNormal(loc_j, scale_j): the lengthscales
+    LogNormal(√2 + log(d)/2, √3) of Hvarfner et al. (2024), the noise
+    LogNormal(-4, 1). The parameters are read from BoTorch's own factories
+    and held as tensors on the data's device (GPyTorch's prior objects keep
+    theirs on the CPU whatever ``.to`` is given).
 
     Attributes:
-        lengthscale: LogNormal(√2 + log(d)/2, √3) of Hvarfner et al. (2024).
-        noise: LogNormal(-4, 1).
+        loc, scale: (d + 1,) LogNormal parameters.
         min_lengthscale: BoTorch's lower bound on lengthscales (0.025).
     """
 
-    lengthscale: Any
-    noise: Any
+    loc: Tensor
+    scale: Tensor
     min_lengthscale: float
 
     @classmethod
     def for_dim(cls, d: int, like: Tensor) -> GPPriors:
         """The priors for d input dims, on ``like``'s dtype and device."""
         covar = get_covar_module_with_dim_scaled_prior(ard_num_dims=d, use_rbf_kernel=False)
-        likelihood = get_gaussian_likelihood_with_lognormal_prior()
+        ls_prior = covar.lengthscale_prior
+        noise_prior = get_gaussian_likelihood_with_lognormal_prior().noise_covar.noise_prior
+        kw = {"dtype": like.dtype, "device": like.device}
         return cls(
-            lengthscale=covar.lengthscale_prior.to(like),
-            noise=likelihood.noise_covar.noise_prior.to(like),
+            loc=torch.tensor([float(ls_prior.loc)] * d + [float(noise_prior.loc)], **kw),
+            scale=torch.tensor([float(ls_prior.scale)] * d + [float(noise_prior.scale)], **kw),
             min_lengthscale=float(covar.raw_lengthscale_constraint.lower_bound),
         )
 
+    @property
+    def mode_theta(self) -> Tensor:
+        """(d + 1,) theta at the prior modes: ``log mode = loc - scale**2``."""
+        return self.loc - self.scale.pow(2)
+
     def log_prob(self, theta: Tensor) -> Tensor:
-        """(..., P) log prior density of the lengthscales and the noise."""
-        ls, noise = theta[..., :-1].exp(), theta[..., -1].exp()
-        return self.lengthscale.log_prob(ls).sum(-1) + self.noise.log_prob(noise)
+        """(..., P) log prior density of ``exp(theta)`` (the lengthscales and the noise).
+
+        ``log p(v) = log N(log v; loc, scale) - log v`` with ``log v = theta``.
+        """
+        z = (theta - self.loc) / self.scale
+        return (-0.5 * z.pow(2) - self.scale.log() - 0.5 * math.log(2 * math.pi) - theta).sum(-1)
 
     def grad_log_prob(self, theta: Tensor) -> Tensor:
-        """(..., P, d + 1) gradient of :meth:`log_prob` w.r.t. ``theta``.
-
-        For ``v = exp(theta) ~ LogNormal(mu, s)``: ``d/d theta log p(v) =
-        -1 - (theta - mu) / s**2``.
-        """
-        mu = torch.cat([self.lengthscale.loc.expand(theta.shape[-1] - 1), self.noise.loc.view(1)])
-        s2 = torch.cat([self.lengthscale.scale.expand(theta.shape[-1] - 1), self.noise.scale.view(1)]).pow(2)
-        return -1.0 - (theta - mu) / s2
+        """(..., P, d + 1) gradient of :meth:`log_prob` w.r.t. ``theta``: ``-1 - (theta - loc) / scale**2``."""
+        return -1.0 - (theta - self.loc) / self.scale.pow(2)
 
 
 def neg_log_posterior(
