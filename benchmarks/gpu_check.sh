@@ -12,7 +12,10 @@
 #      iterations, plus one sequential gpbo replica (target: P=1024 wall <= 3x P=1 wall);
 #   5. suggestion latency at n = 100, 1000, 5000, d = 10: gpbo exact, gpbo SVGP,
 #      BoTorch's standard recipe on the same GPU (target at n=1000: gpbo <= 0.2x BoTorch);
-#   6. precision: Hartmann6, 16 seeds, 60 evaluations, in float64 and in float32.
+#   6. where one suggestion's time goes (benchmarks.profile_suggest: fit vs acquisition,
+#      L-BFGS-B iterations, kernel launches, GPU busy time) at n = 100, 1000, 5000, d = 10;
+#   7. precision: Hartmann6, 16 seeds, 60 evaluations, in float64 and in float32.
+# STEPS="throughput latency" (say) runs only those steps.
 # On a machine without CUDA, steps 2-6 run what they can on the CPU and say so.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -23,8 +26,10 @@ PY="${PYTHON:-python3}"
 DEV=$($PY -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')")
 QUICK="${QUICK:-0}"   # QUICK=1: tiny sizes (to check the script itself on a CPU)
 fail=0
+STEPS="${STEPS:-tests sync_check throughput latency profile sweep}"
 step() {  # step NAME SECONDS CMD...
     local name=$1 secs=$2; shift 2
+    case " $STEPS " in *" ${name%%_float*} "*) ;; *) return 0 ;; esac
     echo "== $name (limit ${secs}s, device $DEV)"
     local t0=$SECONDS
     timeout "$secs" "$@" > "$RES/$name.log" 2>&1
@@ -49,6 +54,7 @@ step throughput 110 $PY -m benchmarks.speed --part throughput --device "$DEV" --
     --iters "$ITERS" --methods gpbo --seq-reps 1 --out "$RES/speed_throughput.json"
 step latency 110 $PY -m benchmarks.speed --part latency --device "$DEV" --n-list "$N_LIST" --n-d 10 \
     --d-list "" --methods gpbo,gpbo_svgp,botorch --reps "$REPS" --out "$RES/speed_latency.json"
+step profile 60 $PY -m benchmarks.profile_suggest --device "$DEV" --n-list "$N_LIST" --d 10
 for dt in float64 float32; do
     step "sweep_$dt" 55 $PY -m benchmarks.sweep --problems hartmann6 --methods gpbo \
         --seeds "$SEEDS" --budget "$BUDGET" --device "$DEV" --dtype "$dt" --out "$RES/sweep_$dt"

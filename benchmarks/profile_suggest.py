@@ -1,0 +1,144 @@
+"""Where one ``gpbo.engine.suggest`` call spends its time (GP fit vs acquisition ascent).
+
+    python -m benchmarks.profile_suggest [--device cuda] [--n-list 100,1000] [--d 10] [--P 1] [--reps 3]
+
+Data as ``benchmarks.speed``'s latency part: Styblinski-Tang on n scrambled
+Sobol points in d dims, P copies. One untimed call on n - 1 points (the
+previous ask), then ``--reps`` calls on all n warm-started from its model,
+each phase timed with a device sync around it:
+
+- ``fit``: ``gpbo.models.select.fit_surrogate`` (the MAP fit);
+- ``acquisition``: the multi-start ascent (``gpbo.engine._maximise``);
+- the L-BFGS-B calls inside each phase: count and the most iterations any
+  batch element ran (``gpbo.optim.lbfgsb.minimize_lbfgsb``).
+
+On CUDA one more call runs under ``torch.profiler`` and reports the number of
+kernel launches and the GPU's busy time (sum of kernel times) against the
+call's wall time: a low busy fraction means the call is bound by Python and
+launch overhead, not by GPU arithmetic. Medians over reps; JSON lines on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import time
+
+import torch
+
+import gpbo.engine as engine
+import gpbo.models.exact as exact
+import gpbo.optim.multistart as multistart
+from benchmarks.speed import styblinski_tang
+
+
+class _Recorder:
+    """Wraps the phases and the L-BFGS-B calls of the engine while active."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.phase = "other"
+        self.times: dict[str, float] = {}
+        self.lbfgs: dict[str, list[int]] = {}
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def timed(self, name, fn):
+        def wrapper(*args, **kwargs):
+            self._sync()
+            outer, self.phase, t0 = self.phase, name, time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._sync()
+                self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - t0
+                self.phase = outer
+        return wrapper
+
+    def counted(self, fn):
+        def wrapper(*args, **kwargs):
+            res = fn(*args, **kwargs)
+            self.lbfgs.setdefault(self.phase, []).append(int(res.n_iter.max()))
+            return res
+        return wrapper
+
+    @contextlib.contextmanager
+    def active(self):
+        patches = [(engine, "fit_surrogate", self.timed("fit", engine.fit_surrogate)),
+                   (engine, "_maximise", self.timed("acquisition", engine._maximise)),
+                   (multistart, "minimize_lbfgsb", self.counted(multistart.minimize_lbfgsb)),
+                   (exact, "minimize_lbfgsb", self.counted(exact.minimize_lbfgsb))]
+        saved = [(mod, name, getattr(mod, name)) for mod, name, _ in patches]
+        for mod, name, new in patches:
+            setattr(mod, name, new)
+        try:
+            yield self
+        finally:
+            for mod, name, old in saved:
+                setattr(mod, name, old)
+
+
+def _data(P: int, n: int, d: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    X = torch.quasirandom.SobolEngine(d, scramble=True, seed=0).draw(n, dtype=torch.float64)
+    X = X.expand(P, n, d).contiguous().to(device)
+    return X, -styblinski_tang(X)  # maximised
+
+
+def _launches(X, Y, model, seed: int) -> dict:
+    """Kernel launches and GPU busy time of one suggestion (CUDA only)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        engine.suggest(X, Y, seed=seed, warm_start=model)
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - t0
+    events = prof.key_averages()
+    launches = sum(e.count for e in events if e.key.startswith("cudaLaunchKernel"))
+    busy_us = sum(e.self_device_time_total for e in events if e.device_type == torch.autograd.DeviceType.CUDA)
+    return {"kernel_launches": launches, "gpu_busy_s": busy_us * 1e-6, "profiled_wall_s": wall}
+
+
+def profile_one(P: int, n: int, d: int, device: str, reps: int) -> dict:
+    X, Y = _data(P, n, d, device)
+    model = engine.suggest(X[:, :-1], Y[:, :-1], seed=0).model  # untimed: the previous ask, one point fewer
+    rows = []
+    for r in range(reps):
+        rec = _Recorder(X.device)
+        with rec.active():
+            rec._sync()
+            t0 = time.perf_counter()
+            engine.suggest(X, Y, seed=r + 1, warm_start=model)
+            rec._sync()
+            rows.append({"total_s": time.perf_counter() - t0, **{f"{k}_s": v for k, v in rec.times.items()},
+                         "lbfgs_iterations": rec.lbfgs})
+    out = {"P": P, "n": n, "d": d, "device": device, "reps": reps,
+           **{k: statistics.median(row[k] for row in rows) for k in ("total_s", "fit_s", "acquisition_s")},
+           "lbfgs_iterations": rows[-1]["lbfgs_iterations"]}
+    if X.device.type == "cuda":
+        out.update(_launches(X, Y, model, seed=reps + 1))
+    return out
+
+
+def main(argv=None) -> list[dict]:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.profile_suggest")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--n-list", default="100,1000")
+    ap.add_argument("--d", type=int, default=10)
+    ap.add_argument("--P", type=int, default=1)
+    ap.add_argument("--reps", type=int, default=3)
+    a = ap.parse_args(argv)
+    res = []
+    for n in (int(x) for x in a.n_list.split(",")):
+        res.append(profile_one(a.P, n, a.d, a.device, a.reps))
+        print(json.dumps(res[-1]), flush=True)
+    return res
+
+
+if __name__ == "__main__":
+    main()
