@@ -239,7 +239,9 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--problems", default="synthetic", help="comma list of names or suites: "
                     + ", ".join(SUITES))
     ap.add_argument("--methods", default=DEFAULT_METHODS, help="comma list of " + ",".join(M.ALL_METHODS))
-    ap.add_argument("--seeds", type=int, default=16, help="seeds 0..N-1")
+    ap.add_argument("--seeds", type=int, default=16, help="seeds K..K+N-1 (K = --first-seed)")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="K: more seeds for an earlier run, written to another OUT and merged for the report")
     ap.add_argument("--budget", type=int, default=None, help="evaluations per run (default: per problem)")
     ap.add_argument("--batch-size", type=int, default=1, help="q: points per iteration")
     ap.add_argument("--device", default="cpu")
@@ -267,7 +269,7 @@ def main(argv=None) -> dict:
             raise SystemExit(f"unknown method {m!r}; expected one of {M.ALL_METHODS}")
     skipped = [m for m in methods if not M.available(m)]
     methods = [m for m in methods if m not in skipped]
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     budget_of = {p.name: args.budget or p.default_budget for p in problems}
     out = Path(args.out)
     store = Store(out / "results.jsonl", budget_of, args.batch_size)

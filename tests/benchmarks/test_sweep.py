@@ -88,6 +88,17 @@ def test_random_search_resume_is_exact(tmp_path):
     assert a == b
 
 
+def test_first_seed_runs_later_seeds_identically(tmp_path):
+    """--first-seed 1 --seeds 1 runs seed 1 alone, exactly as the 2-seed run does."""
+    base = ["--problems", "hartmann6", "--methods", "random", "--budget", "6", "--no-report"]
+    sweep.main([*base, "--seeds", "2", "--out", str(tmp_path / "both")])
+    sweep.main([*base, "--seeds", "1", "--first-seed", "1", "--out", str(tmp_path / "later")])
+    both = {(r["seed"], r["idx"]): r["params"] for r in _lines(tmp_path / "both" / "results.jsonl")}
+    later = {(r["seed"], r["idx"]): r["params"] for r in _lines(tmp_path / "later" / "results.jsonl")}
+    assert {s for s, _ in later} == {1}
+    assert later == {k: v for k, v in both.items() if k[0] == 1}
+
+
 def test_bayesmark_normalised_loss_and_score_by_hand():
     # opt = 1, clip = 3: best 2 -> 0.5; best 5 -> clipped at clip -> 1; best 1 -> 0;
     # best 0 (below opt) -> -0.5
