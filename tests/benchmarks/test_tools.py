@@ -1,0 +1,51 @@
+"""The measurement tools beside the sweep: profile_suggest, sync_check, kernel_evidence."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+import torch
+
+from benchmarks import kernel_evidence, profile_suggest, sweep, sync_check
+from gpbo import engine
+from gpbo.models import exact, kernel, marginal, pointwise
+from gpbo.optim import multistart
+
+
+def test_profile_splits_one_suggestion_and_restores_the_engine():
+    before = (engine.fit_surrogate, engine._maximise, multistart.minimize_lbfgsb, exact.minimize_lbfgsb)
+    row = profile_suggest.profile_one(P=2, n=12, d=3, device="cpu", reps=1)
+    assert (engine.fit_surrogate, engine._maximise, multistart.minimize_lbfgsb, exact.minimize_lbfgsb) == before
+    assert 0 < row["fit_s"] and 0 < row["acquisition_s"]
+    assert row["fit_s"] + row["acquisition_s"] <= row["total_s"]
+    iterations = row["lbfgs_iterations"]
+    assert set(iterations) == {"fit", "acquisition"}
+    assert all(isinstance(i, int) and 0 <= i <= 100 for calls in iterations.values() for i in calls)
+    assert "kernel_launches" not in row  # CUDA only
+
+
+def test_sync_check_without_cuda_skips(capsys):
+    if torch.cuda.is_available():
+        pytest.skip("counts syncs on a CUDA machine instead")
+    assert sync_check.main([]) == 0
+    assert "no CUDA device, skipped" in capsys.readouterr().out
+
+
+def test_lbfgsb_scaling_runs_every_element_to_max_iter(monkeypatch):
+    monkeypatch.setattr(sync_check, "_syncs", lambda fn: (fn(), collections.Counter())[1])
+    row = sync_check.lbfgsb_scaling(10, B=4, D=3, device="cpu")
+    assert row["max_iter"] == 10 and row["mean_iterations"] == 10.0 and row["syncs"] == 0
+
+
+def test_kernel_evidence_compares_rbf_with_matern(tmp_path, capsys, monkeypatch):
+    for module, name in [(kernel, "matern52"), (marginal, "matern52"), (marginal, "matern52_dsq"),
+                         (pointwise, "matern52"), (pointwise, "matern52_dsq")]:
+        monkeypatch.setattr(module, name, getattr(module, name))  # restored after the rbf swap
+    sweep.main(["--problems", "hartmann6", "--methods", "gpbo", "--seeds", "2", "--budget", "12",
+                "--out", str(tmp_path), "--no-report"])
+    kernel_evidence.main(["rbf", "--n", "12", "--results", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "hartmann6" in out and "RBF preferred on" in out and "/2 seeds" in out
+    with pytest.raises(SystemExit, match="additive_kernel.patch"):
+        kernel_evidence.main(["additive", "--n", "12", "--results", str(tmp_path)])
