@@ -55,6 +55,7 @@ def test_priors_and_loss_stay_on_the_data_device(device: str, dtype: torch.dtype
     X = torch.rand(2, 6, 3, dtype=dtype).to(device)
     Y = torch.randn(2, 6, dtype=dtype).to(device)
     priors = GPPriors.for_dim(3, X)
+    assert GPPriors.for_dim(3, X.clone()) is priors  # cached per (d, dtype, device)
     assert (priors.loc.device, priors.loc.dtype) == (X.device, dtype)
     assert (priors.scale.device, priors.scale.dtype) == (X.device, dtype)
     theta = priors.mode_theta.expand(2, 4).clone().requires_grad_()
