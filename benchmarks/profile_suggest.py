@@ -1,16 +1,24 @@
 """Where one ``gpbo.engine.suggest`` call spends its time (GP fit vs acquisition ascent).
 
     python -m benchmarks.profile_suggest [--device cuda] [--n-list 100,1000] [--d 10] [--P 1] [--reps 3]
+                                         [--accelerator-mode]
 
 Data as ``benchmarks.speed``'s latency part: Styblinski-Tang on n scrambled
-Sobol points in d dims, P copies. One untimed call on n - 1 points (the
+Sobol points in d dims; with P > 1, P problems with different points (Sobol
+seeds 0..P-1). One untimed call on n - 1 points (the
 previous ask), then ``--reps`` calls on all n warm-started from its model,
 each phase timed with a device sync around it:
 
 - ``fit``: ``gpbo.models.select.fit_surrogate`` (the MAP fit);
 - ``acquisition``: the multi-start ascent (``gpbo.engine._maximise``);
-- the L-BFGS-B calls inside each phase: count and the most iterations any
-  batch element ran (``gpbo.optim.lbfgsb.minimize_lbfgsb``).
+- the L-BFGS-B calls inside each phase (``gpbo.optim.lbfgsb.minimize_lbfgsb``):
+  per call the median, 99th percentile and maximum of the iterations its batch
+  elements ran. A batched call runs until its slowest element is done, so the
+  maximum is what the call costs.
+
+``--accelerator-mode`` runs the CPU through the accelerator path of
+``minimize_lbfgsb`` (the "all done" check every 10 iterations, the batched
+line search), to study on a CPU how the GPU's iteration counts grow with P.
 
 On CUDA one more call runs under ``torch.profiler`` and reports the number of
 kernel launches and the GPU's busy time (sum of kernel times) against the
@@ -37,11 +45,12 @@ from benchmarks.speed import styblinski_tang
 class _Recorder:
     """Wraps the phases and the L-BFGS-B calls of the engine while active."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, accelerator_mode: bool = False) -> None:
         self.device = device
+        self.accelerator_mode = accelerator_mode
         self.phase = "other"
         self.times: dict[str, float] = {}
-        self.lbfgs: dict[str, list[int]] = {}
+        self.lbfgs: dict[str, list[dict[str, int]]] = {}
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -61,8 +70,13 @@ class _Recorder:
 
     def counted(self, fn):
         def wrapper(*args, **kwargs):
+            if self.accelerator_mode:
+                kwargs.update(check_every=10, unit_first=False)
             res = fn(*args, **kwargs)
-            self.lbfgs.setdefault(self.phase, []).append(int(res.n_iter.max()))
+            it = res.n_iter.flatten().double()
+            p50, p99 = torch.quantile(it, torch.tensor([0.5, 0.99], dtype=it.dtype, device=it.device)).tolist()
+            self.lbfgs.setdefault(self.phase, []).append(
+                {"elements": it.numel(), "p50": round(p50), "p99": round(p99), "max": int(it.max())})
             return res
         return wrapper
 
@@ -83,8 +97,9 @@ class _Recorder:
 
 
 def _data(P: int, n: int, d: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    X = torch.quasirandom.SobolEngine(d, scramble=True, seed=0).draw(n, dtype=torch.float64)
-    X = X.expand(P, n, d).contiguous().to(device)
+    """P different problems: problem p's points are the scrambled Sobol sequence of seed p."""
+    X = torch.stack([torch.quasirandom.SobolEngine(d, scramble=True, seed=p).draw(n, dtype=torch.float64)
+                     for p in range(P)]).to(device)  # (P, n, d)
     return X, -styblinski_tang(X)  # maximised
 
 
@@ -104,12 +119,12 @@ def _launches(X, Y, model, seed: int) -> dict:
     return {"kernel_launches": launches, "gpu_busy_s": busy_us * 1e-6, "profiled_wall_s": wall}
 
 
-def profile_one(P: int, n: int, d: int, device: str, reps: int) -> dict:
+def profile_one(P: int, n: int, d: int, device: str, reps: int, accelerator_mode: bool = False) -> dict:
     X, Y = _data(P, n, d, device)
     model = engine.suggest(X[:, :-1], Y[:, :-1], seed=0).model  # untimed: the previous ask, one point fewer
     rows = []
     for r in range(reps):
-        rec = _Recorder(X.device)
+        rec = _Recorder(X.device, accelerator_mode)
         with rec.active():
             rec._sync()
             t0 = time.perf_counter()
@@ -117,7 +132,7 @@ def profile_one(P: int, n: int, d: int, device: str, reps: int) -> dict:
             rec._sync()
             rows.append({"total_s": time.perf_counter() - t0, **{f"{k}_s": v for k, v in rec.times.items()},
                          "lbfgs_iterations": rec.lbfgs})
-    out = {"P": P, "n": n, "d": d, "device": device, "reps": reps,
+    out = {"P": P, "n": n, "d": d, "device": device, "reps": reps, "accelerator_mode": accelerator_mode,
            **{k: statistics.median(row[k] for row in rows) for k in ("total_s", "fit_s", "acquisition_s")},
            "lbfgs_iterations": rows[-1]["lbfgs_iterations"]}
     if X.device.type == "cuda":
@@ -131,11 +146,14 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--n-list", default="100,1000")
     ap.add_argument("--d", type=int, default=10)
     ap.add_argument("--P", type=int, default=1)
+    ap.add_argument("--P-list", default=None, help="several P (one row each); overrides --P")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--accelerator-mode", action="store_true")
     a = ap.parse_args(argv)
     res = []
-    for n in (int(x) for x in a.n_list.split(",")):
-        res.append(profile_one(a.P, n, a.d, a.device, a.reps))
+    Ps = [int(x) for x in a.P_list.split(",")] if a.P_list else [a.P]
+    for P, n in ((P, int(n)) for P in Ps for n in a.n_list.split(",")):
+        res.append(profile_one(P, n, a.d, a.device, a.reps, a.accelerator_mode))
         print(json.dumps(res[-1]), flush=True)
     return res
 

@@ -35,6 +35,13 @@ NOISE_FLOOR = {torch.float64: 1e-6, torch.float32: 1e-4}
 _MAX_NOISE = 2.0  # standardised units: noise above the signal variance is pointless
 _MAX_LENGTHSCALE = 1e3
 _JITTERS = (1e-8, 1e-6, 1e-4, 1e-2)
+# L-BFGS-B iteration caps of the MAP fit. A batched call runs until its slowest
+# element stops, so one straggler sets the cost of every problem's iterations:
+# with 1,024 Hartmann6 problems the warm fits' median was 5 iterations and the
+# slowest 48 (benchmarks/RESULTS.md, "Why 1,024 studies cost 3.9x one"). A warm
+# start stops at 20; an element not converged by then continues from its theta
+# at the next fit. Per element, so a batched fit still equals the looped fits.
+_MAX_ITER_COLD, _MAX_ITER_WARM = 100, 20
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,7 @@ class ExactGP:
         categorical: tuple[int, ...] = (),
         noise: str = "learned",
         warm_start: ExactGP | Tensor | None = None,
-        max_iter: int = 100,
+        max_iter: int | None = None,
     ) -> ExactGP:
         """Fit hyperparameters by MAP and cache the posterior factors.
 
@@ -87,12 +94,15 @@ class ExactGP:
             noise: ``"learned"`` or ``"deterministic"`` (fixed at the floor).
             warm_start: a previous fit of the same P and d to start from, or
                 its ``theta`` (P, d + 1); ignored if the shape does not match.
-            max_iter: L-BFGS-B iteration cap.
+            max_iter: L-BFGS-B iteration cap; None: 100 from the prior modes,
+                20 from a usable warm start.
         """
         y_mean, y_std = _standardisation(Y)
         Y_std = (Y - y_mean.unsqueeze(-1)) / y_std.unsqueeze(-1)
         priors = GPPriors.for_dim(X.shape[-1], X)
-        theta0 = _initial_theta(X, priors, warm_start)
+        theta0, warm = _initial_theta(X, priors, warm_start)
+        if max_iter is None:
+            max_iter = _MAX_ITER_WARM if warm else _MAX_ITER_COLD
         lower, upper = _theta_bounds(X, noise, priors)
         fixed = torch.zeros_like(theta0, dtype=torch.bool)
         fixed[..., -1] = noise == "deterministic"
@@ -171,13 +181,13 @@ def _theta_bounds(X: Tensor, noise: str, priors: GPPriors) -> tuple[Tensor, Tens
     return lower, upper
 
 
-def _initial_theta(X: Tensor, priors: GPPriors, warm_start: ExactGP | Tensor | None) -> Tensor:
-    """(P, d + 1) starting point: the warm start if compatible, else prior modes."""
+def _initial_theta(X: Tensor, priors: GPPriors, warm_start: ExactGP | Tensor | None) -> tuple[Tensor, bool]:
+    """(P, d + 1) starting point: the warm start if compatible (True), else the prior modes (False)."""
     P, _, d = X.shape
     theta = warm_start.theta if isinstance(warm_start, ExactGP) else warm_start
     if isinstance(theta, Tensor) and theta.shape == (P, d + 1) and bool(theta.isfinite().all()):
-        return theta.to(X)
-    return priors.mode_theta.expand(P, d + 1).clone()
+        return theta.to(X), True
+    return priors.mode_theta.expand(P, d + 1).clone(), False
 
 
 def _build(

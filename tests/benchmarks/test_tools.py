@@ -21,8 +21,22 @@ def test_profile_splits_one_suggestion_and_restores_the_engine():
     assert row["fit_s"] + row["acquisition_s"] <= row["total_s"]
     iterations = row["lbfgs_iterations"]
     assert set(iterations) == {"fit", "acquisition"}
-    assert all(isinstance(i, int) and 0 <= i <= 100 for calls in iterations.values() for i in calls)
+    for call in (c for calls in iterations.values() for c in calls):
+        assert 0 <= call["p50"] <= call["p99"] <= call["max"] <= 100 and call["elements"] >= 1
     assert "kernel_launches" not in row  # CUDA only
+
+
+def test_profile_accelerator_mode_checks_every_ten_iterations(monkeypatch):
+    seen = []
+    real = multistart.minimize_lbfgsb
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs.get("check_every"), kwargs.get("unit_first")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(multistart, "minimize_lbfgsb", spy)
+    profile_suggest.profile_one(P=1, n=10, d=2, device="cpu", reps=1, accelerator_mode=True)
+    assert seen[-1] == (10, False)
 
 
 def test_sync_check_without_cuda_skips(capsys):

@@ -90,6 +90,28 @@ def test_batched_fit_equals_looped_fit() -> None:
         torch.testing.assert_close(batched.theta[p], single.theta[0], rtol=1e-6, atol=1e-6)
 
 
+def test_warm_fit_is_capped_per_element_so_batched_equals_looped(monkeypatch) -> None:
+    """A warm-started fit stops at 20 L-BFGS-B iterations (cold: 100); the cap is per
+    element, so a batch containing a slow problem still equals the looped fits."""
+    from gpbo.models import exact
+
+    caps = []
+    real = exact.minimize_lbfgsb
+
+    def spy(*args, **kwargs):
+        caps.append(kwargs["max_iter"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(exact, "minimize_lbfgsb", spy)
+    X, Y = _data(4, 30, 3, seed=4)
+    cold = ExactGP.fit(X[:, :12], Y[:, :12])
+    warm = ExactGP.fit(X, Y, warm_start=cold)  # 18 new points: far from the old optimum
+    assert caps == [100, 20]
+    for p in range(4):
+        single = ExactGP.fit(X[p : p + 1], Y[p : p + 1], warm_start=cold.theta[p : p + 1])
+        torch.testing.assert_close(warm.theta[p], single.theta[0], rtol=1e-6, atol=1e-6)
+
+
 def test_warm_start_reaches_the_same_optimum() -> None:
     X, Y = _data(2, 25, 2, seed=3)
     cold = ExactGP.fit(X[:, :20], Y[:, :20])
