@@ -201,6 +201,9 @@ class ThompsonSampling:
     """Batch Thompson sampling: one pathwise posterior sample per batch point.
 
     Needs a model following :class:`PathwiseSurrogate` (gpbo's ExactGP).
+    Above ~6 dimensions it over-explores the box boundary and can trail random
+    search (benchmarks/RESULTS.md, "gpbo's acquisitions at full size"); it
+    suits large, diverse batches in low dimensions.
 
     Args:
         num_features: random Fourier features m per path (default 1024;
