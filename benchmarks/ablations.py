@@ -31,7 +31,6 @@ Variants:
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import json
 import sys
 import warnings
@@ -40,6 +39,8 @@ from typing import Callable
 
 import torch
 from torch import Tensor
+
+from benchmarks.report import open_results
 
 
 def _rbf() -> None:
@@ -135,8 +136,7 @@ def merge(out: Path, sources: list[str]) -> int:
         for source in sources:
             folder, _, rename = source.rpartition(":")
             method, _, label = rename.partition("=")
-            path = Path(folder) / "results.jsonl"
-            with path.open() if path.exists() else gzip.open(path.with_suffix(".jsonl.gz"), "rt") as lines:
+            with open_results(Path(folder)) as lines:
                 for line in lines:
                     record = json.loads(line)
                     if record["method"] == method:

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import argparse
 import collections
-import gzip
 import json
 from pathlib import Path
 
 import torch
 
 from benchmarks.problems import get
+from benchmarks.report import open_results
 from gpbo.models import kernel, marginal, pointwise
 from gpbo.models.exact import ExactGP
 from gpbo.models.marginal import GPPriors, neg_log_posterior
@@ -41,9 +41,8 @@ SHARES = (0.0, 0.25, 0.5, 0.75, 0.95)
 
 def load(folder: Path, n: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """problem -> (X (S, n, d) unit-cube points, Y (S, n) maximised values) of gpbo's seeds."""
-    path = folder / "results.jsonl"
     runs = collections.defaultdict(list)
-    with path.open() if path.exists() else gzip.open(path.with_suffix(".jsonl.gz"), "rt") as lines:
+    with open_results(folder) as lines:
         for line in lines:
             r = json.loads(line)
             if r["method"] == "gpbo":

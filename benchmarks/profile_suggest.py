@@ -39,7 +39,7 @@ import torch
 import gpbo.engine as engine
 import gpbo.models.exact as exact
 import gpbo.optim.multistart as multistart
-from benchmarks.speed import styblinski_tang
+from benchmarks.speed import sobol_designs, styblinski_tang
 
 
 class _Recorder:
@@ -50,7 +50,7 @@ class _Recorder:
         self.accelerator_mode = accelerator_mode
         self.phase = "other"
         self.times: dict[str, float] = {}
-        self.lbfgs: dict[str, list[dict[str, int]]] = {}
+        self.n_iter: dict[str, list[torch.Tensor]] = {}  # phase -> n_iter of each L-BFGS-B call
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -73,12 +73,20 @@ class _Recorder:
             if self.accelerator_mode:
                 kwargs.update(check_every=10, unit_first=False)
             res = fn(*args, **kwargs)
-            it = res.n_iter.flatten().double()
-            p50, p99 = torch.quantile(it, torch.tensor([0.5, 0.99], dtype=it.dtype, device=it.device)).tolist()
-            self.lbfgs.setdefault(self.phase, []).append(
-                {"elements": it.numel(), "p50": round(p50), "p99": round(p99), "max": int(it.max())})
+            self.n_iter.setdefault(self.phase, []).append(res.n_iter)  # summarised after the call: no sync here
             return res
         return wrapper
+
+    def lbfgs_iterations(self) -> dict[str, list[dict[str, int]]]:
+        """Per phase and call: elements, median, 99th percentile and max of the iterations."""
+        out = {}
+        for phase, calls in self.n_iter.items():
+            out[phase] = []
+            for n_iter in calls:
+                it = n_iter.flatten().double().cpu()
+                p50, p99 = torch.quantile(it, torch.tensor([0.5, 0.99], dtype=it.dtype)).tolist()
+                out[phase].append({"elements": it.numel(), "p50": round(p50), "p99": round(p99), "max": int(it.max())})
+        return out
 
     @contextlib.contextmanager
     def active(self):
@@ -97,10 +105,9 @@ class _Recorder:
 
 
 def _data(P: int, n: int, d: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """P different problems: problem p's points are the scrambled Sobol sequence of seed p."""
-    X = torch.stack([torch.quasirandom.SobolEngine(d, scramble=True, seed=p).draw(n, dtype=torch.float64)
-                     for p in range(P)]).to(device)  # (P, n, d)
-    return X, -styblinski_tang(X)  # maximised
+    """P different problems (Sobol seeds 0..P-1): X (P, n, d), Y (P, n) maximised."""
+    X = sobol_designs(P, n, d, device)
+    return X, -styblinski_tang(X)
 
 
 def _launches(X, Y, model, seed: int) -> dict:
@@ -131,7 +138,7 @@ def profile_one(P: int, n: int, d: int, device: str, reps: int, accelerator_mode
             engine.suggest(X, Y, seed=r + 1, warm_start=model)
             rec._sync()
             rows.append({"total_s": time.perf_counter() - t0, **{f"{k}_s": v for k, v in rec.times.items()},
-                         "lbfgs_iterations": rec.lbfgs})
+                         "lbfgs_iterations": rec.lbfgs_iterations()})
     out = {"P": P, "n": n, "d": d, "device": device, "reps": reps, "accelerator_mode": accelerator_mode,
            **{k: statistics.median(row[k] for row in rows) for k in ("total_s", "fit_s", "acquisition_s")},
            "lbfgs_iterations": rows[-1]["lbfgs_iterations"]}

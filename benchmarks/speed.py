@@ -60,6 +60,12 @@ def styblinski_tang(U: torch.Tensor) -> torch.Tensor:
     return 0.5 * (X**4 - 16 * X**2 + 5 * X).sum(-1)
 
 
+def sobol_designs(P: int, n: int, d: int, device) -> torch.Tensor:
+    """(P, n, d) float64: problem p's points are the scrambled Sobol sequence of seed p."""
+    return torch.stack([torch.quasirandom.SobolEngine(d, scramble=True, seed=p).draw(n, dtype=torch.float64)
+                        for p in range(P)]).to(device)
+
+
 def _sync(device):
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
@@ -123,7 +129,7 @@ GPBO_KINDS = {"gpbo": "exact", "gpbo_svgp": "svgp"}  # latency method -> engine.
 def warm_up(device, methods) -> None:
     """One untimed small run of each method on ``device``: library and CUDA
     initialisation (kernel loading, cuBLAS/cuSOLVER handles) is not counted."""
-    X = torch.quasirandom.SobolEngine(3, scramble=True, seed=0).draw(12, dtype=torch.float64).to(device)
+    X = sobol_designs(1, 12, 3, device)[0]
     Y = styblinski_tang(X)
     if any(m in methods for m in GPBO_KINDS):
         batched_run(1, 2, device)
@@ -138,7 +144,7 @@ def latency(n_list, d_list, reps, device, optuna_max_n, methods, n_d=6) -> list[
     configs += [(100, d) for d in d_list if (100, d) not in configs]
     rows = []
     for n, d in configs:
-        X = torch.quasirandom.SobolEngine(d, scramble=True, seed=0).draw(n + reps, dtype=torch.float64)
+        X = sobol_designs(1, n + reps, d, "cpu")[0]
         Y = styblinski_tang(X)
         times = {m: [] for m in methods}
         for r in range(reps):
@@ -164,8 +170,7 @@ def latency(n_list, d_list, reps, device, optuna_max_n, methods, n_d=6) -> list[
 
 
 def _hartmann_init(P, device, n0=10):
-    X = torch.stack([torch.quasirandom.SobolEngine(6, scramble=True, seed=s).draw(n0, dtype=torch.float64)
-                     for s in range(P)]).to(device)  # (P, n0, 6)
+    X = sobol_designs(P, n0, 6, device)  # (P, n0, 6)
     return X, hartmann6_tensor(X.reshape(-1, 6)).reshape(P, n0)
 
 

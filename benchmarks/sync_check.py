@@ -29,18 +29,18 @@ import warnings
 import torch
 
 
-def _syncs(fn) -> collections.Counter:
-    """Run ``fn()`` under sync debug mode; the synchronising calls grouped by source line."""
+def _syncs(fn) -> tuple[object, collections.Counter]:
+    """Run ``fn()`` under sync debug mode: its result and the synchronising calls grouped by source line."""
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("warn")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            fn()
+            out = fn()
             torch.cuda.synchronize()
     finally:
         torch.cuda.set_sync_debug_mode(0)
-    return collections.Counter(f"{w.filename}:{w.lineno}" for w in caught if "synchroniz" in str(w.message))
+    return out, collections.Counter(f"{w.filename}:{w.lineno}" for w in caught if "synchroniz" in str(w.message))
 
 
 def count(P: int, n: int, d: int, acquisition: str, dtype=torch.float64) -> dict:
@@ -50,7 +50,7 @@ def count(P: int, n: int, d: int, acquisition: str, dtype=torch.float64) -> dict
     X = torch.rand(P, n, d, generator=g, dtype=dtype).cuda()
     Y = -((X - 0.3) ** 2).sum(-1)
     s = engine.suggest(X, Y, acquisition=acquisition, seed=0)
-    where = _syncs(lambda: engine.suggest(X, Y, acquisition=acquisition, seed=1, warm_start=s.model))
+    _, where = _syncs(lambda: engine.suggest(X, Y, acquisition=acquisition, seed=1, warm_start=s.model))
     return {"P": P, "n": n, "d": d, "acquisition": acquisition, "dtype": str(dtype),
             "syncs": sum(where.values()), "by_line": dict(where.most_common(15))}
 
@@ -64,10 +64,8 @@ def lbfgsb_scaling(max_iter: int, B: int = 64, D: int = 10, device: str = "cuda"
 
     x0 = torch.full((B, D), -1.5, dtype=torch.float64, device=device)
     x0 += 0.1 * torch.arange(B, dtype=torch.float64, device=device)[:, None] / B
-    res = {}
-    where = _syncs(lambda: res.setdefault("r", minimize_lbfgsb(rosenbrock, x0, -2.0, 2.0, max_iter=max_iter,
-                                                                 pgtol=0.0, ftol=0.0)))
-    return {"part": "lbfgsb_scaling", "max_iter": max_iter, "mean_iterations": float(res["r"].n_iter.double().mean()),
+    res, where = _syncs(lambda: minimize_lbfgsb(rosenbrock, x0, -2.0, 2.0, max_iter=max_iter, pgtol=0.0, ftol=0.0))
+    return {"part": "lbfgsb_scaling", "max_iter": max_iter, "mean_iterations": float(res.n_iter.double().mean()),
             "syncs": sum(where.values()), "by_line": dict(where.most_common(5))}
 
 

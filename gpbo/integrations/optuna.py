@@ -209,10 +209,12 @@ class GPBOSampler(BaseSampler):
                  search_space: dict[str, BaseDistribution]) -> list[dict]:
         """Params (gpbo values) of the other running trials that cover the search space."""
         out = []
-        for t in (t for t in trials if t.state == TrialState.RUNNING):
+        for t in trials:
+            if t.state != TrialState.RUNNING or t.number == trial.number:
+                continue
             params, dists = self._suggested.get(t.number, ({}, {}))
             params, dists = {**params, **t.params}, {**dists, **t.distributions}
-            if t.number != trial.number and _covers(params, dists, search_space):
+            if _covers(params, dists, search_space):
                 out.append(_internal(params, search_space))
         return out
 

@@ -8,29 +8,18 @@ import pytest
 import torch
 
 from benchmarks import ablations
-from gpbo import engine
-from gpbo.models import exact, kernel, marginal, pointwise
+from gpbo.models import exact, kernel, marginal
 
-# every attribute a variant may replace, restored after each test
-_PATCHED = [(kernel, "matern52"), (marginal, "matern52"), (marginal, "matern52_dsq"),
-            (pointwise, "matern52"), (pointwise, "matern52_dsq"), (engine, "_context"),
-            (engine, "_N_ANCHORS"), (engine, "suggest"), (engine, "maximize_acquisition")]
-
-
-@pytest.fixture(autouse=True)
-def _restore(monkeypatch):
-    for module, name in _PATCHED:
-        monkeypatch.setattr(module, name, getattr(module, name))
-    monkeypatch.setattr(exact.ExactGP, "fit", exact.ExactGP.__dict__["fit"])
+pytestmark = pytest.mark.usefixtures("restore_engine")
 
 
 @pytest.mark.parametrize("variant", sorted(ablations.VARIANTS))
-def test_variant_patches_the_engine_and_runs_the_sweep(variant, tmp_path):
-    before = {(m.__name__, n): getattr(m, n) for m, n in _PATCHED}
+def test_variant_patches_the_engine_and_runs_the_sweep(variant, tmp_path, restore_engine):
+    before = {(m.__name__, n): getattr(m, n) for m, n in restore_engine}
     fit_before = exact.ExactGP.__dict__["fit"]
     ablations.main([variant, "--problems", "branin_noisy", "--methods", "gpbo", "--seeds", "1",
                     "--budget", "8", "--out", str(tmp_path), "--no-report"])
-    after = {(m.__name__, n): getattr(m, n) for m, n in _PATCHED}
+    after = {(m.__name__, n): getattr(m, n) for m, n in restore_engine}
     changed = [k for k in before if before[k] is not after[k]]
     assert changed or exact.ExactGP.__dict__["fit"] is not fit_before
     recs = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
