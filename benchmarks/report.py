@@ -16,12 +16,14 @@ Per run the *final metric* is:
 Win/tie/loss: for each problem, the reference method against each other
 method, two-sided Mann-Whitney U test over seeds at alpha = 0.05 (tie when not
 significant). "median >=" counts problems where the reference's median is at
-least as good.
+least as good. The problems of each significant win or loss are listed under
+the table ("significant differences").
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 from collections import defaultdict
@@ -34,6 +36,12 @@ from benchmarks.problems import get
 
 BASELINES = Path(__file__).resolve().parent / "bayesmark_baselines.json"
 ALPHA = 0.05
+
+
+def open_results(folder: Path):
+    """A sweep folder's ``results.jsonl``, or else its stored gzipped copy, opened as text."""
+    path = Path(folder) / "results.jsonl"
+    return path.open() if path.exists() else gzip.open(path.with_suffix(".jsonl.gz"), "rt")
 
 
 def load(path: Path) -> dict[tuple[str, str, int], dict[int, dict]]:
@@ -146,6 +154,7 @@ def write(out: Path, *, methods, problems, seeds, budget_of, q, command=None,
     ref = reference or next((m for m in methods if m.startswith("gpbo")), methods[0])
     (out / "plots").mkdir(exist_ok=True)
     table, wtl, notes, scores = {}, defaultdict(lambda: defaultdict(int)), [], defaultdict(list)
+    significant: dict[str, list[str]] = defaultdict(list)  # method -> ["win branin", "loss ...", ...]
     for prob in problems:
         cur, kind, note = metric_curves(runs, prob, budget_of[prob], q, methods, seeds)
         if note:
@@ -164,11 +173,15 @@ def write(out: Path, *, methods, problems, seeds, budget_of, q, command=None,
         for m, v in final.items():
             if m == ref or ref not in final:
                 continue
-            wtl[m][compare(final[ref], v, hb)] += 1
+            outcome = compare(final[ref], v, hb)
+            wtl[m][outcome] += 1
+            if outcome != "tie":
+                significant[m].append(f"{outcome} {prob}")
             med_ref, med_m = np.median(final[ref]), np.median(v)
             wtl[m]["median>="] += int(med_ref >= med_m if hb else med_ref <= med_m)
             wtl[m]["problems"] += 1
     summary = {"reference": ref, "table": table, "wtl": {m: dict(v) for m, v in wtl.items()},
+               "significant": dict(significant),
                "bayesmark_mean_score": {m: float(np.mean(v)) for m, v in scores.items()},
                "notes": notes, "command": vars(command) if command is not None else None}
     info = out / "run_info.json"
@@ -196,6 +209,9 @@ def markdown(s: dict, methods) -> str:
         for m, v in s["wtl"].items():
             lines.append(f"| {m} | {v.get('win', 0)} | {v.get('tie', 0)} | {v.get('loss', 0)} | "
                          f"{v.get('median>=', 0)}/{v.get('problems', 0)} |")
+        sig = s.get("significant") or {}
+        lines += ["", "significant differences: " + ("; ".join(
+            f"{m}: {', '.join(v)}" for m, v in sig.items()) if sig else "none")]
     lines += [f"\nnote: {n}" for n in s["notes"]]
     e = s.get("env")
     if e:

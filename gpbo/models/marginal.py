@@ -53,8 +53,8 @@ class GPPriors:
     def for_dim(cls, d: int, like: Tensor) -> GPPriors:
         """The priors for d input dims, on ``like``'s dtype and device.
 
-        Cached per (d, dtype, device): building BoTorch's modules costs ~2 ms
-        and the tensors a host-to-device copy on CUDA, at every fit otherwise.
+        Cached per (d, dtype, device): otherwise every fit would build
+        BoTorch's modules and, on CUDA, copy the tensors from the host.
         The cached tensors are never modified in place.
         """
         return _priors(d, like.dtype, like.device)

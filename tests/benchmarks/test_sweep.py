@@ -109,6 +109,21 @@ def test_bayesmark_normalised_loss_and_score_by_hand():
     assert math.isclose(hpo.score(nl), 100 * (1 - (0.5 + 1.0 + 0.0 - 0.5) / 4))  # 75.0
 
 
+def test_report_names_the_problems_of_significant_differences(tmp_path):
+    """8 seeds of branin where gpbo is always better than random: a win, listed by problem."""
+    rows = []
+    for m, offset in {"gpbo": 0.0, "random": 10.0}.items():
+        for s in range(8):
+            v = 1.0 + offset + 0.01 * s
+            rows.append({"method": m, "problem": "branin", "seed": s, "idx": 0, "budget": 1, "q": 1,
+                         "params": {}, "value": v, "true": v, "holdout": None})
+    (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    s = report.write(tmp_path, methods=["gpbo", "random"], problems=["branin"], seeds=list(range(8)),
+                     budget_of={"branin": 1}, q=1)
+    assert s["wtl"]["random"]["win"] == 1 and s["significant"] == {"random": ["win branin"]}
+    assert "significant differences: random: win branin" in (tmp_path / "summary.md").read_text()
+
+
 def test_report_scores_runs_with_cached_baselines(tmp_path, monkeypatch):
     cache = tmp_path / "baselines.json"
     cache.write_text(json.dumps({"knn-iris-nll": {"opt": 0.2, "clip": 0.6}}))
