@@ -43,7 +43,7 @@ def _example_cost_ei():
 
 
 # method -> a registry name of gpbo.acquisition, or a factory of an acquisition object
-GPBO_ACQ = {"gpbo": "log_ei", "gpbo_logei": "log_ei", "gpbo_ucb": "ucb",
+GPBO_ACQ = {"gpbo": "log_ei", "gpbo_logei": "log_ei", "gpbo_ucb": "ucb", "gpbo_log_ei_ucb": "log_ei_ucb",
             "gpbo_qlognei": "qlog_nei", "gpbo_thompson": "thompson", "gpbo_costei": _example_cost_ei,
             "gpbo_nowarp": "log_ei"}
 _GPBO_OPTIONS = {"gpbo_nowarp": {"warp": "none"}}  # engine options other than the defaults

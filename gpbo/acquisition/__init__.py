@@ -14,6 +14,7 @@ from collections.abc import Callable
 from gpbo.acquisition.analytic import UCB, LogEI, LogPI, PosteriorMean
 from gpbo.acquisition.botorch_adapter import BoTorchAcquisition, GpboBoTorchModel
 from gpbo.acquisition.monte_carlo import qLogNEI
+from gpbo.acquisition.portfolio import RoundRobin
 from gpbo.acquisition.protocol import (
     Acquisition,
     AcquisitionContext,
@@ -34,6 +35,7 @@ __all__ = [
     "LogPI",
     "PosteriorMean",
     "REGISTRY",
+    "RoundRobin",
     "ThompsonSampling",
     "UCB",
     "draw_seed",
@@ -47,6 +49,7 @@ REGISTRY: dict[str, Callable[[], Acquisition]] = {
     "log_ei": LogEI,
     "log_pi": LogPI,
     "ucb": UCB,
+    "log_ei_ucb": RoundRobin,
     "posterior_mean": PosteriorMean,
     "qlog_nei": qLogNEI,
     "thompson": ThompsonSampling,
@@ -58,7 +61,8 @@ def get(name_or_obj: str | Acquisition | Callable) -> Acquisition | Callable:
 
     Args:
         name_or_obj: a name in :data:`REGISTRY` (``"log_ei"``, ``"log_pi"``,
-            ``"ucb"``, ``"posterior_mean"``, ``"qlog_nei"``, ``"thompson"``),
+            ``"ucb"``, ``"log_ei_ucb"``, ``"posterior_mean"``, ``"qlog_nei"``,
+            ``"thompson"``),
             an :class:`Acquisition` object, or a function ``f(ctx) -> callable``.
 
     Returns:

@@ -1,0 +1,64 @@
+"""A round-robin portfolio of one-point acquisitions (default: LogEI and UCB).
+
+Each acquisition has its own way of failing: on the benchmark suites LogEI
+exploits too early on Branin and Ackley-10 where UCB keeps exploring, and UCB
+(beta = 2) can settle on a plateau it never leaves (a few Bayesmark seeds),
+where LogEI moves on (``benchmarks/RESULTS.md``, "gpbo's acquisitions at full
+size" and "Would UCB be the better default?"). Taking turns hedges between
+them, in the spirit of acquisition portfolios (GP-Hedge, Hoffman, Brochu and
+de Freitas, 2011; HEBO's MACE, Cowen-Rivers et al., 2022), without their
+state: the member that scores a point is chosen by the number of points the
+context already holds, ``ctx.X.shape[-2]`` (observed, pending and points
+already chosen for the batch, all believed by the engine), modulo the number
+of members. So successive suggestions of a study alternate (q = 1), a greedy
+q-batch mixes the members, and the choice needs no memory between calls: a
+study resumed from storage continues exactly, and all P problems of a batched
+call, which share n, use the same member (batched still equals looped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gpbo.acquisition.analytic import UCB, LogEI
+from gpbo.acquisition.protocol import Acquisition, AcquisitionContext, AcquisitionFn, is_joint
+from gpbo.errors import InvalidArgumentError
+
+__all__ = ["RoundRobin"]
+
+
+class RoundRobin:
+    """Score with ``members[n % len(members)]``, n the points in the context.
+
+    Args:
+        members: one-point (``joint = False``) acquisitions; default
+            ``(LogEI(), UCB(beta=2))``.
+
+    Raises:
+        InvalidArgumentError: if ``members`` is empty, or holds a joint
+            acquisition or something that is not callable.
+    """
+
+    joint = False
+
+    def __init__(self, members: Sequence[Acquisition] | None = None) -> None:
+        members = (LogEI(), UCB()) if members is None else tuple(members)
+        if not members:
+            raise InvalidArgumentError("RoundRobin needs at least one member acquisition, got none")
+        for m in members:
+            if not callable(m) or is_joint(m):
+                raise InvalidArgumentError(
+                    f"RoundRobin members must be one-point (joint = False) acquisitions, got {m!r}"
+                )
+        self.members = members
+
+    def __repr__(self) -> str:
+        return f"RoundRobin({', '.join(map(repr, self.members))})"
+
+    def member_for(self, ctx: AcquisitionContext) -> Acquisition:
+        """The member that scores the next point of this context."""
+        return self.members[ctx.X.shape[-2] % len(self.members)]
+
+    def __call__(self, ctx: AcquisitionContext) -> AcquisitionFn:
+        """Build ``X (..., P, 1, d) -> (..., P)``: the chosen member's function."""
+        return self.member_for(ctx)(ctx)

@@ -1,0 +1,57 @@
+"""RoundRobin: which member scores, its values, and how the engine's batches mix members."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gpbo.acquisition import UCB, LogEI, RoundRobin, qLogNEI
+from gpbo.engine import suggest
+from gpbo.errors import InvalidArgumentError
+
+
+@pytest.mark.parametrize("n", [6, 7, 8])
+def test_member_is_chosen_by_the_number_of_points_and_scores_exactly(n: int, make_gp, make_ctx) -> None:
+    ctx = make_ctx(make_gp(P=2, n=n))
+    X = torch.rand(5, 2, 1, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    members = (LogEI(), UCB(beta=0.5), UCB(beta=4.0))
+    expected = members[n % 3](ctx)(X)
+    torch.testing.assert_close(RoundRobin(members)(ctx)(X), expected, rtol=0, atol=0)
+
+
+def test_default_members_alternate_log_ei_and_ucb(make_gp, make_ctx) -> None:
+    rr = RoundRobin()
+    assert [type(rr.member_for(make_ctx(make_gp(n=n)))) for n in (6, 7)] == [LogEI, UCB]
+    assert rr.members[1].beta == 2.0
+
+
+class _Recording:
+    """A one-point acquisition that records the number of points it was built on."""
+
+    joint = False
+
+    def __init__(self, name: str, log: list[tuple[str, int]]) -> None:
+        self.name, self.log = name, log
+
+    def __call__(self, ctx):
+        self.log.append((self.name, ctx.X.shape[-2]))
+        return lambda X: ctx.model.posterior(X).mean.squeeze(-1)
+
+
+def test_engine_batch_and_pending_points_advance_the_turn() -> None:
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(2, 6, 2, generator=g, dtype=torch.float64)
+    Y = torch.sin(5 * X).sum(-1)
+    log: list[tuple[str, int]] = []
+    rr = RoundRobin((_Recording("a", log), _Recording("b", log)))
+    suggest(X, Y, q=3, acquisition=rr, seed=0)
+    assert log == [("a", 6), ("b", 7), ("a", 8)]
+    log.clear()
+    suggest(X, Y, q=2, acquisition=rr, seed=0, pending=torch.rand(2, 1, 2, dtype=torch.float64))
+    assert log == [("b", 7), ("a", 8)]
+
+
+@pytest.mark.parametrize("members", [(), (LogEI(), qLogNEI()), (LogEI(), 3)])
+def test_bad_members_raise(members: tuple) -> None:
+    with pytest.raises(InvalidArgumentError, match="RoundRobin"):
+        RoundRobin(members)
