@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from benchmarks.problems import Cat, Int, Problem, Real
+from gpbo.acquisition import DEFAULT_ACQUISITION
 
 
 @functools.cache  # loaded once, not at every engine call
@@ -42,10 +43,11 @@ def _example_cost_ei():
     return ca.CostAwareLogEI(ca.log_cost)
 
 
-# method -> a registry name of gpbo.acquisition, or a factory of an acquisition object
-GPBO_ACQ = {"gpbo": "log_ei", "gpbo_logei": "log_ei", "gpbo_ucb": "ucb", "gpbo_log_ei_ucb": "log_ei_ucb",
+# method -> a registry name of gpbo.acquisition, or a factory of an acquisition object.
+# "gpbo" is the engine's default (LogEI until the default became "log_ei_ucb" on 2026-11-27, 23:50 UTC)
+GPBO_ACQ = {"gpbo": DEFAULT_ACQUISITION, "gpbo_logei": "log_ei", "gpbo_ucb": "ucb", "gpbo_log_ei_ucb": "log_ei_ucb",
             "gpbo_qlognei": "qlog_nei", "gpbo_thompson": "thompson", "gpbo_costei": _example_cost_ei,
-            "gpbo_nowarp": "log_ei"}
+            "gpbo_nowarp": DEFAULT_ACQUISITION}
 _GPBO_OPTIONS = {"gpbo_nowarp": {"warp": "none"}}  # engine options other than the defaults
 SEQUENTIAL = ("random", "tpe", "optuna_gp", "botorch", "botorch_qlognei", "hebo", "skopt")
 ALL_METHODS = (*GPBO_ACQ, *SEQUENTIAL)

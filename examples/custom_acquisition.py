@@ -79,11 +79,11 @@ def sweep(acquisition, P: int, iters: int, n_init: int = 5) -> tuple[torch.Tenso
 
 
 def run_sweep_runner(out: str | Path, seeds: int, iters: int, n_init: int = 5) -> dict:
-    """Both acquisitions through ``benchmarks.sweep`` (gpbo = LogEI, gpbo_costei = this file's)."""
+    """Both acquisitions through ``benchmarks.sweep`` (gpbo_logei = LogEI, gpbo_costei = this file's)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: benchmarks/
     from benchmarks import sweep as runner
 
-    return runner.main(["--problems", "branin", "--methods", "gpbo,gpbo_costei", "--seeds", str(seeds),
+    return runner.main(["--problems", "branin", "--methods", "gpbo_logei,gpbo_costei", "--seeds", str(seeds),
                         "--budget", str(n_init + iters), "--out", str(out)])
 
 
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         via = from_sweep(out)
         print((Path(out) / "summary.md").read_text().split("\n\n")[0])
     sweep_png = str(Path(args.out).with_name(Path(args.out).stem + "_sweep.png"))
-    plot({"LogEI (gpbo)": via["gpbo"], "cost-aware LogEI (gpbo_costei)": via["gpbo_costei"]}).savefig(sweep_png, dpi=100)
+    plot({"LogEI (gpbo_logei)": via["gpbo_logei"], "cost-aware LogEI (gpbo_costei)": via["gpbo_costei"]}).savefig(sweep_png, dpi=100)
     print(f"wrote {sweep_png}")
 
 

@@ -7,7 +7,8 @@ on-device multi-start optimiser. A single study is P = 1.
 Batches of q points come either from a joint acquisition (``qLogNEI``,
 Thompson sampling, BoTorch acquisitions), or, for the one-point acquisitions
 (``LogEI`` and friends, custom ones by default), from the kriging-believer
-heuristic (Ginsbourger et al., 2010): each chosen point, and each pending
+heuristic (Ginsbourger et al., 2010; the default LogEI/UCB portfolio
+alternates its members along the batch): each chosen point, and each pending
 point, is added to the GP at its posterior mean, which collapses the
 posterior variance there, and the acquisition is maximised again. On spaces
 without a continuous dim the search skips configurations already evaluated
@@ -24,8 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from gpbo.acquisition import DEFAULT_ACQUISITION, is_joint
 from gpbo.acquisition import get as get_acquisition
-from gpbo.acquisition import is_joint
 from gpbo.acquisition.protocol import Acquisition, AcquisitionContext
 from gpbo.dims import DimSpec
 from gpbo.errors import InvalidArgumentError
@@ -75,7 +76,7 @@ def suggest(
     dims: DimSpec | None = None,
     q: int = 1,
     pending: Tensor | None = None,
-    acquisition: str | Acquisition = "log_ei",
+    acquisition: str | Acquisition = DEFAULT_ACQUISITION,
     seed: int = 0,
     warm_start: ExactGP | SVGP | Tensor | None = None,
     noise: str = "learned",
@@ -94,9 +95,11 @@ def suggest(
             if None.
         q: points per problem.
         pending: (P, k, d) points under evaluation, or None.
-        acquisition: a registry name (``"log_ei"``, ``"ucb"``, ``"log_pi"``,
-            ``"posterior_mean"``, ``"qlog_nei"``, ``"thompson"``) or an object
-            following :class:`gpbo.acquisition.protocol.Acquisition`.
+        acquisition: a registry name (default ``"log_ei_ucb"``: LogEI and UCB
+            taking turns, see :mod:`gpbo.acquisition.portfolio`; ``"log_ei"``,
+            ``"ucb"``, ``"log_pi"``, ``"posterior_mean"``, ``"qlog_nei"``,
+            ``"thompson"``) or an object following
+            :class:`gpbo.acquisition.protocol.Acquisition`.
         seed: seed of every random number drawn by this call.
         warm_start: previous model of the same P and d (or its ``theta``,
             (P, d + 1)), to start the fit from.

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from gpbo.acquisition import DEFAULT_ACQUISITION
 from gpbo.acquisition.protocol import Acquisition
 from gpbo.errors import InvalidArgumentError
 from gpbo.optimizer import Optimizer
@@ -52,7 +53,7 @@ def minimize(
     maximize: bool = False,
     n_initial: int | None = None,
     callbacks: Sequence[Callback] | None = None,
-    acquisition: str | Acquisition = "log_ei",
+    acquisition: str | Acquisition = DEFAULT_ACQUISITION,
     device: str | torch.device | None = None,
     dtype: torch.dtype = torch.float64,
     storage: str | os.PathLike[str] | None = None,

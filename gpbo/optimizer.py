@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gpbo.acquisition import DEFAULT_ACQUISITION
 from gpbo.acquisition import get as get_acquisition
 from gpbo.acquisition.protocol import Acquisition
 from gpbo.design import derive_seed, sobol_design
@@ -70,8 +71,9 @@ class Optimizer:
             takes the stored study's.
         device: Where the engine runs (str or torch.device); None is the CPU.
         dtype: torch.float64 (default) or torch.float32.
-        acquisition: A registry name such as ``"log_ei"`` or an object
-            following `gpbo.acquisition.protocol.Acquisition`.
+        acquisition: A registry name (default ``"log_ei_ucb"``: LogEI and UCB
+            taking turns; ``"log_ei"``, ``"ucb"``, ...) or an object following
+            `gpbo.acquisition.protocol.Acquisition`.
         n_initial: Trials drawn from the Sobol design before the GP takes
             over, counting every trial (asked or told). Defaults to
             ``max(5, d + 1)``: one more than the dimension, as the GP needs
@@ -107,7 +109,7 @@ class Optimizer:
         seed: int | None = None,
         device: str | torch.device | None = None,
         dtype: torch.dtype = torch.float64,
-        acquisition: str | Acquisition = "log_ei",
+        acquisition: str | Acquisition = DEFAULT_ACQUISITION,
         n_initial: int | None = None,
         storage: str | Any | None = None,
         study_name: str = "default",

@@ -30,6 +30,7 @@ __all__ = [
     "AcquisitionContext",
     "AcquisitionFn",
     "BoTorchAcquisition",
+    "DEFAULT_ACQUISITION",
     "GpboBoTorchModel",
     "LogEI",
     "LogPI",
@@ -44,6 +45,12 @@ __all__ = [
     "qLogNEI",
     "register",
 ]
+
+DEFAULT_ACQUISITION = "log_ei_ucb"
+"""The engine's and the facade's default: LogEI and UCB taking turns
+(:class:`RoundRobin`). Chosen on both benchmark suites against LogEI and UCB
+alone (``benchmarks/RESULTS.md``, "The default acquisition: LogEI and UCB
+taking turns")."""
 
 REGISTRY: dict[str, Callable[[], Acquisition]] = {
     "log_ei": LogEI,

@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 
+from gpbo.acquisition import DEFAULT_ACQUISITION
 from gpbo.acquisition import get as get_acquisition
 from gpbo.acquisition.protocol import Acquisition
 from gpbo.engine import suggest
@@ -120,7 +121,7 @@ class GPBOSampler(BaseSampler):
         seed: int | None = None,
         n_startup_trials: int = 10,
         independent_sampler: BaseSampler | None = None,
-        acquisition: str | Acquisition = "log_ei",
+        acquisition: str | Acquisition = DEFAULT_ACQUISITION,
         device: str | torch.device | None = None,
         dtype: torch.dtype = torch.float64,
         warn_independent_sampling: bool = True,

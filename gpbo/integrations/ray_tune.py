@@ -32,6 +32,7 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
+from gpbo.acquisition import DEFAULT_ACQUISITION
 from gpbo.acquisition.protocol import Acquisition
 from gpbo.errors import InvalidArgumentError, InvalidSpaceError, InvalidTrialError
 from gpbo.integrations import require
@@ -109,7 +110,7 @@ class GPBOSearch(Searcher):
         metric: str | None = None,
         mode: str | None = None,
         seed: int | None = None,
-        acquisition: str | Acquisition = "log_ei",
+        acquisition: str | Acquisition = DEFAULT_ACQUISITION,
         n_initial: int | None = None,
         device: str | None = None,
     ) -> None:
