@@ -50,7 +50,9 @@ class Suggestion:
     Attributes:
         candidates: (P, q, d) points in the unit cube, discrete dims on levels.
         acq_values: (P,) acquisition value of the batch (greedy batches: of
-            their first point).
+            their first point; with the default portfolio, in the units of
+            the member that chose it: LogEI's log scale or UCB's outcome
+            scale, so values of successive calls are not comparable).
         model: the fitted surrogate; pass it back as ``warm_start``.
     """
 
