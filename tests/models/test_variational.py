@@ -163,7 +163,9 @@ def test_switching_threshold(monkeypatch):
         suggest(X, Y, model="sparse")
 
 
-@pytest.mark.parametrize("acquisition", ["log_ei", "ucb", "log_pi", "posterior_mean", "qlog_nei", "thompson"])
+@pytest.mark.parametrize(
+    "acquisition", ["log_ei", "ucb", "log_ei_ucb", "log_pi", "posterior_mean", "qlog_nei", "thompson"]
+)
 def test_every_acquisition_runs_on_svgp(acquisition):
     X, Y = _data(2, 40)
     pending = torch.rand(2, 1, 3, dtype=X.dtype)
