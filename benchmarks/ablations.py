@@ -21,6 +21,8 @@ Variants:
 - ``plugin``: LogEI's incumbent is the best posterior mean at the observed
   points instead of the best noisy observation.
 - ``noanchor``: no acquisition restarts next to the three best observations.
+- ``meananchor``: those restarts next to the three observed points with the
+  best posterior mean instead (the incumbent stays the best observation).
 - ``nowarm``: the GP fit starts from the prior modes at every iteration.
 - ``noprecond``: no lengthscale preconditioning of the acquisition ascent.
 - ``botorch_fit``: hyperparameters from BoTorch's ``fit_gpytorch_mll`` on a
@@ -68,6 +70,20 @@ def _plugin() -> None:
         return dataclasses.replace(ctx, best_f=mean.max(0).values)
 
     engine._context = plugin_context
+
+
+def _meananchor() -> None:
+    from gpbo import engine
+
+    context = engine._context
+
+    def mean_context(model, X, Y, pending, seed):
+        ctx = context(model, X, Y, pending, seed)  # best_f stays the best observation
+        with torch.no_grad():
+            mean = model.posterior(X.transpose(0, 1).unsqueeze(-2)).mean.squeeze(-1)  # (n, P)
+        return dataclasses.replace(ctx, Y=mean.transpose(0, 1))  # anchors: best posterior means
+
+    engine._context = mean_context
 
 
 def _noanchor() -> None:
@@ -122,6 +138,7 @@ VARIANTS: dict[str, Callable[[], None]] = {
     "rbf": _rbf,
     "plugin": _plugin,
     "noanchor": _noanchor,
+    "meananchor": _meananchor,
     "nowarm": _with_option("suggest", "warm_start", None),
     "noprecond": _with_option("maximize_acquisition", "scale", None),
     "botorch_fit": _botorch_fit,
