@@ -37,7 +37,7 @@ import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
@@ -58,32 +58,24 @@ def _rbf() -> None:
     marginal.matern52_dsq = pointwise.matern52_dsq = rbf_dsq
 
 
-def _plugin() -> None:
-    from gpbo import engine
+def _observed_mean_context(change: Callable[[Any, Tensor], Any]) -> Callable[[], None]:
+    """Variant that rewrites the engine's acquisition context with ``change(ctx, mean)``,
+    ``mean`` (P, n) the posterior mean at the observed points."""
 
-    context = engine._context
+    def patch() -> None:
+        from gpbo import engine
 
-    def plugin_context(model, X, Y, pending, seed):
-        ctx = context(model, X, Y, pending, seed)
-        with torch.no_grad():
-            mean = model.posterior(X.transpose(0, 1).unsqueeze(-2)).mean.squeeze(-1)  # (n, P)
-        return dataclasses.replace(ctx, best_f=mean.max(0).values)
+        context = engine._context
 
-    engine._context = plugin_context
+        def patched(model, X, Y, pending, seed):
+            ctx = context(model, X, Y, pending, seed)
+            with torch.no_grad():
+                mean = model.posterior(X.transpose(0, 1).unsqueeze(-2)).mean.squeeze(-1)  # (n, P)
+            return change(ctx, mean.transpose(0, 1))
 
+        engine._context = patched
 
-def _meananchor() -> None:
-    from gpbo import engine
-
-    context = engine._context
-
-    def mean_context(model, X, Y, pending, seed):
-        ctx = context(model, X, Y, pending, seed)  # best_f stays the best observation
-        with torch.no_grad():
-            mean = model.posterior(X.transpose(0, 1).unsqueeze(-2)).mean.squeeze(-1)  # (n, P)
-        return dataclasses.replace(ctx, Y=mean.transpose(0, 1))  # anchors: best posterior means
-
-    engine._context = mean_context
+    return patch
 
 
 def _noanchor() -> None:
@@ -136,9 +128,10 @@ def _botorch_fit() -> None:
 
 VARIANTS: dict[str, Callable[[], None]] = {
     "rbf": _rbf,
-    "plugin": _plugin,
+    "plugin": _observed_mean_context(lambda ctx, mean: dataclasses.replace(ctx, best_f=mean.max(-1).values)),
     "noanchor": _noanchor,
-    "meananchor": _meananchor,
+    # anchors at the best posterior means; best_f stays the best observation
+    "meananchor": _observed_mean_context(lambda ctx, mean: dataclasses.replace(ctx, Y=mean)),
     "nowarm": _with_option("suggest", "warm_start", None),
     "noprecond": _with_option("maximize_acquisition", "scale", None),
     "botorch_fit": _botorch_fit,
