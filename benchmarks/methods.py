@@ -43,9 +43,17 @@ def _example_cost_ei():
     return ca.CostAwareLogEI(ca.log_cost)
 
 
+def _log_ei_ucb_ts():
+    """LogEI, UCB and Thompson sampling taking turns (a candidate default)."""
+    from gpbo.acquisition import UCB, LogEI, RoundRobin, ThompsonSampling
+
+    return RoundRobin((LogEI(), UCB(), ThompsonSampling()))
+
+
 # method -> a registry name of gpbo.acquisition, or a factory of an acquisition object.
 # "gpbo" is the engine's default (LogEI until the default became "log_ei_ucb" on 2026-11-27, 23:50 UTC)
 GPBO_ACQ = {"gpbo": DEFAULT_ACQUISITION, "gpbo_logei": "log_ei", "gpbo_ucb": "ucb", "gpbo_log_ei_ucb": "log_ei_ucb",
+            "gpbo_log_ei_ucb_ts": _log_ei_ucb_ts,
             "gpbo_qlognei": "qlog_nei", "gpbo_thompson": "thompson", "gpbo_costei": _example_cost_ei,
             "gpbo_nowarp": DEFAULT_ACQUISITION}
 _GPBO_OPTIONS = {"gpbo_nowarp": {"warp": "none"}}  # engine options other than the defaults

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gpbo.acquisition.analytic import UCB, LogEI
-from gpbo.acquisition.protocol import Acquisition, AcquisitionContext, AcquisitionFn, is_joint
+from gpbo.acquisition.protocol import Acquisition, AcquisitionContext, AcquisitionFn
 from gpbo.errors import InvalidArgumentError
 
 __all__ = ["RoundRobin"]
@@ -31,12 +31,14 @@ class RoundRobin:
     """Score with ``members[n % len(members)]``, n the points in the context.
 
     Args:
-        members: one-point (``joint = False``) acquisitions; default
-            ``(LogEI(), UCB(beta=2))``.
+        members: acquisitions; default ``(LogEI(), UCB(beta=2))``. Each is
+            asked for one point at a time (X of shape (..., P, 1, d)), so a
+            joint one (``ThompsonSampling``, ``qLogNEI``) takes its turn like
+            the others.
 
     Raises:
-        InvalidArgumentError: if ``members`` is empty, or holds a joint
-            acquisition or something that is not callable.
+        InvalidArgumentError: if ``members`` is empty or holds something that
+            is not callable.
     """
 
     joint = False
@@ -46,10 +48,8 @@ class RoundRobin:
         if not members:
             raise InvalidArgumentError("RoundRobin needs at least one member acquisition, got none")
         for m in members:
-            if not callable(m) or is_joint(m):
-                raise InvalidArgumentError(
-                    f"RoundRobin members must be one-point (joint = False) acquisitions, got {m!r}"
-                )
+            if not callable(m):
+                raise InvalidArgumentError(f"RoundRobin members must be acquisitions (callable), got {m!r}")
         self.members = members
 
     def __repr__(self) -> str:

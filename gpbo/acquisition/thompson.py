@@ -70,6 +70,9 @@ class PathwiseSurrogate(Protocol):
         X_train: (P, n, d); Y_train: (P, n) standardised targets.
         y_mean, y_std: (P,) with ``Y = Y_train * y_std + y_mean``.
         categorical: encoded dims with the indicator distance.
+        point_noise: optional (P, n) noise of each training point (gpbo's
+            ExactGP: ``noise``, or the floor for a believed fantasy); without
+            it every point has ``noise``.
     """
 
     lengthscale: Tensor
@@ -186,13 +189,14 @@ def _update_weights(model: PathwiseSurrogate, paths: _Paths) -> Tensor:
     """Matheron update ``(K + noise I)^-1 (y - g(X) - eps)`` per path: (P, q, b)."""
     if hasattr(model, "pathwise_weights"):
         return model.pathwise_weights(_paths_at_basis(model, paths), paths.eps)
-    X, noise = model.X_train, model.noise  # (P, n, d), (P,)
-    eye = torch.eye(X.shape[-2], dtype=X.dtype, device=X.device)
-    L = psd_cholesky(model.kernel(X, X) + noise[:, None, None] * eye)  # (P, n, n)
+    X = model.X_train  # (P, n, d)
+    noise = getattr(model, "point_noise", None)  # (P, n): believed fantasies sit at the floor
+    noise = model.noise.unsqueeze(-1).expand(X.shape[:-1]) if noise is None else noise
+    L = psd_cholesky(model.kernel(X, X) + torch.diag_embed(noise))  # (P, n, n)
     resid = (
         model.Y_train.unsqueeze(-2)
         - _paths_at_basis(model, paths)
-        - noise.sqrt()[:, None, None] * paths.eps
+        - noise.sqrt().unsqueeze(-2) * paths.eps
     )  # (P, q, n)
     return torch.cholesky_solve(resid.transpose(-1, -2), L).transpose(-1, -2)  # (P, q, n)
 

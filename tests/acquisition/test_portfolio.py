@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gpbo.acquisition import UCB, LogEI, RoundRobin, qLogNEI
+from gpbo.acquisition import UCB, LogEI, RoundRobin, ThompsonSampling, qLogNEI
 from gpbo.engine import suggest
 from gpbo.errors import InvalidArgumentError
 
@@ -51,7 +51,19 @@ def test_engine_batch_and_pending_points_advance_the_turn() -> None:
     assert log == [("b", 7), ("a", 8)]
 
 
-@pytest.mark.parametrize("members", [(), (LogEI(), qLogNEI()), (LogEI(), 3)])
+def test_a_joint_member_takes_its_turn_for_one_point_and_batched_equals_looped() -> None:
+    g = torch.Generator().manual_seed(2)
+    X = torch.rand(3, 9, 2, generator=g, dtype=torch.float64)
+    Y = torch.sin(5 * X).sum(-1)
+    rr = RoundRobin((LogEI(), ThompsonSampling(num_features=64), qLogNEI()))
+    batched = suggest(X, Y, q=4, acquisition=rr, seed=3).candidates  # (P, q, d)
+    assert batched.shape == (3, 4, 2)
+    for p in range(3):
+        looped = suggest(X[p : p + 1], Y[p : p + 1], q=4, acquisition=rr, seed=3).candidates
+        torch.testing.assert_close(looped[0], batched[p], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("members", [(), (LogEI(), 3)])
 def test_bad_members_raise(members: tuple) -> None:
     with pytest.raises(InvalidArgumentError, match="RoundRobin"):
         RoundRobin(members)

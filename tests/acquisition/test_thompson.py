@@ -135,3 +135,30 @@ def test_rejects_wrong_problem_count(make_gp, make_ctx) -> None:
     fn = ThompsonSampling(num_features=8)(make_ctx(make_gp(P=2)))
     with pytest.raises(InvalidArgumentError, match=r"\(\.\.\., 2, q, 2\)"):
         fn(torch.rand(3, 1, 2, dtype=torch.float64))
+
+
+def test_paths_match_the_posterior_of_a_model_with_believed_points() -> None:
+    """A kriging-believer fantasy has noise at the floor: every path goes through it,
+    and the paths' moments elsewhere are the conditioned model's posterior."""
+    from gpbo.acquisition import AcquisitionContext
+    from gpbo.models.exact import ExactGP
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(2, 12, 2, generator=g, dtype=torch.float64)
+    Y = torch.sin(4 * X).sum(-1) + 0.3 * torch.randn(2, 12, generator=g, dtype=torch.float64)
+    model = ExactGP.fit(X, Y)
+    assert (model.noise > 1e-3).all()  # a visibly noisy fit
+    new = torch.rand(2, 1, 2, generator=g, dtype=torch.float64)
+    believed_y = model.posterior(new).mean  # (P, 1)
+    believed = model.condition(new, believed_y, noiseless=True)
+    ctx = AcquisitionContext.from_data(believed, torch.cat([X, new], -2), torch.cat([Y, believed_y], -1))
+    paths = ThompsonSampling(num_features=64).paths(ctx)
+    at_new = paths(new.expand(-1, N_PATHS, -1))  # (P, S)
+    sd = float(believed.y_std.max())
+    floor_sd = 1e-3 * sd  # sqrt of the noise floor (1e-6, standardised) in Y units
+    torch.testing.assert_close(at_new, believed_y.expand(-1, N_PATHS), atol=5 * floor_sd, rtol=0)
+    elsewhere = torch.rand(2, 1, 2, generator=g, dtype=torch.float64)
+    values = paths(elsewhere.expand(-1, N_PATHS, -1))  # (P, S)
+    post = believed.posterior(elsewhere)
+    torch.testing.assert_close(values.mean(-1), post.mean.squeeze(-1), atol=0.06 * sd, rtol=0)
+    torch.testing.assert_close(values.var(-1), post.variance.squeeze(-1), atol=0.03 * sd**2, rtol=0.12)
