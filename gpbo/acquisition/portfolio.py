@@ -1,4 +1,4 @@
-"""A round-robin portfolio of one-point acquisitions (default: LogEI and UCB).
+"""A round-robin portfolio of acquisitions, one point each (default: LogEI and UCB).
 
 Each acquisition has its own way of failing: on the benchmark suites LogEI
 exploits too early on Branin and Ackley-10 where UCB keeps exploring, and UCB
