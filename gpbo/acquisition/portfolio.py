@@ -14,6 +14,11 @@ of members. So successive suggestions of a study alternate (q = 1), a greedy
 q-batch mixes the members, and the choice needs no memory between calls: a
 study resumed from storage continues exactly, and all P problems of a batched
 call, which share n, use the same member (batched still equals looped).
+
+A third member, ``ThompsonSampling``, was measured and not adopted: it helped
+the low-dimensional noisy problems (Rosenbrock-4-noisy) and cost the 8- and
+10-dimensional ones (``benchmarks/RESULTS.md``, "Rosenbrock-4-noisy against
+TPE").
 """
 
 from __future__ import annotations
