@@ -15,7 +15,11 @@ Per run the *final metric* is:
 
 Win/tie/loss: for each problem, the reference method against each other
 method, two-sided Mann-Whitney U test over seeds at alpha = 0.05 (tie when not
-significant). "median >=" counts problems where the reference's median is at
+significant). With ``--paired``, the Wilcoxon signed-rank test on the
+per-seed differences instead, where both methods completed every seed (seed
+s of every method shares its noise draws, and for gpbo and BoTorch its
+initial design, so the pairing removes that share of the spread); the
+better one is then the one with the better median difference. "median >=" counts problems where the reference's median is at
 least as good. The problems of each significant win or loss are listed under
 the table ("significant differences").
 """
@@ -113,16 +117,26 @@ def _fmt(x: np.ndarray) -> str:
     return f"{med:.3g} [{q25:.3g}, {q75:.3g}]"
 
 
-def compare(ref: np.ndarray, other: np.ndarray, higher_better: bool) -> str:
-    from scipy.stats import mannwhitneyu
+def compare(ref: np.ndarray, other: np.ndarray, higher_better: bool, paired: bool = False) -> str:
+    """"win", "tie" or "loss" of ``ref`` against ``other`` (final metrics over seeds).
+
+    ``paired``: the arrays hold the same seeds in the same order (Wilcoxon
+    signed-rank); otherwise Mann-Whitney U.
+    """
+    from scipy.stats import mannwhitneyu, wilcoxon
 
     if len(ref) < 2 or len(other) < 2 or np.allclose(np.r_[ref, other], ref[0]):
         return "tie"
-    p = mannwhitneyu(ref, other, alternative="two-sided").pvalue
-    if p >= ALPHA:
+    if paired:
+        diff = ref - other
+        if np.allclose(diff, 0.0):
+            return "tie"
+        p, gain = wilcoxon(ref, other).pvalue, np.median(diff)
+    else:
+        p, gain = mannwhitneyu(ref, other, alternative="two-sided").pvalue, np.median(ref) - np.median(other)
+    if p >= ALPHA or gain == 0:
         return "tie"
-    better = np.median(ref) > np.median(other) if higher_better else np.median(ref) < np.median(other)
-    return "win" if better else "loss"
+    return "win" if (gain > 0) == higher_better else "loss"
 
 
 def plot(path: Path, problem: str, cur: dict, kind: str, q: int) -> None:
@@ -147,7 +161,7 @@ def plot(path: Path, problem: str, cur: dict, kind: str, q: int) -> None:
 
 
 def write(out: Path, *, methods, problems, seeds, budget_of, q, command=None,
-          reference: str | None = None) -> dict:
+          reference: str | None = None, paired: bool = False) -> dict:
     """Writes OUT/summary.md, OUT/summary.json and OUT/plots/<problem>.png."""
     out = Path(out)
     runs = load(out / "results.jsonl")
@@ -173,14 +187,15 @@ def write(out: Path, *, methods, problems, seeds, budget_of, q, command=None,
         for m, v in final.items():
             if m == ref or ref not in final:
                 continue
-            outcome = compare(final[ref], v, hb)
+            outcome = compare(final[ref], v, hb, paired=paired and len(final[ref]) == len(v) == len(seeds))
             wtl[m][outcome] += 1
             if outcome != "tie":
                 significant[m].append(f"{outcome} {prob}")
             med_ref, med_m = np.median(final[ref]), np.median(v)
             wtl[m]["median>="] += int(med_ref >= med_m if hb else med_ref <= med_m)
             wtl[m]["problems"] += 1
-    summary = {"reference": ref, "table": table, "wtl": {m: dict(v) for m, v in wtl.items()},
+    summary = {"reference": ref, "test": "Wilcoxon signed-rank, paired by seed" if paired else "Mann-Whitney U",
+               "table": table, "wtl": {m: dict(v) for m, v in wtl.items()},
                "significant": dict(significant),
                "bayesmark_mean_score": {m: float(np.mean(v)) for m, v in scores.items()},
                "notes": notes, "command": vars(command) if command is not None else None}
@@ -203,7 +218,7 @@ def markdown(s: dict, methods) -> str:
                   "|" + "---|" * len(s["bayesmark_mean_score"]),
                   "| " + " | ".join(f"{v:.2f}" for v in s["bayesmark_mean_score"].values()) + " |"]
     if s["wtl"]:
-        lines += ["", f"{s['reference']} against each method, over problems (Mann-Whitney U over seeds, "
+        lines += ["", f"{s['reference']} against each method, over problems ({s.get('test', 'Mann-Whitney U')} over seeds, "
                   f"alpha {ALPHA}; 'median >=': {s['reference']}'s median at least as good):", "",
                   "| method | win | tie | loss | median >= |", "|---|---|---|---|---|"]
         for m, v in s["wtl"].items():
@@ -231,6 +246,8 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, default=None, help="report seeds 0..N-1")
     ap.add_argument("--budget", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--paired", action="store_true",
+                    help="Wilcoxon signed-rank test paired by seed (methods complete on every seed)")
     a = ap.parse_args(argv)
     path = Path(a.out) / "run_info.json"
     info = json.loads(path.read_text())["args"] if path.exists() else {"budget": None, "batch_size": 1}
@@ -242,7 +259,7 @@ def main(argv=None) -> None:
     budget_of = {n: info["budget"] or get(n).default_budget for n in names}
     s = write(Path(a.out), methods=info["methods"].split(","), problems=names,
               seeds=list(range(info["seeds"])), budget_of=budget_of, q=info["batch_size"],
-              reference=a.reference)
+              reference=a.reference, paired=a.paired)
     print(markdown(s, info["methods"].split(",")))
 
 

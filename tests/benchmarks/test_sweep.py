@@ -124,6 +124,30 @@ def test_report_names_the_problems_of_significant_differences(tmp_path):
     assert "significant differences: random: win branin" in (tmp_path / "summary.md").read_text()
 
 
+def test_paired_test_sees_a_consistent_shift_that_mann_whitney_misses() -> None:
+    base = np.array([1.0, 5.0, 2.0, 9.0, 3.0, 7.0, 4.0, 8.0])  # seeds differ far more than methods
+    gpbo, other = base - 0.1, base  # gpbo better on every seed (lower is better)
+    assert report.compare(gpbo, other, higher_better=False) == "tie"
+    assert report.compare(gpbo, other, higher_better=False, paired=True) == "win"
+    assert report.compare(other, gpbo, higher_better=False, paired=True) == "loss"
+    assert report.compare(gpbo, other, higher_better=True, paired=True) == "loss"
+    assert report.compare(base, base.copy(), higher_better=False, paired=True) == "tie"
+
+
+def test_report_pairs_only_methods_complete_on_every_seed(tmp_path):
+    rows = []
+    for m, shift, seeds in (("gpbo", -0.1, 8), ("random", 0.0, 8), ("tpe", 0.0, 7)):
+        for s in range(seeds):
+            v = 10.0 + 3.0 * ((5 * s) % 8) + shift  # lower is better
+            rows.append({"method": m, "problem": "branin", "seed": s, "idx": 0, "budget": 1, "q": 1,
+                         "params": {}, "value": v, "true": v, "holdout": None})
+    (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    s = report.write(tmp_path, methods=["gpbo", "random", "tpe"], problems=["branin"], seeds=list(range(8)),
+                     budget_of={"branin": 1}, q=1, paired=True)
+    assert s["significant"] == {"random": ["win branin"]}  # tpe lacks seed 7: Mann-Whitney, a tie
+    assert "Wilcoxon signed-rank, paired by seed" in (tmp_path / "summary.md").read_text()
+
+
 def test_report_scores_runs_with_cached_baselines(tmp_path, monkeypatch):
     cache = tmp_path / "baselines.json"
     cache.write_text(json.dumps({"knn-iris-nll": {"opt": 0.2, "clip": 0.6}}))
