@@ -18,30 +18,22 @@ Used to explain Rosenbrock-4-noisy, where the noise hides the function below
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.problems import get
-from benchmarks.report import open_results
+from benchmarks.report import load
 
 CHECKPOINTS = (20, 40, 60)
 
 
 def runs_of(folder: Path, problem: str) -> dict[str, list[list[dict]]]:
     """method -> complete runs (records ordered by idx) of ``problem``."""
-    by_run: dict = defaultdict(dict)
-    with open_results(folder) as lines:
-        for line in lines:
-            r = json.loads(line)
-            if r["problem"] == problem:
-                by_run[(r["method"], r["seed"])].setdefault(r["idx"], r)
     out: dict[str, list[list[dict]]] = defaultdict(list)
-    for (method, _), recs in sorted(by_run.items()):
-        budget = next(iter(recs.values()))["budget"]
-        if len(recs) == budget:
+    for (method, prob, _, budget, _), recs in sorted(load(folder).items()):
+        if prob == problem and len(recs) == budget:
             out[method].append([recs[i] for i in range(budget)])
     return out
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from benchmarks.problems import Cat, Int, Problem, Real
-from gpbo.acquisition import DEFAULT_ACQUISITION
+from gpbo.acquisition import DEFAULT_ACQUISITION, UCB, LogEI, RoundRobin, ThompsonSampling
 
 
 @functools.cache  # loaded once, not at every engine call
@@ -43,10 +43,8 @@ def _example_cost_ei():
     return ca.CostAwareLogEI(ca.log_cost)
 
 
-def _log_ei_ucb_ts():
-    """LogEI, UCB and Thompson sampling taking turns (a candidate default)."""
-    from gpbo.acquisition import UCB, LogEI, RoundRobin, ThompsonSampling
-
+def _log_ei_ucb_ts() -> RoundRobin:
+    """LogEI, UCB and Thompson sampling taking turns (measured, not the default)."""
     return RoundRobin((LogEI(), UCB(), ThompsonSampling()))
 
 

@@ -19,8 +19,8 @@ significant). With ``--paired``, the Wilcoxon signed-rank test on the
 per-seed differences instead, where both methods completed every seed (seed
 s of every method shares its noise draws, and for gpbo and BoTorch its
 initial design, so the pairing removes that share of the spread); the
-better one is then the one with the better median difference. "median >=" counts problems where the reference's median is at
-least as good. The problems of each significant win or loss are listed under
+better one is then the one with the better median difference. "median >="
+counts problems where the reference's median is at least as good. The problems of each significant win or loss are listed under
 the table ("significant differences").
 """
 
@@ -48,9 +48,13 @@ def open_results(folder: Path):
     return path.open() if path.exists() else gzip.open(path.with_suffix(".jsonl.gz"), "rt")
 
 
-def load(path: Path) -> dict[tuple[str, str, int], dict[int, dict]]:
+def load(folder: Path) -> dict[tuple[str, str, int, int, int], dict[int, dict]]:
+    """(method, problem, seed, budget, q) -> idx -> record, from a sweep folder's results
+    (a cut last line, as a kill leaves it, is skipped)."""
     runs: dict = defaultdict(dict)
-    for line in path.read_text().splitlines():
+    with open_results(folder) as f:
+        lines = f.read().splitlines()
+    for line in lines:
         try:
             r = json.loads(line)
         except json.JSONDecodeError:
@@ -164,7 +168,7 @@ def write(out: Path, *, methods, problems, seeds, budget_of, q, command=None,
           reference: str | None = None, paired: bool = False) -> dict:
     """Writes OUT/summary.md, OUT/summary.json and OUT/plots/<problem>.png."""
     out = Path(out)
-    runs = load(out / "results.jsonl")
+    runs = load(out)
     ref = reference or next((m for m in methods if m.startswith("gpbo")), methods[0])
     (out / "plots").mkdir(exist_ok=True)
     table, wtl, notes, scores = {}, defaultdict(lambda: defaultdict(int)), [], defaultdict(list)

@@ -65,12 +65,12 @@ def test_resume_after_kill_continues_without_redoing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(sweep, "evaluate", counting)
     sweep.main(argv)
-    after = [r for r in report.load(tmp_path / "results.jsonl").values()]
+    after = [r for r in report.load(tmp_path).values()]
     assert counted["n"] == 2 * 6 * 9 - 25  # only the missing evaluations were run
     assert sum(len(r) for r in after) == 2 * 6 * 9
     assert all(sorted(r) == list(range(9)) for r in after)
     kept = {(r["method"], r["problem"], r["seed"], r["idx"]): r["value"] for r in before}
-    again = report.load(tmp_path / "results.jsonl")
+    again = report.load(tmp_path)
     for (m, p, s, i), v in kept.items():
         assert again[(m, p, s, 9, 1)][i]["value"] == v
 
