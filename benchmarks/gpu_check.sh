@@ -10,7 +10,8 @@
 #      per L-BFGS-B call at 10 / 50 / 200 iterations (must not grow per iteration);
 #   4. sweep throughput: P = 1, 64, 256, 1024 Hartmann6 replicas batched, 30
 #      iterations, plus one sequential gpbo replica (target: P=1024 wall <= 3x P=1 wall);
-#   5. suggestion latency at n = 100, 1000, 5000, d = 10: gpbo exact, gpbo SVGP,
+#   5. suggestion latency at n = 100, 1000, 5000, d = 10: gpbo exact (its L-BFGS-B
+#      iterations replayed from CUDA graphs), the same launched eagerly, gpbo SVGP,
 #      BoTorch's standard recipe on the same GPU (target at n=1000: gpbo <= 0.2x BoTorch);
 #   6. where one suggestion's time goes (benchmarks.profile_suggest: fit vs acquisition,
 #      L-BFGS-B iterations, kernel launches, GPU busy time) at n = 100, 1000, 5000, d = 10;
@@ -53,7 +54,7 @@ step sync_check 50 $PY -m benchmarks.sync_check --P-list "$SYNC_P" --acquisition
 step throughput 110 $PY -m benchmarks.speed --part throughput --device "$DEV" --P-list "$P_LIST" \
     --iters "$ITERS" --methods gpbo --seq-reps 1 --out "$RES/speed_throughput.json"
 step latency 110 $PY -m benchmarks.speed --part latency --device "$DEV" --n-list "$N_LIST" --n-d 10 \
-    --d-list "" --methods gpbo,gpbo_svgp,botorch --reps "$REPS" --out "$RES/speed_latency.json"
+    --d-list "" --methods gpbo,gpbo_eager,gpbo_svgp,botorch --reps "$REPS" --out "$RES/speed_latency.json"
 step profile 60 $PY -m benchmarks.profile_suggest --device "$DEV" --n-list "$N_LIST" --d 10
 for dt in float64 float32; do
     step "sweep_$dt" 55 $PY -m benchmarks.sweep --problems hartmann6 --methods gpbo \

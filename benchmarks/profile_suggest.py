@@ -21,7 +21,8 @@ each phase timed with a device sync around it:
 line search), to study on a CPU how the GPU's iteration counts grow with P.
 
 On CUDA one more call runs under ``torch.profiler`` and reports the number of
-kernel launches and the GPU's busy time (sum of kernel times) against the
+kernel launches (graph launches included), the GPU's busy time (sum of
+kernel times) and the eight kernels with the most device time, against the
 call's wall time: a low busy fraction means the call is bound by Python and
 launch overhead, not by GPU arithmetic. Medians over reps; JSON lines on stdout.
 """
@@ -51,6 +52,7 @@ class _Recorder:
         self.phase = "other"
         self.times: dict[str, float] = {}
         self.n_iter: dict[str, list[torch.Tensor]] = {}  # phase -> n_iter of each L-BFGS-B call
+        self.graphed: dict[str, list[bool]] = {}  # phase -> whether each call replayed a CUDA graph
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -74,18 +76,21 @@ class _Recorder:
                 kwargs.update(check_every=10, unit_first=False)
             res = fn(*args, **kwargs)
             self.n_iter.setdefault(self.phase, []).append(res.n_iter)  # summarised after the call: no sync here
+            self.graphed.setdefault(self.phase, []).append(res.graphed)
             return res
         return wrapper
 
     def lbfgs_iterations(self) -> dict[str, list[dict[str, int]]]:
-        """Per phase and call: elements, median, 99th percentile and max of the iterations."""
+        """Per phase and call: elements, median, 99th percentile and max of the
+        iterations, and whether they were replayed from a CUDA graph."""
         out = {}
         for phase, calls in self.n_iter.items():
             out[phase] = []
-            for n_iter in calls:
+            for n_iter, graphed in zip(calls, self.graphed[phase]):
                 it = n_iter.flatten().double().cpu()
                 p50, p99 = torch.quantile(it, torch.tensor([0.5, 0.99], dtype=it.dtype)).tolist()
-                out[phase].append({"elements": it.numel(), "p50": round(p50), "p99": round(p99), "max": int(it.max())})
+                out[phase].append({"elements": it.numel(), "p50": round(p50), "p99": round(p99), "max": int(it.max()),
+                                   "graphed": graphed})
         return out
 
     @contextlib.contextmanager
@@ -121,9 +126,12 @@ def _launches(X, Y, model, seed: int) -> dict:
         torch.cuda.synchronize()
     wall = time.perf_counter() - t0
     events = prof.key_averages()
-    launches = sum(e.count for e in events if e.key.startswith("cudaLaunchKernel"))
-    busy_us = sum(e.self_device_time_total for e in events if e.device_type == torch.autograd.DeviceType.CUDA)
-    return {"kernel_launches": launches, "gpu_busy_s": busy_us * 1e-6, "profiled_wall_s": wall}
+    launches = sum(e.count for e in events if e.key.startswith(("cudaLaunchKernel", "cudaGraphLaunch")))
+    kernels = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
+    busy_us = sum(e.self_device_time_total for e in kernels)
+    top = sorted(kernels, key=lambda e: -e.self_device_time_total)[:8]
+    return {"kernel_launches": launches, "gpu_busy_s": busy_us * 1e-6, "profiled_wall_s": wall,
+            "top_kernels_ms": {e.key[:80]: round(e.self_device_time_total * 1e-3, 2) for e in top}}
 
 
 def profile_one(P: int, n: int, d: int, device: str, reps: int, accelerator_mode: bool = False) -> dict:

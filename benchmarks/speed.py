@@ -13,6 +13,9 @@ Per config and rep:
   until 2026-11-27 21:30 UTC the untimed call saw all n points, so the timed
   fit started at its optimum);
 - gpbo_svgp: the same with ``model="svgp"`` (the variational GP);
+- gpbo_eager: gpbo with ``GPBO_CUDA_GRAPHS=0``: on CUDA, the L-BFGS-B
+  iterations launched one kernel at a time instead of replayed from a CUDA
+  graph (see :mod:`gpbo.optim.graphed`); the same as gpbo on the CPU;
 - BoTorch: SingleTaskGP + fit_gpytorch_mll + LogEI + optimize_acqf(10
   restarts, 512 raw samples), fitted from scratch (the standard recipe);
 - Optuna: GPSampler, a study holding the n trials; the time of one
@@ -42,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 import warnings
@@ -79,13 +83,22 @@ def _time(fn, device):
     return time.perf_counter() - t0, out
 
 
-def gpbo_step(X, Y, model=None, seed=0, kind="auto"):
-    """One gpbo suggestion; X (P,n,d), Y (P,n) minimised; kind: engine's ``model``.
+def gpbo_step(X, Y, model=None, seed=0, kind="auto", graphs=True):
+    """One gpbo suggestion; X (P,n,d), Y (P,n) minimised; kind: engine's ``model``;
+    graphs: replay the optimisers' iterations from CUDA graphs (CUDA only).
 
     Returns (cand (P,1,d), model)."""
     from gpbo import engine
 
-    s = engine.suggest(X, -Y, q=1, acquisition="log_ei", seed=seed, warm_start=model, model=kind)
+    saved = os.environ.get("GPBO_CUDA_GRAPHS")
+    os.environ["GPBO_CUDA_GRAPHS"] = "1" if graphs else "0"
+    try:
+        s = engine.suggest(X, -Y, q=1, acquisition="log_ei", seed=seed, warm_start=model, model=kind)
+    finally:
+        if saved is None:
+            del os.environ["GPBO_CUDA_GRAPHS"]
+        else:
+            os.environ["GPBO_CUDA_GRAPHS"] = saved
     return s.candidates, s.model
 
 
@@ -123,7 +136,8 @@ def optuna_study(X, Y, seed=0):
     return study, dists
 
 
-GPBO_KINDS = {"gpbo": "exact", "gpbo_svgp": "svgp"}  # latency method -> engine.suggest(model=...)
+# latency method -> (engine.suggest(model=...), CUDA graphs)
+GPBO_KINDS = {"gpbo": ("exact", True), "gpbo_svgp": ("svgp", True), "gpbo_eager": ("exact", False)}
 
 
 def warm_up(device, methods) -> None:
@@ -134,6 +148,7 @@ def warm_up(device, methods) -> None:
     if any(m in methods for m in GPBO_KINDS):
         batched_run(1, 2, device)
         gpbo_step(X[None], Y[None], kind="svgp")
+        gpbo_step(X[None], Y[None], graphs=False)
     if "botorch" in methods:
         botorch_step(X, Y)
 
@@ -149,11 +164,13 @@ def latency(n_list, d_list, reps, device, optuna_max_n, methods, n_d=6) -> list[
         times = {m: [] for m in methods}
         for r in range(reps):
             Xr, Yr = X[: n + r], Y[: n + r]
-            for m, kind in GPBO_KINDS.items():
+            for m, (kind, graphs) in GPBO_KINDS.items():
                 if m in methods:
                     Xg, Yg = Xr.to(device)[None], Yr.to(device)[None]
-                    _, model = gpbo_step(Xg[:, :-1], Yg[:, :-1], seed=r, kind=kind)  # untimed: the previous ask
-                    times[m].append(_time(lambda: gpbo_step(Xg, Yg, model, seed=r + 1, kind=kind), device)[0])
+                    # untimed: the previous ask
+                    _, model = gpbo_step(Xg[:, :-1], Yg[:, :-1], seed=r, kind=kind, graphs=graphs)
+                    times[m].append(_time(lambda: gpbo_step(Xg, Yg, model, seed=r + 1, kind=kind, graphs=graphs),
+                                          device)[0])
             if "botorch" in methods:
                 Xb, Yb = Xr.to(device), Yr.to(device)
                 times["botorch"].append(_time(lambda: botorch_step(Xb, Yb), device)[0])
@@ -162,8 +179,8 @@ def latency(n_list, d_list, reps, device, optuna_max_n, methods, n_d=6) -> list[
                 times["optuna"].append(_time(lambda: study.ask(dists), "cpu")[0])
         med = {m: statistics.median(t) for m, t in times.items() if t}
         row = {"n": n, "d": d, "median_s": med, "all_s": times}
-        row["ratio"] = {f"{a}/{b}": med[a] / med[b] for a in GPBO_KINDS for b in ("botorch", "optuna")
-                        if a in med and b in med}
+        row["ratio"] = {f"{a}/{b}": med[a] / med[b] for a in GPBO_KINDS for b in ("botorch", "optuna", "gpbo_eager")
+                        if a in med and b in med and a != b}
         rows.append(row)
         print(f"latency n={n} d={d}: " + ", ".join(f"{m} {v * 1e3:.0f} ms" for m, v in med.items()), flush=True)
     return rows
@@ -265,7 +282,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--optuna-max-n", type=int, default=1000)
     ap.add_argument("--methods", default="gpbo,botorch,optuna",
-                    help="gpbo, gpbo_svgp (latency only), botorch, optuna")
+                    help="gpbo, gpbo_svgp and gpbo_eager (latency only), botorch, optuna")
     ap.add_argument("--P-list", default="1,8,64,256")
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--seq-reps", type=int, default=1)
@@ -285,7 +302,7 @@ def main(argv=None) -> dict:
                                  a.n_d)
     if a.part in ("throughput", "all"):
         res["throughput"] = throughput(_ints(a.P_list), a.iters, a.seq_reps, a.device,
-                                       [m for m in methods if m not in ("gpbo_svgp",)])
+                                       [m for m in methods if m not in ("gpbo_svgp", "gpbo_eager")])
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(res, indent=1, default=str))
     print(json.dumps(res["env"]))

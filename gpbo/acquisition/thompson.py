@@ -52,6 +52,7 @@ from torch import Tensor
 
 from gpbo.acquisition.protocol import AcquisitionContext, AcquisitionFn, draw_seed
 from gpbo.errors import InvalidArgumentError
+from gpbo.models.kernel import dim_index
 from gpbo.models.protocol import psd_cholesky
 
 __all__ = ["ThompsonSampling", "PathwiseSurrogate"]
@@ -153,12 +154,13 @@ def _prior_paths(X: Tensor, model: PathwiseSurrogate, paths: _Paths) -> Tensor:
     Returns:
         (..., P, q) prior sample values in standardised units.
     """
-    d, cat = X.shape[-1], list(model.categorical)
-    cont = [j for j in range(d) if j not in set(cat)]
+    categorical = tuple(model.categorical)
+    cont_dims = tuple(j for j in range(X.shape[-1]) if j not in categorical)
+    cont, cat = dim_index(cont_dims, X.device), dim_index(categorical, X.device)
     ls = model.lengthscale.to(X)  # (P, d)
     Xs = X[..., cont] / ls[:, cont].unsqueeze(-2)  # (..., P, q, dc)
     proj = torch.einsum("...ik,imk->...im", Xs, paths.freq[..., cont])  # (..., P, q, m)
-    if cat:
+    if categorical:
         z = _level_normals(X[..., cat].unsqueeze(-2), paths.seeds)  # (..., P, q, m, c)
         inv = (math.sqrt(2.0) * ls[:, cat]).reciprocal()[:, None, None, :]  # (P, 1, 1, c)
         proj = proj + (z * inv).sum(-1)

@@ -42,6 +42,11 @@ _JITTERS = (1e-8, 1e-6, 1e-4, 1e-2)
 # start stops at 20; an element not converged by then continues from its theta
 # at the next fit. Per element, so a batched fit still equals the looped fits.
 _MAX_ITER_COLD, _MAX_ITER_WARM = 100, 20
+# Above this n a fit iteration on a GPU is bound by its O(n^3) kernels, not by
+# launches, and capturing it as a CUDA graph (gpbo.optim.graphed) costs a fresh
+# memory pool of several GB: at n = 5,000 one suggestion took 1,084 ms with the
+# fit captured against 271 ms eager (H200, benchmarks/RESULTS.md).
+_GRAPH_MAX_N = 2000
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,7 @@ class ExactGP:
         result = minimize_lbfgsb(
             loss, theta0.clamp(lower, upper), lower, upper, fixed=fixed,
             max_iter=max_iter, pgtol=1e-3, ftol=1e-7, n_steps=8, max_step=4.0,
+            graph=None if X.shape[-2] <= _GRAPH_MAX_N else False,
         )
         theta = result.x
         point_noise = theta[..., -1:].exp().expand(Y.shape)  # (P, n)

@@ -15,6 +15,7 @@ times per suggestion (see benchmarks/RESULTS.md, latency profile).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -40,10 +41,8 @@ def scaled_sq_dist(
     """
     inv_ls = lengthscale.reciprocal().unsqueeze(-2)  # (..., P, 1, d)
     if categorical:
-        cat = torch.tensor(categorical, device=x1.device)
-        cont_mask = torch.ones(x1.shape[-1], dtype=torch.bool, device=x1.device)
-        cont_mask[cat] = False
-        s1, s2 = (x1 * inv_ls)[..., cont_mask], (x2 * inv_ls)[..., cont_mask]
+        inv_ls_cont = inv_ls * continuous_mask(categorical, x1.shape[-1], x1.dtype, x1.device)
+        s1, s2 = x1 * inv_ls_cont, x2 * inv_ls_cont  # categorical coordinates zeroed
     else:
         s1, s2 = x1 * inv_ls, x2 * inv_ls
     sq = (
@@ -52,10 +51,30 @@ def scaled_sq_dist(
         - 2.0 * s1 @ s2.transpose(-1, -2)
     )  # (..., P, a, b)
     if categorical:
+        cat = dim_index(categorical, x1.device)
         differ = x1[..., cat].unsqueeze(-2) != x2[..., cat].unsqueeze(-3)  # (..., P, a, b, c)
         weights = inv_ls[..., cat].pow(2).unsqueeze(-2)  # (..., P, 1, 1, c)
         sq = sq + (differ.to(x1.dtype) * weights).sum(-1)
     return sq.clamp_min(0.0)
+
+
+@functools.lru_cache(maxsize=64)
+def continuous_mask(categorical: tuple[int, ...], d: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``(d,)`` 1.0 on continuous dims, 0.0 on ``categorical`` ones (cached).
+
+    Cached, like :func:`dim_index`, so that the acquisition ascent neither copies
+    from the host nor syncs per call (boolean-mask indexing would), and can be
+    replayed from a CUDA graph (:mod:`gpbo.optim.graphed`).
+    """
+    mask = torch.ones(d, dtype=dtype)
+    mask[list(categorical)] = 0.0
+    return mask.to(device)
+
+
+@functools.lru_cache(maxsize=64)
+def dim_index(dims: tuple[int, ...], device: torch.device) -> Tensor:
+    """``(c,)`` int64 index tensor of ``dims`` on ``device`` (cached: no host copy per call)."""
+    return torch.tensor(dims, dtype=torch.int64).to(device)
 
 
 def matern52(sq_dist: Tensor) -> Tensor:

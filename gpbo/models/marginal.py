@@ -7,8 +7,8 @@
 The gradient is the textbook one (Rasmussen & Williams 2006, eq. 5.9):
 ``d(-log p)/d theta_j = -1/2 tr((alpha alpha^T - K^-1) dK/d theta_j)``.
 Autograd through ``cholesky`` and ``solve_triangular`` builds and replays a
-graph of many small ops on every call; the closed form needs one
-``cholesky_inverse`` and two matmuls, and the forward pass that the line
+graph of many small ops on every call; the closed form needs ``K^-1`` from
+the Cholesky factor and two matmuls, and the forward pass that the line
 search calls without gradients builds nothing at all. It is checked against
 autograd in tests/models/test_marginal.py.
 """
@@ -133,7 +133,7 @@ class _NegLogPosterior(torch.autograd.Function):
         theta, X, L, a, sq, ok = ctx.saved_tensors
         n = X.shape[-2]
         alpha = torch.linalg.solve_triangular(L.transpose(-1, -2), a, upper=True)  # (..., P, n, 1)
-        W = alpha @ alpha.transpose(-1, -2) - torch.cholesky_inverse(L)  # (..., P, n, n)
+        W = alpha @ alpha.transpose(-1, -2) - _inverse_from_cholesky(L)  # (..., P, n, n)
         M = W * matern52_dsq(sq)  # (..., P, n, n), symmetric
         inv_ls2 = (-2.0 * theta[..., :-1]).exp()  # (..., P, d)
         grad_ls = _weighted_sq_diff(M, X, ctx.categorical) * inv_ls2  # (..., P, d)
@@ -142,6 +142,21 @@ class _NegLogPosterior(torch.autograd.Function):
         grad = torch.cat([grad_ls, grad_noise.unsqueeze(-1)], -1) - ctx.priors.grad_log_prob(theta)
         grad = torch.where(ok.unsqueeze(-1), grad / n, torch.zeros_like(grad))
         return grad * grad_out.unsqueeze(-1), None, None, None, None
+
+
+def _inverse_from_cholesky(L: Tensor) -> Tensor:
+    """``K^-1 = L^-T L^-1`` from the lower Cholesky factor ``L`` (..., n, n).
+
+    On the CPU LAPACK's ``potri`` (``torch.cholesky_inverse``). On CUDA a
+    triangular solve and a matmul: cuBLAS only, which a CUDA graph can
+    capture (:mod:`gpbo.optim.graphed`), where ``cholesky_inverse`` of a
+    batch may go through MAGMA or a per-matrix cuSOLVER loop.
+    """
+    if L.device.type == "cpu":
+        return torch.cholesky_inverse(L)
+    eye = torch.eye(L.shape[-1], dtype=L.dtype, device=L.device)
+    L_inv = torch.linalg.solve_triangular(L, eye.expand_as(L), upper=False)
+    return L_inv.transpose(-1, -2) @ L_inv
 
 
 def _weighted_sq_diff(M: Tensor, X: Tensor, categorical: tuple[int, ...]) -> Tensor:

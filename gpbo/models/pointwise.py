@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gpbo.models.kernel import matern52, matern52_dsq, scaled_sq_dist
+from gpbo.models.kernel import continuous_mask, matern52, matern52_dsq, scaled_sq_dist
 
 
 def point_moments(
@@ -65,5 +65,5 @@ class _PointMoments(torch.autograd.Function):
         c = d_k * matern52_dsq(sq)  # dL/d(r²), (..., P, 1, n)
         grad = 2.0 * (c.sum(-1, keepdim=True) * X - c @ X_train) / ls.pow(2).unsqueeze(-2)
         if ctx.categorical:
-            grad[..., list(ctx.categorical)] = 0.0
+            grad = grad * continuous_mask(ctx.categorical, X.shape[-1], X.dtype, X.device)
         return grad, None, None, None, None, None

@@ -25,19 +25,25 @@ convergence flag. One iteration for all elements at once:
    Finished elements are frozen by a mask; the host only checks "all done"
    every ``check_every`` iterations (every iteration on the CPU).
 
+On CUDA the iterations are replayed from a captured CUDA graph
+(:mod:`gpbo.optim.graphed`): an iteration is hundreds of tiny kernels, and
+launching them one by one from Python costs far more than running them.
+
 A failed quasi-Newton line search clears that element's history (as SciPy
 does); a failed steepest-descent search shrinks its next trial steps.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 import torch
 from torch import Tensor
 
-from gpbo.optim.lbfgs_history import History, direction, push_pair
+from gpbo.optim.graphed import iterate
+from gpbo.optim.lbfgs_history import direction, push_pair
 
 __all__ = ["LbfgsbResult", "minimize_lbfgsb"]
 
@@ -55,12 +61,14 @@ class LbfgsbResult:
         n_iter: ``(*B,)`` int64 iterations each element was active for.
         converged: ``(*B,)`` bool; False for elements that hit ``max_iter`` or
             whose starting value or gradient was not finite.
+        graphed: whether the iterations were replayed from a CUDA graph.
     """
 
     x: Tensor
     f: Tensor
     n_iter: Tensor
     converged: Tensor
+    graphed: bool = False
 
 
 def _evaluate(
@@ -195,12 +203,15 @@ def _backtrack(
 
 
 class _State(NamedTuple):
-    """Per-element optimiser state; ``x, g (*B, D)``, the rest ``(*B,)``."""
+    """Per-element optimiser state; ``x, g (*B, D)``, ``S, Y (m, *B, D)``,
+    ``valid (m, *B)``, the rest ``(*B,)``."""
 
     x: Tensor
     f: Tensor
     g: Tensor
-    hist: History
+    S: Tensor  # L-BFGS history, see gpbo.optim.lbfgs_history
+    Y: Tensor
+    valid: Tensor
     sd_scale: Tensor  # length of the next steepest-descent trial direction
     t0: Tensor | None  # CPU mode: the next trial step (1 unless backtracking)
     n_iter: Tensor
@@ -218,7 +229,7 @@ def _step(
     ftol: float,
 ) -> _State:
     """One masked L-BFGS-B iteration for every element that is not done."""
-    x, f, g, hist = st.x, st.f, st.g, st.hist
+    x, f, g, hist = st.x, st.f, st.g, (st.S, st.Y, st.valid)
     eps = torch.finfo(x.dtype).eps
     active = ~st.done
     free = _free_mask(x, g, *box, movable)
@@ -234,12 +245,12 @@ def _step(
     # curvature pair, skipped per element when s.y <= eps |y|^2
     s, y = x_new - x, g_new - g
     sy, yy = (s * y).sum(-1), (y * y).sum(-1)
-    hist = push_pair(hist, s, y, acc & (sy > eps * yy) & (sy > 0))
+    S, Y, valid = push_pair(hist, s, y, acc & (sy > eps * yy) & (sy > 0))
     # A failed search, a step through negative curvature, or one whose longest
     # trial step won (stale curvature makes the quasi-Newton step far too short)
     # clears the history: the next step is steepest descent of unit length,
     # which the line search can stretch or shrink.
-    hist = (hist[0], hist[1], hist[2] & ~(fail | (acc & (longest | (sy <= 0)))).unsqueeze(0))
+    valid = valid & ~(fail | (acc & (longest | (sy <= 0)))).unsqueeze(0)
     sd_fail = fail & ~use_qn  # shrink the next steepest-descent trials below this round's
     # (kept while a CPU-mode element retries a shorter step; back to 1 on success)
     sd_scale = torch.where(sd_fail, st.sd_scale * 2.0 ** -steps.numel(), torch.where(acc, torch.ones_like(f), st.sd_scale))
@@ -252,7 +263,7 @@ def _step(
     pg_ok = _projected_grad_norm(x, g, *box) <= pgtol
     converged = st.converged | (active & (small_dec | stalled | pg_ok))
     n_iter = st.n_iter + active.to(torch.int64)
-    return _State(x, f, g, hist, sd_scale, t0, n_iter, converged, st.done | converged)
+    return _State(x, f, g, S, Y, valid, sd_scale, t0, n_iter, converged, st.done | converged)
 
 
 def _prepare(
@@ -293,6 +304,7 @@ def minimize_lbfgsb(
     n_steps: int = 12,
     max_step: float = 16.0,
     unit_first: bool | None = None,
+    graph: bool | None = None,
 ) -> LbfgsbResult:
     """Minimise independent box-constrained problems with batched L-BFGS-B.
 
@@ -320,10 +332,15 @@ def minimize_lbfgsb(
             Steps above 1 let an element whose quasi-Newton step is far too
             short (stale curvature after the active set changed) move in one
             iteration, as SciPy's extrapolating line search does.
+        graph: replay the iterations from a captured CUDA graph (CUDA and
+            ``unit_first=False`` only). None: on CUDA unless the environment
+            variable ``GPBO_CUDA_GRAPHS`` is ``0``. ``fun`` must then be free
+            of host syncs; if the capture fails, the call warns once and
+            runs eagerly, with the same results.
 
     Returns:
         :class:`LbfgsbResult` with detached ``x (*B, D)``, ``f (*B,)``,
-        ``n_iter (*B,)`` and ``converged (*B,)``.
+        ``n_iter (*B,)``, ``converged (*B,)`` and ``graphed``.
 
     Raises:
         ValueError: bad options, non-finite ``x0``, ``lower > upper``, or
@@ -332,6 +349,9 @@ def minimize_lbfgsb(
     on_cpu = isinstance(x0, Tensor) and x0.device.type == "cpu"
     check_every = (1 if on_cpu else 10) if check_every is None else check_every
     unit_first = on_cpu if unit_first is None else unit_first
+    if graph is None:
+        graph = not on_cpu and os.environ.get("GPBO_CUDA_GRAPHS", "1") != "0"
+    graph = graph and not unit_first and isinstance(x0, Tensor) and x0.device.type == "cuda"
     if min(history, check_every, n_steps) < 1 or max_iter < 0:
         raise ValueError(
             "need history, check_every, n_steps >= 1 and max_iter >= 0; got "
@@ -346,10 +366,10 @@ def minimize_lbfgsb(
         converged = torch.isfinite(f) & (_projected_grad_norm(x, g, *box) <= pgtol)
         n_iter = torch.zeros(f.shape, dtype=torch.int64, device=x.device)
         t0 = torch.ones_like(f) if unit_first else None
-        st = _State(x, f, g, (S, S.clone(), valid), torch.ones_like(f), t0, n_iter, converged,
+        st = _State(x, f, g, S, S.clone(), valid, torch.ones_like(f), t0, n_iter, converged,
                     converged | ~torch.isfinite(f))
-        for it in range(max_iter):
-            if it % check_every == 0 and bool(st.done.all()):  # the only host sync
-                break
-            st = _step(fun, st, box, movable, steps, pgtol, ftol)
-    return LbfgsbResult(x=st.x, f=st.f, n_iter=st.n_iter, converged=st.converged)
+        st, graphed = iterate(
+            lambda s: _step(fun, s, box, movable, steps, pgtol, ftol), st, lambda s: s.done,
+            max_iter=max_iter, check_every=check_every, graph=graph,
+        )
+    return LbfgsbResult(x=st.x, f=st.f, n_iter=st.n_iter, converged=st.converged, graphed=graphed)

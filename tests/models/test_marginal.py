@@ -64,18 +64,19 @@ def test_priors_and_loss_stay_on_the_data_device(device: str, dtype: torch.dtype
     assert (loss.device, loss.dtype, grad.device, grad.shape) == (X.device, dtype, X.device, (2, 4))
 
 
+@pytest.mark.parametrize("device", DEVICES)  # CUDA: K^-1 by a triangular solve, not potri
 @pytest.mark.parametrize("categorical", [(), (1,), (0, 2)])
-def test_gradient_matches_autograd(categorical: tuple[int, ...]) -> None:
+def test_gradient_matches_autograd(categorical: tuple[int, ...], device: str) -> None:
     g = torch.Generator().manual_seed(0)
     P, n, d = 3, 12, 3
     X = torch.rand(P, n, d, generator=g, dtype=torch.float64)
     for j in categorical:
         X[..., j] = torch.randint(0, 3, (P, n), generator=g).double() / 2
     Y = torch.randn(P, n, generator=g, dtype=torch.float64)
-    priors = GPPriors.for_dim(d, X)
     theta = (0.5 * torch.randn(4, P, d + 1, generator=g, dtype=torch.float64) - 1).requires_grad_()
-    ours = neg_log_posterior(theta, X, Y, categorical, priors)
     ref = _autograd_loss(theta, X, Y, categorical)
+    X, Y = X.to(device), Y.to(device)
+    ours = neg_log_posterior(theta.to(device), X, Y, categorical, GPPriors.for_dim(d, X)).cpu()
     torch.testing.assert_close(ours, ref)
     weights = torch.rand(4, P, generator=g, dtype=torch.float64)
     (g_ours,) = torch.autograd.grad((ours * weights).sum(), theta)

@@ -1,0 +1,160 @@
+"""Run a fixed-shape iteration many times, replayed as one captured CUDA graph.
+
+On a GPU, one iteration of the batched L-BFGS-B (a line search of twelve step
+sizes, an acquisition or marginal-likelihood value and gradient, the compact
+quasi-Newton direction) is some 700 small kernels whose arithmetic takes far
+less time than launching them from Python: a suggestion at n = 1,000 kept an
+H200 busy for 26 of its 237 ms (benchmarks/RESULTS.md, "GPU validation").
+Every iteration of one call has the same shapes and no host sync, so it can be
+captured once as a CUDA graph and replayed: a replay costs one launch from
+the host and the kernels' own time on the device.
+
+:func:`iterate` runs ``state = step(state)`` up to ``max_iter`` times, asking
+the host whether every element is done only every ``check_every`` iterations:
+
+- eagerly, as a plain loop (the CPU, or ``graph=False``);
+- on CUDA with ``graph=True``: ``_WARMUP`` eager iterations on a side stream
+  (they are real iterations; they also let lazily created handles and
+  workspaces exist before capture), then one iteration captured with
+  ``state`` in static buffers that the graph itself overwrites with the next
+  state, then replays. A graph replays exactly the kernels of an eager
+  iteration, so the results are the same.
+
+A step the graph cannot hold (a host sync, a random draw from an unregistered
+generator, a copy from pageable memory) makes the capture fail; the call then
+warns once and goes on eagerly from the same state. The capture uses the
+thread-local error mode so that CUDA work in other threads (the user's
+objective, say) is not disturbed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Callable, NamedTuple, TypeVar
+
+import torch
+from torch import Tensor
+
+__all__ = ["iterate"]
+
+_WARMUP = 1
+S = TypeVar("S")  # a NamedTuple whose fields are Tensors or None
+_side_streams: dict[int, torch.cuda.Stream] = {}
+_warned = False
+
+
+def iterate(
+    step: Callable[[S], S], state: S, done: Callable[[S], Tensor], *,
+    max_iter: int, check_every: int, graph: bool,
+) -> tuple[S, bool]:
+    """Iterate ``step`` until ``done(state)`` is all True or ``max_iter`` steps.
+
+    Args:
+        step: maps a state to the next one with the same fields, shapes and
+            dtypes, without host syncs (on CUDA with ``graph``).
+        state: a NamedTuple of tensors (``None`` fields allowed, kept None).
+        done: ``state -> (*B,)`` bool; the host reads ``done(state).all()``
+            before iterations ``0, check_every, 2 check_every, ...``.
+        max_iter: most iterations. check_every: iterations between host checks.
+        graph: replay a captured CUDA graph (needs tensors on a CUDA device).
+
+    Returns:
+        The final state and whether its iterations ran from a CUDA graph.
+    """
+    if not graph:
+        return _eager(step, state, done, 0, max_iter, check_every)[0], False
+    device = _device(state)
+    current = torch.cuda.current_stream(device)
+    side = _side_stream(device)
+    side.wait_stream(current)
+    with torch.cuda.stream(side):
+        state, it, stopped = _eager(step, state, done, 0, min(_WARMUP, max_iter), check_every)
+        replayed = None if stopped or it == max_iter else _replay(step, state, done, it, max_iter, check_every)
+        graphed = replayed is not None
+        if replayed is not None:
+            state = replayed
+        elif not stopped:
+            state = _eager(step, state, done, it, max_iter, check_every)[0]
+    current.wait_stream(side)
+    for t in _tensors(state):  # allocated on the side stream, used next on the caller's
+        t.record_stream(current)
+    return state, graphed
+
+
+def _eager(step: Callable[[S], S], state: S, done: Callable[[S], Tensor], start: int, stop: int,
+           check_every: int) -> tuple[S, int, bool]:
+    """Iterations ``start .. stop - 1`` as a plain loop.
+
+    Returns:
+        The state, the next iteration's index, and whether a check found every element done.
+    """
+    for it in range(start, stop):
+        if it % check_every == 0 and bool(done(state).all()):  # the only host sync
+            return state, it, True
+        state = step(state)
+    return state, stop, False
+
+
+def _replay(step: Callable[[S], S], state: S, done: Callable[[S], Tensor], start: int, stop: int,
+            check_every: int) -> S | None:
+    """Capture one step on static copies of ``state`` and replay it; None if capture failed."""
+    if start % check_every == 0 and bool(done(state).all()):
+        return state
+    static = type(state)(*(None if t is None else t.clone() for t in state))
+    g = _capture(step, static)
+    if g is None:
+        return None
+    for it in range(start, stop):
+        if it % check_every == 0 and bool(done(static).all()):
+            break
+        g.replay()
+    return type(state)(*(None if t is None else t.clone() for t in static))
+
+
+def _capture(step: Callable[[S], S], static: S) -> torch.cuda.CUDAGraph | None:
+    """A graph of ``static = step(static)`` (in place); None, after a warning, if capture fails."""
+    g = torch.cuda.CUDAGraph()
+    began = False
+    try:
+        g.capture_begin(capture_error_mode="thread_local")
+        began = True
+        nxt = step(static)
+        for s, t in zip(static, nxt):
+            if s is not None:
+                s.copy_(t)  # replaying advances the state in place
+        began = False
+        g.capture_end()
+    except Exception as err:  # noqa: BLE001 - any capture failure: go on eagerly
+        if began:
+            with contextlib.suppress(Exception):
+                g.capture_end()  # raises too once the capture is invalidated
+        _warn_once(err)
+        return None
+    return g
+
+
+def _device(state: NamedTuple) -> torch.device:
+    return next(iter(_tensors(state))).device
+
+
+def _tensors(state: NamedTuple) -> list[Tensor]:
+    return [t for t in state if t is not None]
+
+
+def _side_stream(device: torch.device) -> torch.cuda.Stream:
+    """One capture stream per device, kept so its library workspaces persist."""
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    if index not in _side_streams:
+        _side_streams[index] = torch.cuda.Stream(device=index)
+    return _side_streams[index]
+
+
+def _warn_once(err: Exception) -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        warnings.warn(
+            f"gpbo: could not capture the optimiser's iteration as a CUDA graph ({err}); "
+            "running it eagerly (slower, same results)", RuntimeWarning, stacklevel=3,
+        )
