@@ -27,6 +27,7 @@ from torch import Tensor
 
 from gpbo.models.kernel import kernel_matrix
 from gpbo.models.marginal import GPPriors, neg_log_posterior
+from gpbo.models.per_problem import per_problem_matmul
 from gpbo.models.pointwise import point_moments
 from gpbo.models.protocol import Posterior
 from gpbo.optim.lbfgsb import minimize_lbfgsb
@@ -133,8 +134,8 @@ class ExactGP:
         else:
             k_star = kernel_matrix(X, self.X_train, ls, self.categorical)  # (..., P, q, n)
             k_xx = kernel_matrix(X, X, ls, self.categorical)  # (..., P, q, q)
-            mean = (k_star @ self.alpha.unsqueeze(-1)).squeeze(-1)  # (..., P, q)
-            v = k_star @ self.chol_inv.transpose(-1, -2)  # (..., P, q, n)
+            mean = per_problem_matmul(k_star, self.alpha.unsqueeze(-1)).squeeze(-1)  # (..., P, q)
+            v = per_problem_matmul(k_star, self.chol_inv.transpose(-1, -2))  # (..., P, q, n)
             cov = k_xx - v @ v.transpose(-1, -2)  # (..., P, q, q)
         return Posterior.from_standardised(mean, cov, self.y_mean, self.y_std)
 

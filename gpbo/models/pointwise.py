@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from gpbo.models.kernel import continuous_mask, matern52, matern52_dsq, scaled_sq_dist
+from gpbo.models.per_problem import fold, unfold
 
 
 def point_moments(
@@ -39,31 +40,36 @@ def point_moments(
     Returns:
         mean (..., P, 1) and variance (..., P, 1), differentiable w.r.t. X.
     """
-    return _PointMoments.apply(X, X_train, lengthscale, alpha, chol_inv, categorical)
+    # one (M, n) @ (n, n) product per problem, see gpbo.models.per_problem
+    mean, var = _PointMoments.apply(fold(X), X_train, lengthscale, alpha, chol_inv, categorical)  # (P, M) each
+    lead = X.shape[:-3]
+    return unfold(mean.unsqueeze(-1), lead, 1).squeeze(-1), unfold(var.unsqueeze(-1), lead, 1).squeeze(-1)
 
 
 class _PointMoments(torch.autograd.Function):
+    """Mean and variance at (P, M, d) points, each row one point: (P, M) each."""
+
     @staticmethod
     def forward(
         ctx: Any, X: Tensor, X_train: Tensor, ls: Tensor, alpha: Tensor, chol_inv: Tensor,
         categorical: tuple[int, ...],
     ) -> tuple[Tensor, Tensor]:
-        sq = scaled_sq_dist(X, X_train, ls, categorical)  # (..., P, 1, n)
+        sq = scaled_sq_dist(X, X_train, ls, categorical)  # (P, M, n)
         k = matern52(sq)
-        mean = k @ alpha.unsqueeze(-1)  # (..., P, 1, 1)
-        v = k @ chol_inv.transpose(-1, -2)  # (..., P, 1, n)
-        var = 1.0 - v.pow(2).sum(-1, keepdim=True)  # (..., P, 1, 1)
+        mean = (k @ alpha.unsqueeze(-1)).squeeze(-1)  # (P, M)
+        v = k @ chol_inv.transpose(-1, -2)  # (P, M, n)
+        var = 1.0 - v.pow(2).sum(-1)  # (P, M)
         ctx.save_for_backward(X, X_train, ls, alpha, chol_inv, sq, v)
         ctx.categorical = categorical
-        return mean.squeeze(-1), var.squeeze(-1)
+        return mean, var
 
     @staticmethod
     def backward(ctx: Any, g_mean: Tensor, g_var: Tensor) -> tuple[Tensor | None, ...]:
         X, X_train, ls, alpha, chol_inv, sq, v = ctx.saved_tensors
-        kinv_k = v @ chol_inv  # (..., P, 1, n)
+        kinv_k = v @ chol_inv  # (P, M, n)
         d_k = g_mean.unsqueeze(-1) * alpha.unsqueeze(-2) - 2.0 * g_var.unsqueeze(-1) * kinv_k
-        c = d_k * matern52_dsq(sq)  # dL/d(r²), (..., P, 1, n)
-        grad = 2.0 * (c.sum(-1, keepdim=True) * X - c @ X_train) / ls.pow(2).unsqueeze(-2)
+        c = d_k * matern52_dsq(sq)  # dL/d(r²), (P, M, n)
+        grad = 2.0 * (c.sum(-1, keepdim=True) * X - c @ X_train) / ls.pow(2).unsqueeze(-2)  # (P, M, d)
         if ctx.categorical:
             grad = grad * continuous_mask(ctx.categorical, X.shape[-1], X.dtype, X.device)
         return grad, None, None, None, None, None

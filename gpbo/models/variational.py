@@ -61,6 +61,7 @@ from gpbo.errors import InvalidArgumentError
 from gpbo.models.exact import NOISE_FLOOR, _standardisation, _theta
 from gpbo.models.kernel import kernel_matrix
 from gpbo.models.marginal import GPPriors
+from gpbo.models.per_problem import per_problem_matmul
 from gpbo.models.protocol import Posterior, psd_cholesky
 from gpbo.models.variational_train import DEFAULT_SUBSET, kmeans_pp, subset_theta, train_elbo
 
@@ -256,7 +257,7 @@ class SVGP:
         """Standardised SVGP posterior at X (..., P, q, d): (..., P, q), (..., P, q, q)."""
         k_xz = self.kernel(X, self.inducing_points)  # (..., P, q, M)
         mean = (k_xz @ self.alpha.unsqueeze(-1)).squeeze(-1)  # (..., P, q)
-        cov = self.kernel(X, X) - _per_problem_matmul(k_xz, self.c_matrix) @ k_xz.transpose(-1, -2)  # (..., P, q, q)
+        cov = self.kernel(X, X) - per_problem_matmul(k_xz, self.c_matrix) @ k_xz.transpose(-1, -2)  # (..., P, q, q)
         cov = 0.5 * (cov + cov.transpose(-1, -2))  # exact symmetry, also in float32
         return mean, cov
 
@@ -272,18 +273,6 @@ class SVGP:
         )  # (..., P, k, 1)
         mean = mean[..., :q] + (A.transpose(-1, -2) @ r).squeeze(-1)
         return mean, cov[..., :q, :q] - A.transpose(-1, -2) @ A
-
-
-def _per_problem_matmul(A: Tensor, B: Tensor) -> Tensor:
-    """A (..., P, a, M) @ B (P, M, N) -> (..., P, a, N) as P GEMMs.
-
-    Plain broadcasting would multiply every leading batch element by its own
-    view of B, which at M = 2048 is memory-bound (benchmarks/RESULTS.md, "SVGP").
-    """
-    lead, (P, a, M) = A.shape[:-3], A.shape[-3:]
-    rows = A.reshape(-1, P, a, M).movedim(0, 1).reshape(P, -1, M)  # (P, B * a, M)
-    out = rows @ B  # (P, B * a, N)
-    return out.reshape(P, -1, a, B.shape[-1]).movedim(1, 0).reshape(*lead, P, a, B.shape[-1])
 
 
 def _compatible(prev: object, P: int, M: int, d: int) -> bool:
