@@ -10,11 +10,13 @@
 #      per L-BFGS-B call at 10 / 50 / 200 iterations (must not grow per iteration);
 #   4. sweep throughput: P = 1, 64, 256, 1024 Hartmann6 replicas batched, 30
 #      iterations, plus one sequential gpbo replica (target: P=1024 wall <= 3x P=1 wall);
+#      then P = 1 and 1024 again with GPBO_CUDA_GRAPHS=0 (the eager launches), same machine;
 #   5. suggestion latency at n = 100, 1000, 5000, d = 10: gpbo exact (its L-BFGS-B
 #      iterations replayed from CUDA graphs), the same launched eagerly, gpbo SVGP,
 #      BoTorch's standard recipe on the same GPU (target at n=1000: gpbo <= 0.2x BoTorch);
 #   6. where one suggestion's time goes (benchmarks.profile_suggest: fit vs acquisition,
-#      L-BFGS-B iterations, kernel launches, GPU busy time) at n = 100, 1000, 5000, d = 10;
+#      L-BFGS-B iterations and whether they were graphed, kernel launches, GPU busy time,
+#      top kernels) at n = 100, 1000, 5000, d = 10, and at P = 1 and 1024 (n = 30, d = 6);
 #   7. precision: Hartmann6, 16 seeds, 60 evaluations, in float64 and in float32.
 # STEPS="throughput latency" (say) runs only those steps.
 # On a machine without CUDA, steps 2-6 run what they can on the CPU and say so.
@@ -30,7 +32,8 @@ fail=0
 STEPS="${STEPS:-tests sync_check throughput latency profile sweep}"
 step() {  # step NAME SECONDS CMD...
     local name=$1 secs=$2; shift 2
-    case " $STEPS " in *" ${name%%_float*} "*) ;; *) return 0 ;; esac
+    local group=${name%%_float*}; group=${group%_eager}; group=${group%_P}  # sweep_float64 -> sweep, ...
+    case " $STEPS " in *" $group "*) ;; *) return 0 ;; esac
     echo "== $name (limit ${secs}s, device $DEV)"
     local t0=$SECONDS
     timeout "$secs" "$@" > "$RES/$name.log" 2>&1
@@ -43,21 +46,25 @@ step() {  # step NAME SECONDS CMD...
 cat "$RES/env.log"
 XDIST=$($PY -c "import xdist" 2>/dev/null && echo "-n 8" || echo "")
 if [ "$QUICK" = 1 ]; then
-    P_LIST=1,8; ITERS=3; N_LIST=20,100; SEEDS=2; BUDGET=12; TESTS="tests/benchmarks"; REPS=1; SYNC_P=1,8
+    P_LIST=1,8; ITERS=3; N_LIST=20,100; SEEDS=2; BUDGET=12; TESTS="tests/benchmarks"; REPS=1; SYNC_P=1,8; P_BIG=8
 else
     P_LIST=1,64,256,1024; ITERS=30; N_LIST=100,1000,5000; SEEDS=16; BUDGET=60; TESTS="tests"; REPS=3; SYNC_P=1,256
+    P_BIG=1024
 fi
 TESTS_K="${TESTS_K-cuda or meta}"
 # shellcheck disable=SC2086  # XDIST is empty or two words
-step tests 150 $PY -m pytest -q -p no:cacheprovider $XDIST -k "$TESTS_K" "$TESTS"
-step sync_check 50 $PY -m benchmarks.sync_check --P-list "$SYNC_P" --acquisitions log_ei
-step throughput 110 $PY -m benchmarks.speed --part throughput --device "$DEV" --P-list "$P_LIST" \
+step tests 120 $PY -m pytest -q -p no:cacheprovider $XDIST -k "$TESTS_K" "$TESTS"
+step sync_check 45 $PY -m benchmarks.sync_check --P-list "$SYNC_P" --acquisitions log_ei
+step throughput 90 $PY -m benchmarks.speed --part throughput --device "$DEV" --P-list "$P_LIST" \
     --iters "$ITERS" --methods gpbo --seq-reps 1 --out "$RES/speed_throughput.json"
-step latency 110 $PY -m benchmarks.speed --part latency --device "$DEV" --n-list "$N_LIST" --n-d 10 \
+step throughput_eager 60 env GPBO_CUDA_GRAPHS=0 $PY -m benchmarks.speed --part throughput --device "$DEV" \
+    --P-list "1,$P_BIG" --iters "$ITERS" --methods gpbo --seq-reps 0 --out "$RES/speed_throughput_eager.json"
+step latency 100 $PY -m benchmarks.speed --part latency --device "$DEV" --n-list "$N_LIST" --n-d 10 \
     --d-list "" --methods gpbo,gpbo_eager,gpbo_svgp,botorch --reps "$REPS" --out "$RES/speed_latency.json"
-step profile 60 $PY -m benchmarks.profile_suggest --device "$DEV" --n-list "$N_LIST" --d 10
+step profile 50 $PY -m benchmarks.profile_suggest --device "$DEV" --n-list "$N_LIST" --d 10
+step profile_P 45 $PY -m benchmarks.profile_suggest --device "$DEV" --n-list 30 --d 6 --P-list "1,$P_BIG"
 for dt in float64 float32; do
-    step "sweep_$dt" 55 $PY -m benchmarks.sweep --problems hartmann6 --methods gpbo \
+    step "sweep_$dt" 45 $PY -m benchmarks.sweep --problems hartmann6 --methods gpbo \
         --seeds "$SEEDS" --budget "$BUDGET" --device "$DEV" --dtype "$dt" --out "$RES/sweep_$dt"
 done
 echo "== float64 vs float32 (gpbo final log10 regret, median [IQR])"

@@ -230,7 +230,7 @@ def throughput(P_list, iters, seq_reps, device, methods) -> dict:
         wall, _ = _time(lambda: batched_run(P, iters, device), device)
         out["batched"][P] = {"wall_s": wall, "per_replica_iter_s": wall / (P * iters)}
         print(f"batched P={P}: {wall:.1f} s, {wall / (P * iters) * 1e3:.2f} ms per replica-iteration", flush=True)
-    for m in methods:
+    for m in methods if seq_reps > 0 else ():  # --seq-reps 0: the batched runs only
         walls = [_time(lambda: sequential_run(m, s, iters, device), device)[0] for s in range(seq_reps)]
         per = statistics.mean(walls) / iters
         out["sequential"][m] = {"replicas_timed": seq_reps, "walls_s": walls, "per_replica_iter_s": per}
