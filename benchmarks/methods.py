@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from benchmarks.problems import Cat, Int, Problem, Real
-from gpbo.acquisition import DEFAULT_ACQUISITION, UCB, LogEI, RoundRobin, ThompsonSampling
+from gpbo.acquisition import DEFAULT_ACQUISITION, UCB, LogEI, PosteriorMean, RoundRobin, ThompsonSampling
 
 
 @functools.cache  # loaded once, not at every engine call
@@ -48,10 +48,15 @@ def _log_ei_ucb_ts() -> RoundRobin:
     return RoundRobin((LogEI(), UCB(), ThompsonSampling()))
 
 
+def _log_ei_ucb_pm() -> RoundRobin:
+    """LogEI, UCB and the posterior mean taking turns (measured, not the default)."""
+    return RoundRobin((LogEI(), UCB(), PosteriorMean()))
+
+
 # method -> a registry name of gpbo.acquisition, or a factory of an acquisition object.
 # "gpbo" is the engine's default (LogEI until the default became "log_ei_ucb" on 2026-11-27, 23:50 UTC)
 GPBO_ACQ = {"gpbo": DEFAULT_ACQUISITION, "gpbo_logei": "log_ei", "gpbo_ucb": "ucb", "gpbo_log_ei_ucb": "log_ei_ucb",
-            "gpbo_log_ei_ucb_ts": _log_ei_ucb_ts,
+            "gpbo_log_ei_ucb_ts": _log_ei_ucb_ts, "gpbo_log_ei_ucb_pm": _log_ei_ucb_pm,
             "gpbo_qlognei": "qlog_nei", "gpbo_thompson": "thompson", "gpbo_costei": _example_cost_ei,
             "gpbo_nowarp": DEFAULT_ACQUISITION}
 _GPBO_OPTIONS = {"gpbo_nowarp": {"warp": "none"}}  # engine options other than the defaults
