@@ -6,11 +6,13 @@ import pytest
 
 from gpbo import engine
 from gpbo.models import exact, kernel, marginal, pointwise
+from gpbo.optim import multistart
 
 # every module attribute a variant may replace
 PATCHED = [(kernel, "matern52"), (marginal, "matern52"), (marginal, "matern52_dsq"),
            (pointwise, "matern52"), (pointwise, "matern52_dsq"), (engine, "_context"),
-           (engine, "_N_ANCHORS"), (engine, "suggest"), (engine, "maximize_acquisition")]
+           (engine, "_N_ANCHORS"), (engine, "suggest"), (engine, "maximize_acquisition"),
+           (exact, "minimize_lbfgsb"), (multistart, "minimize_lbfgsb")]
 
 
 @pytest.fixture

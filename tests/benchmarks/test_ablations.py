@@ -9,6 +9,7 @@ import torch
 
 from benchmarks import ablations
 from gpbo.models import exact, kernel, marginal
+from gpbo.optim import multistart
 
 pytestmark = pytest.mark.usefixtures("restore_engine")
 
@@ -31,6 +32,12 @@ def test_rbf_variant_is_the_squared_exponential():
     sq = torch.tensor([0.0, 1.0, 4.0], dtype=torch.float64)
     torch.testing.assert_close(kernel.matern52(sq), torch.exp(-0.5 * sq))
     torch.testing.assert_close(marginal.matern52_dsq(sq), -0.5 * torch.exp(-0.5 * sq))
+
+
+def test_accelerator_variant_takes_the_gpu_code_path():
+    ablations.VARIANTS["accelerator"]()
+    for fn in (exact.minimize_lbfgsb, multistart.minimize_lbfgsb):
+        assert fn.keywords == {"check_every": 10, "unit_first": False}
 
 
 def test_unknown_variant_is_refused():
