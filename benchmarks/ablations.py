@@ -131,12 +131,16 @@ def _botorch_fit() -> None:
     exact.ExactGP.fit = classmethod(fit)
 
 
+# minimize_lbfgsb's options on a GPU (its defaults there), forced on a CPU
+ACCELERATOR_PATH = {"check_every": 10, "unit_first": False}
+
+
 def _accelerator() -> None:
     from gpbo.models import exact
     from gpbo.optim import multistart
 
     for module in (exact, multistart):
-        module.minimize_lbfgsb = functools.partial(module.minimize_lbfgsb, check_every=10, unit_first=False)
+        module.minimize_lbfgsb = functools.partial(module.minimize_lbfgsb, **ACCELERATOR_PATH)
 
 
 VARIANTS: dict[str, Callable[[], None]] = {

@@ -40,6 +40,7 @@ import torch
 import gpbo.engine as engine
 import gpbo.models.exact as exact
 import gpbo.optim.multistart as multistart
+from benchmarks.ablations import ACCELERATOR_PATH
 from benchmarks.speed import sobol_designs, styblinski_tang
 
 
@@ -73,7 +74,7 @@ class _Recorder:
     def counted(self, fn):
         def wrapper(*args, **kwargs):
             if self.accelerator_mode:
-                kwargs.update(check_every=10, unit_first=False)
+                kwargs.update(ACCELERATOR_PATH)
             res = fn(*args, **kwargs)
             self.n_iter.setdefault(self.phase, []).append(res.n_iter)  # summarised after the call: no sync here
             self.graphed.setdefault(self.phase, []).append(res.graphed)

@@ -50,6 +50,7 @@ import statistics
 import time
 import warnings
 from pathlib import Path
+from unittest import mock
 
 import torch
 
@@ -90,15 +91,8 @@ def gpbo_step(X, Y, model=None, seed=0, kind="auto", graphs=True):
     Returns (cand (P,1,d), model)."""
     from gpbo import engine
 
-    saved = os.environ.get("GPBO_CUDA_GRAPHS")
-    os.environ["GPBO_CUDA_GRAPHS"] = "1" if graphs else "0"
-    try:
+    with mock.patch.dict(os.environ, {"GPBO_CUDA_GRAPHS": "1" if graphs else "0"}):
         s = engine.suggest(X, -Y, q=1, acquisition="log_ei", seed=seed, warm_start=model, model=kind)
-    finally:
-        if saved is None:
-            del os.environ["GPBO_CUDA_GRAPHS"]
-        else:
-            os.environ["GPBO_CUDA_GRAPHS"] = saved
     return s.candidates, s.model
 
 

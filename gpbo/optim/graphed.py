@@ -73,13 +73,7 @@ def iterate(
     side = _side_stream(device)
     side.wait_stream(current)
     with torch.cuda.stream(side):
-        state, it, stopped = _eager(step, state, done, 0, min(_WARMUP, max_iter), check_every)
-        replayed = None if stopped or it == max_iter else _replay(step, state, done, it, max_iter, check_every)
-        graphed = replayed is not None
-        if replayed is not None:
-            state = replayed
-        elif not stopped:
-            state = _eager(step, state, done, it, max_iter, check_every)[0]
+        state, graphed = _warm_up_capture_replay(step, state, done, max_iter, check_every, _capture)
     current.wait_stream(side)
     for t in _tensors(state):  # allocated on the side stream, used next on the caller's
         t.record_stream(current)
@@ -100,24 +94,32 @@ def _eager(step: Callable[[S], S], state: S, done: Callable[[S], Tensor], start:
     return state, stop, False
 
 
-def _replay(step: Callable[[S], S], state: S, done: Callable[[S], Tensor], start: int, stop: int,
-            check_every: int) -> S | None:
-    """Capture one step on static copies of ``state`` and replay it; None if capture failed."""
-    if start % check_every == 0 and bool(done(state).all()):
-        return state
-    static = type(state)(*(None if t is None else t.clone() for t in state))
-    g = _capture(step, static)
-    if g is None:
-        return None
-    for it in range(start, stop):
-        if it % check_every == 0 and bool(done(static).all()):
-            break
-        g.replay()
-    return type(state)(*(None if t is None else t.clone() for t in static))
+def _warm_up_capture_replay(
+    step: Callable[[S], S], state: S, done: Callable[[S], Tensor], max_iter: int, check_every: int,
+    capture: Callable[[Callable[[S], S], S], Callable[[], None] | None],
+) -> tuple[S, bool]:
+    """The graph path on the current stream: warm-up, capture, replays (eager if capture fails).
+
+    ``capture(step, static)`` returns a function that advances ``static`` by
+    one step in place (a graph replay), or None.
+    """
+    state, it, stopped = _eager(step, state, done, 0, min(_WARMUP, max_iter), check_every)
+    if stopped or it == max_iter:
+        return state, False
+    static = _clone(state)
+    replay = capture(step, static)
+    if replay is None:
+        return _eager(step, state, done, it, max_iter, check_every)[0], False
+    static = _eager(lambda s: (replay(), s)[1], static, done, it, max_iter, check_every)[0]
+    return _clone(static), True
 
 
-def _capture(step: Callable[[S], S], static: S) -> torch.cuda.CUDAGraph | None:
-    """A graph of ``static = step(static)`` (in place); None, after a warning, if capture fails."""
+def _clone(state: S) -> S:
+    return type(state)(*(None if t is None else t.clone() for t in state))
+
+
+def _capture(step: Callable[[S], S], static: S) -> Callable[[], None] | None:
+    """The replay of a graph of ``static = step(static)`` (in place); None, after a warning, if capture fails."""
     g = torch.cuda.CUDAGraph()
     began = False
     try:
@@ -135,7 +137,7 @@ def _capture(step: Callable[[S], S], static: S) -> torch.cuda.CUDAGraph | None:
                 g.capture_end()  # raises too once the capture is invalidated
         _warn_once(err)
         return None
-    return g
+    return g.replay
 
 
 def _device(state: NamedTuple) -> torch.device:

@@ -37,7 +37,7 @@ def test_rbf_variant_is_the_squared_exponential():
 def test_accelerator_variant_takes_the_gpu_code_path():
     ablations.VARIANTS["accelerator"]()
     for fn in (exact.minimize_lbfgsb, multistart.minimize_lbfgsb):
-        assert fn.keywords == {"check_every": 10, "unit_first": False}
+        assert fn.keywords == {"check_every": 10, "unit_first": False} == ablations.ACCELERATOR_PATH
 
 
 def test_unknown_variant_is_refused():

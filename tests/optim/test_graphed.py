@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import gpbo.optim.graphed as graphed
+import gpbo.optim.lbfgsb as lbfgsb
 from gpbo import engine
 from gpbo.dims import DimSpec
 from gpbo.optim import minimize_lbfgsb
@@ -40,6 +41,35 @@ def test_graph_is_ignored_on_the_cpu():
     out = minimize_lbfgsb(_rosen, x0, -2.0, 2.0, graph=True, unit_first=False, check_every=10)
     _same(out, minimize_lbfgsb(_rosen, x0, -2.0, 2.0, graph=False, unit_first=False, check_every=10))
     assert not out.graphed
+
+
+def _in_place_replay(step, static):
+    """What a captured graph does, on the CPU: advance ``static`` by one step in place."""
+
+    def replay():
+        for s, t in zip(static, step(static)):
+            if s is not None:
+                s.copy_(t)
+
+    return replay
+
+
+@pytest.mark.parametrize("capture", [_in_place_replay, lambda step, static: None], ids=["replay", "failed"])
+@pytest.mark.parametrize("max_iter", [0, 1, 7, 200])
+def test_warm_up_capture_replay_logic_equals_eager_on_the_cpu(monkeypatch, capture, max_iter):
+    """The graph path's bookkeeping (warm-up, static state updated in place, the
+    checks every 10 iterations, the eager fallback) with a stand-in for the graph."""
+
+    def through_graph_path(step, state, done, *, max_iter, check_every, graph):
+        return graphed._warm_up_capture_replay(step, state, done, max_iter, check_every, capture)
+
+    x0 = _starts("cpu")
+    kw = dict(max_iter=max_iter, unit_first=False, check_every=10)
+    eager = minimize_lbfgsb(_rosen, x0, -2.0, 2.0, **kw)
+    monkeypatch.setattr(lbfgsb, "iterate", through_graph_path)
+    out = minimize_lbfgsb(_rosen, x0, -2.0, 2.0, **kw)
+    _same(out, eager)
+    assert out.graphed == (capture is _in_place_replay and max_iter > 1)
 
 
 @cuda
