@@ -2,6 +2,7 @@
 
     python -m benchmarks.ablations VARIANT [sweep options]   # e.g.
     python -m benchmarks.ablations rbf --problems synthetic --methods gpbo --seeds 16 --out DIR
+    python -m benchmarks.ablations plugin+freeze [sweep options]           # variants combine with "+"
     python -m benchmarks.ablations merge OUT DIR:METHOD=LABEL ...          # then benchmarks.report OUT
 
 ``merge`` copies the METHOD lines of each DIR/results.jsonl(.gz) into
@@ -28,6 +29,15 @@ Variants:
 - ``botorch_fit``: hyperparameters from BoTorch's ``fit_gpytorch_mll`` on a
   ``SingleTaskGP`` with gpbo's Matérn kernel and priors, one problem at a
   time (slow: ~0.3 s per problem and iteration).
+- ``averagemean``: the GP's constant prior mean is the average observation
+  (gpbo's default until 2026-11-28, and BoTorch's ``Standardize``) instead
+  of the worst one (see :mod:`gpbo.models.exact`). It was measured, as
+  ``worstmean`` patching the other way, before the worst observation
+  became the default.
+- ``freeze``: the acquisition ascent holds every dim whose lengthscale
+  exceeds ``FREEZE_LENGTHSCALE`` at its starting value (Sobol point or
+  anchor), so that a dim the GP deems irrelevant is not pushed to a bound
+  by a near-flat acquisition slope.
 - ``accelerator``: every L-BFGS-B call (MAP fit and acquisition ascent) on
   the code path it takes on a GPU: all line-search steps in one batched call,
   "all done" checked every 10 iterations. The CUDA-graph replay repeats that
@@ -143,6 +153,34 @@ def _accelerator() -> None:
         module.minimize_lbfgsb = functools.partial(module.minimize_lbfgsb, **ACCELERATOR_PATH)
 
 
+def _average_mean() -> None:
+    from gpbo.models import exact
+
+    standardisation = exact._standardisation
+
+    def average(Y: Tensor) -> tuple[Tensor, Tensor]:
+        _, std = standardisation(Y)
+        return Y.mean(-1), std
+
+    exact._standardisation = average
+
+
+FREEZE_LENGTHSCALE = 2.0  # unit-cube lengthscale above which ``freeze`` holds a dim
+
+
+def _freeze() -> None:
+    from gpbo.optim import multistart
+
+    ascend = multistart._ascend
+
+    def frozen(fn, X, fixed, max_iter, scale):  # scale: (P, d) lengthscales, X: (R, P, q, d)
+        if scale is not None:
+            fixed = fixed | (scale > FREEZE_LENGTHSCALE).repeat(1, X.shape[-2])  # (P, q*d)
+        return ascend(fn, X, fixed, max_iter, scale)
+
+    multistart._ascend = frozen
+
+
 VARIANTS: dict[str, Callable[[], None]] = {
     "rbf": _rbf,
     "plugin": _observed_mean_context(lambda ctx, mean: dataclasses.replace(ctx, best_f=mean.max(-1).values)),
@@ -153,6 +191,8 @@ VARIANTS: dict[str, Callable[[], None]] = {
     "noprecond": _with_option("maximize_acquisition", "scale", None),
     "botorch_fit": _botorch_fit,
     "accelerator": _accelerator,
+    "averagemean": _average_mean,
+    "freeze": _freeze,
 }
 
 
@@ -179,10 +219,12 @@ def main(argv: list[str] | None = None) -> dict | int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["merge"] and len(argv) > 2:
         return merge(Path(argv[1]), argv[2:])
-    if not argv or argv[0] not in VARIANTS:
-        raise SystemExit(f"usage: python -m benchmarks.ablations {{{','.join(VARIANTS)}}} [sweep options]"
+    names = argv[0].split("+") if argv else []
+    if not names or any(name not in VARIANTS for name in names):
+        raise SystemExit(f"usage: python -m benchmarks.ablations {{{','.join(VARIANTS)}}}[+VARIANT...] [sweep options]"
                          " | merge OUT DIR:METHOD=LABEL ...")
-    VARIANTS[argv[0]]()
+    for name in names:
+        VARIANTS[name]()
     return sweep.main(argv[1:])
 
 

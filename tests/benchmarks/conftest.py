@@ -12,7 +12,8 @@ from gpbo.optim import multistart
 PATCHED = [(kernel, "matern52"), (marginal, "matern52"), (marginal, "matern52_dsq"),
            (pointwise, "matern52"), (pointwise, "matern52_dsq"), (engine, "_context"),
            (engine, "_N_ANCHORS"), (engine, "suggest"), (engine, "maximize_acquisition"),
-           (exact, "minimize_lbfgsb"), (multistart, "minimize_lbfgsb")]
+           (exact, "minimize_lbfgsb"), (multistart, "minimize_lbfgsb"), (exact, "_standardisation"),
+           (multistart, "_ascend")]
 
 
 @pytest.fixture

@@ -40,9 +40,43 @@ def test_accelerator_variant_takes_the_gpu_code_path():
         assert fn.keywords == {"check_every": 10, "unit_first": False} == ablations.ACCELERATOR_PATH
 
 
+def test_averagemean_variant_puts_the_prior_mean_at_the_average_observation():
+    ablations.VARIANTS["averagemean"]()
+    X = torch.rand(2, 6, 3, dtype=torch.float64)
+    Y = torch.randn(2, 6, dtype=torch.float64)
+    model = exact.ExactGP.fit(X, Y, max_iter=5)
+    torch.testing.assert_close(model.y_mean, Y.mean(-1))
+    torch.testing.assert_close(model.y_std, Y.std(-1))
+    torch.testing.assert_close(model.Y_train.mean(-1), torch.zeros(2, dtype=torch.float64))
+
+
+def test_freeze_variant_holds_the_long_lengthscale_dims(monkeypatch):
+    seen = {}
+
+    def ascend(fn, X, fixed, max_iter, scale):
+        seen["fixed"] = fixed
+        return X
+
+    monkeypatch.setattr(multistart, "_ascend", ascend)
+    ablations.VARIANTS["freeze"]()
+    X = torch.rand(4, 2, 1, 3, dtype=torch.float64)  # (R, P, q, d)
+    scale = torch.tensor([[0.5, 3.0, 1.0], [2.5, 0.1, 0.2]], dtype=torch.float64)
+    multistart._ascend(None, X, torch.tensor([False, False, True]), 10, scale)
+    assert seen["fixed"].tolist() == [[False, True, True], [True, False, True]]
+
+
+def test_variants_combine_with_plus(tmp_path):
+    ablations.main(["averagemean+freeze", "--problems", "branin", "--methods", "gpbo", "--seeds", "1",
+                    "--budget", "7", "--out", str(tmp_path), "--no-report"])
+    assert exact._standardisation.__name__ == "average" and multistart._ascend.__name__ == "frozen"
+    assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 7
+
+
 def test_unknown_variant_is_refused():
     with pytest.raises(SystemExit, match="usage"):
         ablations.main(["nope"])
+    with pytest.raises(SystemExit, match="usage"):
+        ablations.main(["rbf+nope"])
 
 
 def test_merge_renames_the_chosen_method(tmp_path):

@@ -26,7 +26,12 @@ def _data(P: int, n: int, d: int, seed: int = 0, dtype=torch.float64, device="cp
 
 
 def _botorch_twin(model: ExactGP, p: int) -> SingleTaskGP:
-    """A BoTorch SingleTaskGP with problem p's hyperparameters."""
+    """A BoTorch SingleTaskGP with problem p's hyperparameters and prior mean.
+
+    BoTorch standardises by the average, gpbo's prior mean is the worst
+    observation: in BoTorch's standardised units that is the constant
+    ``(min Y - mean Y) / std Y`` of its ConstantMean.
+    """
     X = model.X_train[p]
     Y = (model.Y_train[p] * model.y_std[p] + model.y_mean[p]).unsqueeze(-1)
     gp = SingleTaskGP(
@@ -35,7 +40,17 @@ def _botorch_twin(model: ExactGP, p: int) -> SingleTaskGP:
     )
     gp.covar_module.lengthscale = model.lengthscale[p]
     gp.likelihood.noise = model.noise[p]
+    gp.mean_module.constant = (Y.min() - Y.mean()) / Y.std()
     return gp.eval()
+
+
+def test_prior_mean_is_the_worst_observation() -> None:
+    X, Y = _data(2, 12, 3)
+    model = ExactGP.fit(X, Y)
+    torch.testing.assert_close(model.y_mean, Y.min(-1).values)
+    torch.testing.assert_close(model.y_std, Y.std(-1))
+    far = torch.full((1, 2, 1, 3), 1e3, dtype=X.dtype)  # far from every observation: the prior
+    torch.testing.assert_close(model.posterior(far).mean[0, :, 0], Y.min(-1).values)
 
 
 @pytest.mark.parametrize("device", DEVICES)
