@@ -15,9 +15,11 @@ and faces merely for being unexplored (De Ath, Fieldsend and Everson, GECCO
 optimisation": the worst-observation mean was the best of eight mean
 functions on their synthetic problems of 5+ dims). Measured against the
 average on both benchmark suites in ``benchmarks/RESULTS.md`` ("The GP's
-prior mean at the worst observation"). Priors are taken from BoTorch's own
-factories so they stay in step with it (Hvarfner et al. 2024, "Vanilla
-Bayesian optimization performs great in high dimensions"):
+prior mean at the worst observation").
+
+Priors are taken from BoTorch's own factories so they stay in step with it
+(Hvarfner et al. 2024, "Vanilla Bayesian optimization performs great in high
+dimensions"):
 
 - lengthscale ~ LogNormal(√2 + log(d)/2, √3), bounded below by 0.025;
 - noise ~ LogNormal(-4, 1), bounded below by a floor (1e-6 in float64,
