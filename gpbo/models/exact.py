@@ -182,7 +182,7 @@ class ExactGP:
 
 def _standardisation(Y: Tensor) -> tuple[Tensor, Tensor]:
     """Per-problem prior mean (the worst, smallest, observation) and std (P,); a constant problem gets std 1."""
-    mean = Y.mean(-1)
+    mean = Y.mean(-1)  # only sets the tolerance of the constant-problem test
     std = Y.std(-1) if Y.shape[-1] > 1 else torch.zeros_like(mean)  # unbiased, as BoTorch
     tiny = torch.finfo(Y.dtype).tiny
     constant = std <= 1e-9 * mean.abs().clamp_min(tiny) + tiny
