@@ -15,6 +15,12 @@ random search without gpbo (``problem.sample(rng)``).
   ``noise_std`` = 1% of its range on the box (max - min; the max estimated from
   65536 scrambled-Sobol points plus the 2^d corners, see ``_RANGE``). The
   benchmark runner adds the noise and scores regret on the noiseless value.
+- ``branin_diverge``, ``hartmann6_diverge`` (the ``diverging`` suite): the
+  function plus a divergence, like a training run whose learning rate is too
+  high. In the top 15% of the first parameter's range the value grows by
+  10^3 to 10^9 (log-linearly along that parameter), so a few outcomes lie
+  orders of magnitude above the rest. The optimum is unchanged (it lies
+  outside the region for Hartmann6 and for two of Branin's three minima).
 
 The sweep's other problems (Bayesmark-style HPO, the MLP on digits) live in
 :mod:`benchmarks.hpo` and :mod:`benchmarks.mlp_task`; :func:`get` finds them all.
@@ -32,6 +38,7 @@ from botorch.test_functions.synthetic import Ackley, Branin, Hartmann, Rosenbroc
 
 __all__ = [
     "Cat",
+    "DIVERGING",
     "Int",
     "Problem",
     "Real",
@@ -309,12 +316,41 @@ SYNTHETIC: dict[str, Problem] = {
 PROBLEMS: dict[str, Problem] = {p.name: p for p in (branin, hartmann6, mixed)}
 
 
+# --------------------------------------------------------------------------- #
+# Diverging variants: a few outcomes orders of magnitude worse than the rest  #
+# --------------------------------------------------------------------------- #
+DIVERGE_FROM = 0.85  # share of the first parameter's range where the divergence starts
+
+
+def divergence(u: float) -> float:
+    """The penalty at u, the first parameter's position in its range (0 .. 1).
+
+    Zero below ``DIVERGE_FROM``; above it 10^3 rising log-linearly to 10^9 at u = 1.
+    """
+    if u <= DIVERGE_FROM:
+        return 0.0
+    return 10.0 ** (3.0 + 6.0 * (u - DIVERGE_FROM) / (1.0 - DIVERGE_FROM))
+
+
+def _diverging(p: Problem) -> Problem:
+    first, spec = next(iter(p.params.items()))
+
+    def fn(params: dict[str, Any]) -> float:
+        u = (params[first] - spec.low) / (spec.high - spec.low)
+        return p.fn(params) + divergence(u)
+
+    return Problem(name=f"{p.name}_diverge", params=p.params, fn=fn, optimum=p.optimum,
+                   default_budget=p.default_budget)
+
+
+DIVERGING: dict[str, Problem] = {p.name: p for p in (_diverging(branin), _diverging(hartmann6))}
+
+
 def get(name: str) -> Problem:
-    """A problem by name: ``PROBLEMS``, ``SYNTHETIC``, then the HPO suite."""
-    if name in PROBLEMS:
-        return PROBLEMS[name]
-    if name in SYNTHETIC:
-        return SYNTHETIC[name]
+    """A problem by name: ``PROBLEMS``, ``SYNTHETIC``, ``DIVERGING``, then the HPO suite."""
+    for table in (PROBLEMS, SYNTHETIC, DIVERGING):
+        if name in table:
+            return table[name]
     from benchmarks import hpo, mlp_task  # heavy imports (sklearn), only when needed
 
     if name == mlp_task.mlp_digits.name:
@@ -322,7 +358,7 @@ def get(name: str) -> Problem:
     try:
         return hpo.problem(name)
     except ValueError:
-        known = sorted({*PROBLEMS, *SYNTHETIC, mlp_task.mlp_digits.name})
+        known = sorted({*PROBLEMS, *SYNTHETIC, *DIVERGING, mlp_task.mlp_digits.name})
         raise ValueError(f"unknown problem {name!r}; expected one of {known} "
                          f"or a Bayesmark name like 'knn-iris-nll'") from None
 

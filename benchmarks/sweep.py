@@ -39,10 +39,11 @@ import numpy as np
 import torch
 
 from benchmarks import methods as M
-from benchmarks.problems import SYNTHETIC, Problem, get
+from benchmarks.problems import DIVERGING, SYNTHETIC, Problem, get
 
 SUITES = {
     "synthetic": list(SYNTHETIC),
+    "diverging": list(DIVERGING),  # a few outcomes orders of magnitude above the rest
     # The affordable Bayesmark-style subset (see RESULTS.md); any
     # "<model>-<dataset>-<metric>" name works too.
     "bayesmark": ["knn-iris-nll", "svm-wine-nll", "dt-diabetes-mse", "lasso-diabetes-mae",

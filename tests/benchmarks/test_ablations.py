@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from benchmarks import ablations
-from gpbo.models import exact, kernel, marginal
+from gpbo.models import exact, kernel, marginal, warping
 from gpbo.optim import multistart
 
 pytestmark = pytest.mark.usefixtures("restore_engine")
@@ -63,6 +63,15 @@ def test_freeze_variant_holds_the_long_lengthscale_dims(monkeypatch):
     scale = torch.tensor([[0.5, 3.0, 1.0], [2.5, 0.1, 0.2]], dtype=torch.float64)
     multistart._ascend(None, X, torch.tensor([False, False, True]), 10, scale)
     assert seen["fixed"].tolist() == [[False, True, True], [True, False, True]]
+
+
+def test_nofence_variant_standardises_the_outcomes_as_they_are():
+    y = torch.cat([-torch.linspace(0.0, 1.0, 29, dtype=torch.float64), torch.tensor([-1e6], dtype=torch.float64)])
+    assert float(warping.pull_in_far_outcomes(y[None])[0][0, -1]) > -100.0
+    ablations.VARIANTS["nofence"]()
+    z = (y - y.mean()) / y.std(correction=0)
+    lam = warping.fit_yeo_johnson(y[None])
+    torch.testing.assert_close(warping.warp_outcomes(y[None]), warping.yeo_johnson(z, lam)[None])
 
 
 def test_variants_combine_with_plus(tmp_path):

@@ -9,7 +9,16 @@ from scipy import stats
 
 from gpbo.engine import suggest
 from gpbo.errors import InvalidArgumentError
-from gpbo.models.warping import LAM_STEP, fit_yeo_johnson, warp_outcomes, yeo_johnson
+from gpbo.models.warping import LAM_STEP, fit_yeo_johnson, pull_in_far_outcomes, warp_outcomes, yeo_johnson
+
+
+def _fenced(y: np.ndarray) -> np.ndarray:
+    """NumPy reference: outcomes beyond the quartiles -/+ 3 IQR pulled in by s log(1 + excess / s)."""
+    q1, q3 = np.quantile(y, [0.25, 0.75])
+    s = q3 - q1 if q3 > q1 else y.std()
+    lo, hi = q1 - 3 * s, q3 + 3 * s
+    y = np.where(y < lo, lo - s * np.log1p(np.maximum(lo - y, 0) / s), y)
+    return np.where(y > hi, hi + s * np.log1p(np.maximum(y - hi, 0) / s), y)
 
 
 @pytest.mark.parametrize("lam", [-1.0, 0.0, 0.5, 1.0, 2.0, 2.7])
@@ -44,6 +53,60 @@ def test_batched_equals_looped() -> None:
     batched = warp_outcomes(Y)
     for p in range(6):
         torch.testing.assert_close(batched[p], warp_outcomes(Y[p:p + 1])[0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_far_outcomes_are_pulled_in_as_the_numpy_reference(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    Y = np.stack([-np.exp(2.0 * rng.normal(size=40)), np.exp(2.0 * rng.normal(size=40)),  # both tails
+                  np.r_[np.zeros(25), rng.normal(size=15)]])  # over half tied: the std is the scale
+    ours = pull_in_far_outcomes(torch.tensor(Y))[0].numpy()
+    np.testing.assert_allclose(ours, np.stack([_fenced(y) for y in Y]), rtol=1e-12, atol=1e-12)
+    assert (np.argsort(ours, -1) == np.argsort(Y, -1)).all()
+
+
+def test_outcomes_within_the_fences_are_unchanged() -> None:
+    Y = torch.rand(3, 30, dtype=torch.float64)  # uniform: nothing beyond quartiles -/+ 3 IQR
+    pulled, log_jac = pull_in_far_outcomes(Y)
+    assert torch.equal(pulled, Y) and torch.equal(log_jac, torch.zeros(3, dtype=Y.dtype))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_far_outcomes_are_pulled_in_where_the_likelihood_says_so(seed: int) -> None:
+    """Per problem, the warp uses the version (as is, or pulled in) with the higher profile likelihood.
+
+    Reference: SciPy's Yeo-Johnson log-likelihood maximised on the same grid, plus the Jacobians of
+    the standardisation (-n log std) and of the pull (sum of -log(1 + excess / s)).
+    """
+    rng = np.random.default_rng(seed)
+    Y = np.stack([-np.exp(scale * rng.normal(size=40)) for scale in (0.3, 1.0, 2.5, 4.0)])
+    Y[3, :3] = -1e6  # three diverged outcomes
+    grid = np.arange(-1.0, 3.0 + 0.025, 0.05)
+
+    def profile(y: np.ndarray) -> tuple[float, float]:
+        z = (y - y.mean()) / y.std()
+        ll = [stats.yeojohnson_llf(lam, z) for lam in grid]
+        return max(ll) - len(y) * np.log(y.std()), grid[int(np.argmax(ll))]
+
+    expected = []
+    for y in Y:
+        fenced = _fenced(y)
+        q1, q3 = np.quantile(y, [0.25, 0.75])
+        excess = np.maximum(q1 - 3 * (q3 - q1) - y, 0) + np.maximum(y - q3 - 3 * (q3 - q1), 0)
+        (ll_raw, lam_raw), (ll_pulled, lam_pulled) = profile(y), profile(fenced)
+        use, lam = (True, lam_pulled) if ll_pulled - np.log1p(excess / (q3 - q1)).sum() > ll_raw else (False, lam_raw)
+        v = fenced if use else y
+        expected.append(stats.yeojohnson((v - v.mean()) / v.std(), lmbda=lam))
+    np.testing.assert_allclose(warp_outcomes(torch.tensor(Y)).numpy(), np.stack(expected), rtol=1e-9, atol=1e-9)
+
+
+def test_one_diverged_outcome_does_not_squeeze_the_others() -> None:
+    """-1e6 among outcomes in [-1, 0]: with mean/std alone the rest spanned 1.2e-5 of the spread."""
+    y = -torch.linspace(0.0, 1.0, 29, dtype=torch.float64)
+    W = warp_outcomes(torch.cat([y, torch.tensor([-1e6], dtype=torch.float64)])[None])[0]
+    assert float(W[:29].std()) > 0.5 * float(W.std())
+    assert float(W[:29].diff().abs().min()) > 0.01 * float(W.std())  # neighbours stay apart
+    assert float(W[29]) < float(W[:29].min())  # the diverged outcome is still the worst
 
 
 def test_heavy_lower_tail_is_compressed() -> None:
