@@ -191,6 +191,12 @@ def _nofence() -> None:
     warping.pull_in_far_outcomes = lambda Y: (Y, torch.zeros(Y.shape[:-1], dtype=Y.dtype, device=Y.device))
 
 
+def _fence10() -> None:
+    from gpbo.models import warping
+
+    warping.FENCE = 10.0
+
+
 VARIANTS: dict[str, Callable[[], None]] = {
     "rbf": _rbf,
     "plugin": _observed_mean_context(lambda ctx, mean: dataclasses.replace(ctx, best_f=mean.max(-1).values)),
@@ -204,6 +210,7 @@ VARIANTS: dict[str, Callable[[], None]] = {
     "averagemean": _average_mean,
     "freeze": _freeze,
     "nofence": _nofence,
+    "fence10": _fence10,
 }
 
 

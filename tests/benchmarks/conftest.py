@@ -13,7 +13,7 @@ PATCHED = [(kernel, "matern52"), (marginal, "matern52"), (marginal, "matern52_ds
            (pointwise, "matern52"), (pointwise, "matern52_dsq"), (engine, "_context"),
            (engine, "_N_ANCHORS"), (engine, "suggest"), (engine, "maximize_acquisition"),
            (exact, "minimize_lbfgsb"), (multistart, "minimize_lbfgsb"), (exact, "_standardisation"),
-           (multistart, "_ascend"), (warping, "pull_in_far_outcomes")]
+           (multistart, "_ascend"), (warping, "pull_in_far_outcomes"), (warping, "FENCE")]
 
 
 @pytest.fixture

@@ -74,6 +74,13 @@ def test_nofence_variant_standardises_the_outcomes_as_they_are():
     torch.testing.assert_close(warping.warp_outcomes(y[None]), warping.yeo_johnson(z, lam)[None])
 
 
+def test_fence10_variant_moves_the_fences():
+    y = torch.cat([torch.zeros(10), torch.ones(10), torch.tensor([6.0])]).double()[None]  # IQR 1, 5 beyond q3
+    assert float(warping.pull_in_far_outcomes(y)[1]) < 0.0
+    ablations.VARIANTS["fence10"]()
+    assert float(warping.pull_in_far_outcomes(y)[1]) == 0.0
+
+
 def test_variants_combine_with_plus(tmp_path):
     ablations.main(["averagemean+freeze", "--problems", "branin", "--methods", "gpbo", "--seeds", "1",
                     "--budget", "7", "--out", str(tmp_path), "--no-report"])

@@ -9,14 +9,14 @@ from scipy import stats
 
 from gpbo.engine import suggest
 from gpbo.errors import InvalidArgumentError
-from gpbo.models.warping import LAM_STEP, fit_yeo_johnson, pull_in_far_outcomes, warp_outcomes, yeo_johnson
+from gpbo.models.warping import FENCE, LAM_STEP, fit_yeo_johnson, pull_in_far_outcomes, warp_outcomes, yeo_johnson
 
 
 def _fenced(y: np.ndarray) -> np.ndarray:
-    """NumPy reference: outcomes beyond the quartiles -/+ 3 IQR pulled in by s log(1 + excess / s)."""
+    """NumPy reference: outcomes beyond the quartiles -/+ FENCE IQR pulled in by s log(1 + excess / s)."""
     q1, q3 = np.quantile(y, [0.25, 0.75])
     s = q3 - q1 if q3 > q1 else y.std()
-    lo, hi = q1 - 3 * s, q3 + 3 * s
+    lo, hi = q1 - FENCE * s, q3 + FENCE * s
     y = np.where(y < lo, lo - s * np.log1p(np.maximum(lo - y, 0) / s), y)
     return np.where(y > hi, hi + s * np.log1p(np.maximum(y - hi, 0) / s), y)
 
@@ -58,15 +58,18 @@ def test_batched_equals_looped() -> None:
 @pytest.mark.parametrize("seed", range(3))
 def test_far_outcomes_are_pulled_in_as_the_numpy_reference(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    Y = np.stack([-np.exp(2.0 * rng.normal(size=40)), np.exp(2.0 * rng.normal(size=40)),  # both tails
+    Y = np.stack([-np.exp(3.0 * rng.normal(size=40)), np.exp(3.0 * rng.normal(size=40)),  # both tails
                   np.r_[np.zeros(25), rng.normal(size=15)]])  # over half tied: the std is the scale
-    ours = pull_in_far_outcomes(torch.tensor(Y))[0].numpy()
+    Y[0, 0], Y[1, 0] = -1e5, 1e5  # at least one far-out outcome on each side
+    ours, log_jac = pull_in_far_outcomes(torch.tensor(Y))
+    ours = ours.numpy()
+    assert (log_jac[:2] < 0).all()  # the tails were pulled in
     np.testing.assert_allclose(ours, np.stack([_fenced(y) for y in Y]), rtol=1e-12, atol=1e-12)
     assert (np.argsort(ours, -1) == np.argsort(Y, -1)).all()
 
 
 def test_outcomes_within_the_fences_are_unchanged() -> None:
-    Y = torch.rand(3, 30, dtype=torch.float64)  # uniform: nothing beyond quartiles -/+ 3 IQR
+    Y = torch.rand(3, 30, dtype=torch.float64)  # uniform: nothing beyond the fences
     pulled, log_jac = pull_in_far_outcomes(Y)
     assert torch.equal(pulled, Y) and torch.equal(log_jac, torch.zeros(3, dtype=Y.dtype))
 
@@ -88,16 +91,18 @@ def test_far_outcomes_are_pulled_in_where_the_likelihood_says_so(seed: int) -> N
         ll = [stats.yeojohnson_llf(lam, z) for lam in grid]
         return max(ll) - len(y) * np.log(y.std()), grid[int(np.argmax(ll))]
 
-    expected = []
+    expected, used = [], []
     for y in Y:
         fenced = _fenced(y)
         q1, q3 = np.quantile(y, [0.25, 0.75])
-        excess = np.maximum(q1 - 3 * (q3 - q1) - y, 0) + np.maximum(y - q3 - 3 * (q3 - q1), 0)
+        excess = np.maximum(q1 - FENCE * (q3 - q1) - y, 0) + np.maximum(y - q3 - FENCE * (q3 - q1), 0)
         (ll_raw, lam_raw), (ll_pulled, lam_pulled) = profile(y), profile(fenced)
         use, lam = (True, lam_pulled) if ll_pulled - np.log1p(excess / (q3 - q1)).sum() > ll_raw else (False, lam_raw)
         v = fenced if use else y
+        used.append(use)
         expected.append(stats.yeojohnson((v - v.mean()) / v.std(), lmbda=lam))
     np.testing.assert_allclose(warp_outcomes(torch.tensor(Y)).numpy(), np.stack(expected), rtol=1e-9, atol=1e-9)
+    assert used[3] and not used[0]  # both branches: the diverged problem is pulled in, the light tail is not
 
 
 def test_one_diverged_outcome_does_not_squeeze_the_others() -> None:
