@@ -88,11 +88,9 @@ def warp_outcomes(Y: Tensor, lam_min: float = LAM_MIN, lam_max: float = LAM_MAX)
     pulled in, whichever the fitted model makes more likely.
     """
     pulled, log_jac = pull_in_far_outcomes(Y)  # (P, n), (P,)
-    ll_raw, lam_raw = _profile_fit(Y, lam_min, lam_max)
-    ll_pulled, lam_pulled = _profile_fit(pulled, lam_min, lam_max)
-    use = ll_pulled + log_jac > ll_raw  # (P,)
-    z, _ = _standardise(torch.where(use.unsqueeze(-1), pulled, Y))
-    return yeo_johnson(z, torch.where(use, lam_pulled, lam_raw).unsqueeze(-1))
+    ll, lam, z = _profile_fit(torch.stack([Y, pulled]), lam_min, lam_max)  # (2, P), (2, P), (2, P, n)
+    use = ll[1] + log_jac > ll[0]  # (P,)
+    return yeo_johnson(torch.where(use.unsqueeze(-1), z[1], z[0]), torch.where(use, lam[1], lam[0]).unsqueeze(-1))
 
 
 def pull_in_far_outcomes(Y: Tensor) -> tuple[Tensor, Tensor]:
@@ -111,25 +109,27 @@ def pull_in_far_outcomes(Y: Tensor) -> tuple[Tensor, Tensor]:
     return pulled, -(below.log1p() + above.log1p()).sum(-1)
 
 
-def _profile_fit(Y: Tensor, lam_min: float, lam_max: float) -> tuple[Tensor, Tensor]:
-    """(ll (P,), lam (P,)): the best Yeo-Johnson profile log-likelihood of Y (P, n), and its lam.
+def _profile_fit(Y: Tensor, lam_min: float, lam_max: float) -> tuple[Tensor, Tensor, Tensor]:
+    """(ll (...,), lam (...,), z (..., n)) for outcomes Y (..., n), one fit per row.
 
-    ll is in Y's own units (the standardisation's Jacobian, -n log std,
-    included), so that two versions of the outcomes can be compared.
+    ll is the best Yeo-Johnson profile log-likelihood on the lam grid and lam
+    where it is reached; z is Y standardised. ll is in Y's own units (the
+    standardisation's Jacobian, -n log std, included), so that two versions
+    of the outcomes can be compared.
     """
     n = Y.shape[-1]
-    z, std = _standardise(Y)  # (P, n), (P,)
+    z, std = _standardise(Y)  # (..., n), (...,)
     grid = torch.arange(lam_min, lam_max + LAM_STEP / 2, LAM_STEP, dtype=Y.dtype, device=Y.device)  # (L,)
-    psi = yeo_johnson(z.unsqueeze(-2), grid.unsqueeze(-1))  # (P, L, n)
-    var = psi.var(-1, correction=0).clamp_min(torch.finfo(Y.dtype).tiny)  # (P, L)
-    jac = (z.sign() * z.abs().log1p()).sum(-1, keepdim=True)  # (P, 1)
-    best, at = (-0.5 * n * var.log() + (grid - 1.0) * jac).max(-1)  # (P,)
+    psi = yeo_johnson(z.unsqueeze(-2), grid.unsqueeze(-1))  # (..., L, n)
+    var = psi.var(-1, correction=0).clamp_min(torch.finfo(Y.dtype).tiny)  # (..., L)
+    jac = (z.sign() * z.abs().log1p()).sum(-1, keepdim=True)  # (..., 1)
+    best, at = (-0.5 * n * var.log() + (grid - 1.0) * jac).max(-1)  # (...,)
     degenerate = (z.abs().amax(-1) == 0) | (n < 3)
-    return best - n * std.log(), torch.where(degenerate, torch.ones_like(best), grid[at])
+    return best - n * std.log(), torch.where(degenerate, torch.ones_like(best), grid[at]), z
 
 
 def _standardise(Y: Tensor) -> tuple[Tensor, Tensor]:
-    """(z, std): z = (Y - mean) / std per problem, std (P,); a constant problem maps to zeros (std 1)."""
+    """(z, std): z = (Y - mean) / std per row of Y (..., n), std (...,); a constant row maps to zeros (std 1)."""
     mean = Y.mean(-1, keepdim=True)
     std = Y.std(-1, keepdim=True, correction=0) if Y.shape[-1] > 1 else torch.zeros_like(mean)
     tiny = torch.finfo(Y.dtype).tiny
