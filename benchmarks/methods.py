@@ -54,8 +54,10 @@ def _log_ei_ucb_pm() -> RoundRobin:
 
 
 # method -> a registry name of gpbo.acquisition, or a factory of an acquisition object.
-# "gpbo" is the engine's default (LogEI until the default became "log_ei_ucb" on 2026-11-27, 23:50 UTC)
-GPBO_ACQ = {"gpbo": DEFAULT_ACQUISITION, "gpbo_logei": "log_ei", "gpbo_ucb": "ucb", "gpbo_log_ei_ucb": "log_ei_ucb",
+# "gpbo" is the engine's default: LogEI until 2026-11-27, 23:50 UTC, then "log_ei_ucb" until
+# 2026-12-05, then "log_aei_ucb" (gpbo_log_ei_ucb is the previous default)
+GPBO_ACQ = {"gpbo": DEFAULT_ACQUISITION, "gpbo_logei": "log_ei", "gpbo_aei": "log_aei", "gpbo_ucb": "ucb",
+            "gpbo_log_ei_ucb": "log_ei_ucb",
             "gpbo_log_ei_ucb_ts": _log_ei_ucb_ts, "gpbo_log_ei_ucb_pm": _log_ei_ucb_pm,
             "gpbo_qlognei": "qlog_nei", "gpbo_thompson": "thompson", "gpbo_costei": _example_cost_ei,
             "gpbo_nowarp": DEFAULT_ACQUISITION}

@@ -71,8 +71,8 @@ class Optimizer:
             takes the stored study's.
         device: Where the engine runs (str or torch.device); None is the CPU.
         dtype: torch.float64 (default) or torch.float32.
-        acquisition: A registry name (default ``"log_ei_ucb"``: LogEI and UCB
-            taking turns; ``"log_ei"``, ``"ucb"``, ...) or an object following
+        acquisition: A registry name (default ``"log_aei_ucb"``: augmented EI and
+            UCB taking turns; ``"log_ei"``, ``"ucb"``, ...) or an object following
             `gpbo.acquisition.protocol.Acquisition`.
         n_initial: Trials drawn from the Sobol design before the GP takes
             over, counting every trial (asked or told). Defaults to

@@ -23,7 +23,7 @@ def _problems(P: int, n: int, d: int, dtype=torch.float64, device="cpu", seed: i
     return X.to(device, dtype), Y.to(device, dtype)
 
 
-@pytest.mark.parametrize("acquisition", ["log_ei", "ucb", "log_ei_ucb", "qlog_nei", "thompson"])
+@pytest.mark.parametrize("acquisition", ["log_ei", "log_aei", "ucb", "log_aei_ucb", "log_ei_ucb", "qlog_nei", "thompson"])
 def test_batched_call_equals_looped_calls(acquisition: str) -> None:
     X, Y = _problems(3, 12, 2)
     q = 1 if acquisition in ("log_ei", "ucb") else 2

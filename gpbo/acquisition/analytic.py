@@ -1,4 +1,4 @@
-"""Closed-form one-point acquisitions: LogEI, LogPI, UCB, PosteriorMean.
+"""Closed-form one-point acquisitions: LogEI, LogAugmentedEI, LogPI, UCB, PosteriorMean.
 
 All are ``joint = False``: the returned function takes ``X (..., P, 1, d)``
 and returns ``(..., P)``. The engine builds q-batches greedily and folds
@@ -22,8 +22,9 @@ from torch import Tensor
 
 from gpbo.acquisition.protocol import AcquisitionContext, AcquisitionFn, check_single_point
 from gpbo.errors import InvalidArgumentError
+from gpbo.models.protocol import noise_variance
 
-__all__ = ["LogEI", "LogPI", "UCB", "PosteriorMean", "mean_and_sigma"]
+__all__ = ["LogEI", "LogAugmentedEI", "LogPI", "UCB", "PosteriorMean", "mean_and_sigma", "effective_best"]
 
 MIN_VARIANCE = 1e-12  # as BoTorch's AnalyticAcquisitionFunction: sigma >= 1e-6
 
@@ -65,6 +66,75 @@ class LogEI:
             return _LogH.apply(u) + sigma.log()
 
         return log_ei
+
+
+def effective_best(ctx: AcquisitionContext, c: float) -> Tensor:
+    """Huang et al.'s effective best: the posterior mean at the observed point
+    whose lower bound ``mean - c * sigma`` is highest (maximisation).
+
+    With noise the best observation is biased upwards (the luckiest draw);
+    this incumbent is where the model is confident of a good value.
+
+    Args:
+        ctx: acquisition context (``ctx.X`` (P, n, d) the observed points).
+        c: weight of the posterior standard deviation (>= 0).
+
+    Returns:
+        (P,) incumbent values, no gradient.
+    """
+    with torch.no_grad():
+        at_data = ctx.X.transpose(0, 1).unsqueeze(-2)  # (n, P, 1, d)
+        mean, sigma = mean_and_sigma(ctx, at_data, "effective_best")  # (n, P)
+        pick = (mean - c * sigma).argmax(0, keepdim=True)  # (1, P)
+        return mean.gather(0, pick).squeeze(0)
+
+
+class LogAugmentedEI:
+    """Log augmented expected improvement for noisy outcomes (Huang, Allen,
+    Notz and Zeng 2006, "Global optimization of stochastic black-box systems
+    via sequential kriging meta-models", J. Global Optim. 34).
+
+    ``AEI(x) = EI(x; T) * (1 - sigma_eps / sqrt(s(x)^2 + sigma_eps^2))`` with
+    ``T`` the :func:`effective_best` (c = 1), ``s(x)`` the posterior standard
+    deviation and ``sigma_eps^2`` the model's noise variance. The incumbent
+    stops a lucky noisy draw from making every well-explored point look
+    hopeless (then EI only rewards variance: the box's corners), and the
+    factor discounts points whose value the data already pin down to within
+    the noise, so repeated evaluations spread out. Without noise both reduce
+    to LogEI at the best observation. Computed in log space:
+    ``log(1 - r) = log s^2 - log(s^2 + sigma_eps^2) - log1p(r)``,
+    ``r = sigma_eps / sqrt(s^2 + sigma_eps^2)``, finite for any s > 0.
+
+    Args:
+        c: the incumbent's weight on the posterior standard deviation (>= 0;
+            Huang et al.'s 1.0).
+
+    Raises:
+        InvalidArgumentError: if ``c`` is negative or not finite, or (when
+            built) the model has no ``noise``/``y_std`` attributes.
+    """
+
+    joint = False
+
+    def __init__(self, c: float = 1.0) -> None:
+        self.c = _nonnegative(c, "LogAugmentedEI c")
+
+    def __repr__(self) -> str:
+        return f"LogAugmentedEI(c={self.c})"
+
+    def __call__(self, ctx: AcquisitionContext) -> AcquisitionFn:
+        """Build ``X (..., P, 1, d) -> (..., P)``."""
+        noise = noise_variance(ctx.model, "LogAugmentedEI")  # (P,)
+        best_f = effective_best(ctx, self.c)  # (P,)
+
+        def log_aei(X: Tensor) -> Tensor:
+            mean, sigma = mean_and_sigma(ctx, X, "LogAugmentedEI")
+            u = (mean - best_f.to(mean)) / sigma  # (..., P)
+            var, total = sigma.pow(2), sigma.pow(2) + noise.to(sigma)
+            log_discount = var.log() - total.log() - torch.log1p((noise.to(sigma) / total).sqrt())
+            return _LogH.apply(u) + sigma.log() + log_discount
+
+        return log_aei
 
 
 class _LogH(torch.autograd.Function):
@@ -120,11 +190,7 @@ class UCB:
     joint = False
 
     def __init__(self, beta: float = 2.0) -> None:
-        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not (
-            math.isfinite(beta) and beta >= 0
-        ):
-            raise InvalidArgumentError(f"UCB beta must be a finite number >= 0, got {beta!r}")
-        self.beta = float(beta)
+        self.beta = _nonnegative(beta, "UCB beta")
 
     def __repr__(self) -> str:
         return f"UCB(beta={self.beta})"
@@ -138,6 +204,15 @@ class UCB:
             return mean + root_beta * sigma
 
         return ucb
+
+
+def _nonnegative(value: object, name: str) -> float:
+    """``value`` as a float if it is a finite number >= 0, else raise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+        math.isfinite(value) and value >= 0
+    ):
+        raise InvalidArgumentError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
 
 
 class PosteriorMean:

@@ -41,7 +41,7 @@ from torch import Tensor
 
 from gpbo.acquisition.protocol import AcquisitionContext, AcquisitionFn
 from gpbo.errors import InvalidArgumentError
-from gpbo.models.protocol import Surrogate
+from gpbo.models.protocol import Surrogate, noise_variance
 
 __all__ = ["GpboBoTorchModel", "BoTorchAcquisition", "BoTorchFactory"]
 
@@ -124,13 +124,8 @@ class GpboBoTorchModel(Model):
             return observation_noise.squeeze(-1).to(mean).expand_as(mean)
         if not observation_noise:
             return None
-        noise, y_std = (getattr(self.surrogate, a, None) for a in ("noise", "y_std"))
-        if noise is None or y_std is None:
-            raise InvalidArgumentError(
-                "observation_noise=True needs a surrogate with `noise` and `y_std` "
-                f"attributes; {type(self.surrogate).__name__} has none"
-            )
-        return (noise * y_std.pow(2)).to(mean).unsqueeze(-1).expand_as(mean)
+        noise = noise_variance(self.surrogate, "observation_noise=True")  # (P,)
+        return noise.to(mean).unsqueeze(-1).expand_as(mean)
 
 
 class BoTorchAcquisition:

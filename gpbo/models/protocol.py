@@ -21,7 +21,7 @@ from torch import Tensor
 
 from gpbo.errors import InvalidArgumentError
 
-__all__ = ["Posterior", "Surrogate", "psd_cholesky"]
+__all__ = ["Posterior", "Surrogate", "noise_variance", "psd_cholesky"]
 
 # Relative diagonal jitter (times the largest diagonal entry) of the first and
 # of the fallback factorisation. Float32 needs more: its epsilon is ~1e-7.
@@ -124,3 +124,26 @@ class Surrogate(Protocol):
         ``noiseless``: the new points get the noise floor (believed fantasies).
         """
         ...
+
+
+def noise_variance(model: object, who: str) -> Tensor:
+    """(P,) observation-noise variance of a fitted model, in the units of Y.
+
+    Needs the ``noise`` (standardised units) and ``y_std`` attributes that
+    gpbo's exact GP and SVGP both have; the Surrogate protocol itself does not
+    require them.
+
+    Args:
+        model: the fitted surrogate.
+        who: what needs the noise, for the error message.
+
+    Raises:
+        InvalidArgumentError: if the model lacks ``noise`` or ``y_std``.
+    """
+    noise, y_std = (getattr(model, name, None) for name in ("noise", "y_std"))
+    if noise is None or y_std is None:
+        raise InvalidArgumentError(
+            f"{who} needs a surrogate with `noise` and `y_std` attributes; "
+            f"{type(model).__name__} has none"
+        )
+    return noise * y_std.pow(2)

@@ -8,6 +8,7 @@ import torch
 import gpbo.acquisition as acquisition
 from gpbo.acquisition import (
     UCB,
+    LogAugmentedEI,
     LogEI,
     LogPI,
     PosteriorMean,
@@ -22,8 +23,10 @@ from gpbo.errors import InvalidArgumentError
 
 BUILTINS = {
     "log_ei": LogEI,
+    "log_aei": LogAugmentedEI,
     "log_pi": LogPI,
     "ucb": UCB,
+    "log_aei_ucb": RoundRobin,
     "log_ei_ucb": RoundRobin,
     "posterior_mean": PosteriorMean,
     "qlog_nei": qLogNEI,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gpbo.acquisition import UCB, LogEI, RoundRobin, ThompsonSampling, qLogNEI
+from gpbo.acquisition import UCB, LogAugmentedEI, LogEI, RoundRobin, ThompsonSampling, get, qLogNEI
 from gpbo.engine import suggest
 from gpbo.errors import InvalidArgumentError
 
@@ -19,10 +19,15 @@ def test_member_is_chosen_by_the_number_of_points_and_scores_exactly(n: int, mak
     torch.testing.assert_close(RoundRobin(members)(ctx)(X), expected, rtol=0, atol=0)
 
 
-def test_default_members_alternate_log_ei_and_ucb(make_gp, make_ctx) -> None:
+def test_default_members_alternate_augmented_ei_and_ucb(make_gp, make_ctx) -> None:
     rr = RoundRobin()
-    assert [type(rr.member_for(make_ctx(make_gp(n=n)))) for n in (6, 7)] == [LogEI, UCB]
-    assert rr.members[1].beta == 2.0
+    assert [type(rr.member_for(make_ctx(make_gp(n=n)))) for n in (6, 7)] == [LogAugmentedEI, UCB]
+    assert rr.members[0].c == 1.0 and rr.members[1].beta == 2.0
+
+
+def test_log_ei_ucb_keeps_the_previous_portfolio() -> None:
+    assert [type(m) for m in get("log_ei_ucb").members] == [LogEI, UCB]
+    assert [type(m) for m in get("log_aei_ucb").members] == [LogAugmentedEI, UCB]
 
 
 class _Recording:

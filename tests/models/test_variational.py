@@ -164,7 +164,7 @@ def test_switching_threshold(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "acquisition", ["log_ei", "ucb", "log_ei_ucb", "log_pi", "posterior_mean", "qlog_nei", "thompson"]
+    "acquisition", ["log_ei", "log_aei", "ucb", "log_aei_ucb", "log_pi", "posterior_mean", "qlog_nei", "thompson"]
 )
 def test_every_acquisition_runs_on_svgp(acquisition):
     X, Y = _data(2, 40)

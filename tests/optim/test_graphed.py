@@ -108,7 +108,7 @@ def test_cuda_capture_failure_warns_and_runs_eagerly(monkeypatch):
 
 
 @cuda
-@pytest.mark.parametrize("acquisition", ["log_ei_ucb", "thompson"])
+@pytest.mark.parametrize("acquisition", ["log_aei_ucb", "thompson"])
 @pytest.mark.parametrize("mixed", [False, True])
 def test_cuda_engine_with_graphs_equals_eager(monkeypatch, acquisition, mixed):
     """A whole suggestion (MAP fit, acquisition ascent, discrete sweeps) is
