@@ -42,6 +42,9 @@ Variants:
   pulled in beyond Tukey's far-out fences (gpbo's default until 2026-11-28,
   see :mod:`gpbo.models.warping`; measured as ``fence`` patching the other
   way before the fences became the default).
+- ``nodiscount``: the default portfolio's augmented EI without its noise
+  discount, i.e. LogEI from the effective best (the posterior mean at the
+  observed point with the highest mean - sigma).
 - ``accelerator``: every L-BFGS-B call (MAP fit and acquisition ascent) on
   the code path it takes on a GPU: all line-search steps in one batched call,
   "all done" checked every 10 iterations. The CUDA-graph replay repeats that
@@ -191,6 +194,20 @@ def _nofence() -> None:
     warping.pull_in_far_outcomes = lambda Y: (Y, torch.zeros(Y.shape[:-1], dtype=Y.dtype, device=Y.device))
 
 
+def _nodiscount() -> None:
+    """The default portfolio with AEI's incumbent but without its noise discount."""
+    from gpbo.acquisition import LogEI, portfolio
+    from gpbo.acquisition.analytic import effective_best
+
+    class LogEIAtEffectiveBest:
+        joint = False
+
+        def __call__(self, ctx):
+            return LogEI()(dataclasses.replace(ctx, best_f=effective_best(ctx, 1.0)))
+
+    portfolio.LogAugmentedEI = LogEIAtEffectiveBest  # RoundRobin's default EI member
+
+
 def _fence10() -> None:
     from gpbo.models import warping
 
@@ -211,6 +228,7 @@ VARIANTS: dict[str, Callable[[], None]] = {
     "freeze": _freeze,
     "nofence": _nofence,
     "fence10": _fence10,
+    "nodiscount": _nodiscount,
 }
 
 

@@ -7,7 +7,7 @@ on-device multi-start optimiser. A single study is P = 1.
 Batches of q points come either from a joint acquisition (``qLogNEI``,
 Thompson sampling, BoTorch acquisitions), or, for the one-point acquisitions
 (``LogEI`` and friends, custom ones by default), from the kriging-believer
-heuristic (Ginsbourger et al., 2010; the default LogEI/UCB portfolio
+heuristic (Ginsbourger et al., 2010; the default augmented-EI/UCB portfolio
 alternates its members along the batch): each chosen point, and each pending
 point, is added to the GP at its posterior mean, which collapses the
 posterior variance there, and the acquisition is maximised again. On spaces

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gpbo import engine
+from gpbo.acquisition import portfolio
 from gpbo.models import exact, kernel, marginal, pointwise, warping
 from gpbo.optim import multistart
 
@@ -13,7 +14,8 @@ PATCHED = [(kernel, "matern52"), (marginal, "matern52"), (marginal, "matern52_ds
            (pointwise, "matern52"), (pointwise, "matern52_dsq"), (engine, "_context"),
            (engine, "_N_ANCHORS"), (engine, "suggest"), (engine, "maximize_acquisition"),
            (exact, "minimize_lbfgsb"), (multistart, "minimize_lbfgsb"), (exact, "_standardisation"),
-           (multistart, "_ascend"), (warping, "pull_in_far_outcomes"), (warping, "FENCE")]
+           (multistart, "_ascend"), (warping, "pull_in_far_outcomes"), (warping, "FENCE"),
+           (portfolio, "LogAugmentedEI")]
 
 
 @pytest.fixture

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 import torch
 
 from benchmarks import ablations
+from gpbo.acquisition import LogEI, RoundRobin
+from gpbo.acquisition.analytic import effective_best
+from gpbo.acquisition.protocol import AcquisitionContext
 from gpbo.models import exact, kernel, marginal, warping
 from gpbo.optim import multistart
 
@@ -104,3 +108,15 @@ def test_merge_renames_the_chosen_method(tmp_path):
     assert ablations.main(["merge", str(tmp_path / "out"), f"{src}:gpbo=abl_x", f"{src}:tpe"]) == 2
     merged = [json.loads(x) for x in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
     assert [r["method"] for r in merged] == ["abl_x", "tpe"]
+
+
+
+def test_nodiscount_variant_is_log_ei_at_the_effective_best():
+    ablations.VARIANTS["nodiscount"]()
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(2, 8, 2, dtype=torch.float64, generator=g)
+    Y = torch.sin(6 * X).sum(-1) + 0.3 * torch.randn(2, 8, dtype=torch.float64, generator=g)
+    ctx = AcquisitionContext.from_data(exact.ExactGP.fit(X, Y), X, Y)  # n = 8: the EI member's turn
+    at_best = dataclasses.replace(ctx, best_f=effective_best(ctx, 1.0))
+    points = torch.rand(5, 2, 1, 2, dtype=torch.float64, generator=g)
+    torch.testing.assert_close(RoundRobin()(ctx)(points), LogEI()(at_best)(points))
