@@ -27,6 +27,9 @@ from gpbo.models.protocol import noise_variance
 __all__ = ["LogEI", "LogAugmentedEI", "LogPI", "UCB", "PosteriorMean", "mean_and_sigma", "effective_best"]
 
 MIN_VARIANCE = 1e-12  # as BoTorch's AnalyticAcquisitionFunction: sigma >= 1e-6
+# Observed points per posterior call in effective_best: the size of the
+# ascent's raw-sample batch, so its memory (chunk x P x n) is no larger.
+_CHUNK = 512
 
 
 def mean_and_sigma(ctx: AcquisitionContext, X: Tensor, name: str) -> tuple[Tensor, Tensor]:
@@ -84,7 +87,9 @@ def effective_best(ctx: AcquisitionContext, c: float) -> Tensor:
     """
     with torch.no_grad():
         at_data = ctx.X.transpose(0, 1).unsqueeze(-2)  # (n, P, 1, d)
-        mean, sigma = mean_and_sigma(ctx, at_data, "effective_best")  # (n, P)
+        moments = [mean_and_sigma(ctx, block, "effective_best") for block in at_data.split(_CHUNK)]
+        mean = torch.cat([m for m, _ in moments])  # (n, P)
+        sigma = torch.cat([s for _, s in moments])  # (n, P)
         pick = (mean - c * sigma).argmax(0, keepdim=True)  # (1, P)
         return mean.gather(0, pick).squeeze(0)
 
