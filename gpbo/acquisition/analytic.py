@@ -100,7 +100,7 @@ class LogAugmentedEI:
     via sequential kriging meta-models", J. Global Optim. 34).
 
     ``AEI(x) = EI(x; T) * (1 - sigma_eps / sqrt(s(x)^2 + sigma_eps^2))`` with
-    ``T`` the :func:`effective_best` (c = 1), ``s(x)`` the posterior standard
+    ``T`` the :func:`effective_best` (weight ``c``), ``s(x)`` the posterior standard
     deviation and ``sigma_eps^2`` the model's noise variance. The incumbent
     stops a lucky noisy draw from making every well-explored point look
     hopeless (then EI only rewards variance: the box's corners), and the
