@@ -98,8 +98,9 @@ def suggest(
         q: points per problem.
         pending: (P, k, d) points under evaluation, or None.
         acquisition: a registry name (default ``"log_aei_ucb"``: augmented EI and
-            UCB taking turns, see :mod:`gpbo.acquisition.portfolio`; ``"log_ei_ucb"``, ``"log_ei"``, ``"log_aei"``,
-            ``"ucb"``, ``"log_pi"``, ``"posterior_mean"``, ``"qlog_nei"``,
+            UCB taking turns, see :mod:`gpbo.acquisition.portfolio`;
+            ``"log_ei_ucb"``, ``"log_ei"``, ``"log_aei"``, ``"ucb"``,
+            ``"log_pi"``, ``"posterior_mean"``, ``"qlog_nei"``,
             ``"thompson"``) or an object following
             :class:`gpbo.acquisition.protocol.Acquisition`.
         seed: seed of every random number drawn by this call.

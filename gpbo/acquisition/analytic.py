@@ -135,8 +135,9 @@ class LogAugmentedEI:
         def log_aei(X: Tensor) -> Tensor:
             mean, sigma = mean_and_sigma(ctx, X, "LogAugmentedEI")
             u = (mean - best_f.to(mean)) / sigma  # (..., P)
-            var, total = sigma.pow(2), sigma.pow(2) + noise.to(sigma)
-            log_discount = var.log() - total.log() - torch.log1p((noise.to(sigma) / total).sqrt())
+            var, eps2 = sigma.pow(2), noise.to(sigma)  # (..., P), (P,)
+            total = var + eps2
+            log_discount = var.log() - total.log() - torch.log1p((eps2 / total).sqrt())
             return _LogH.apply(u) + sigma.log() + log_discount
 
         return log_aei

@@ -110,7 +110,6 @@ def test_merge_renames_the_chosen_method(tmp_path):
     assert [r["method"] for r in merged] == ["abl_x", "tpe"]
 
 
-
 def test_nodiscount_variant_is_log_ei_at_the_effective_best():
     ablations.VARIANTS["nodiscount"]()
     g = torch.Generator().manual_seed(0)
