@@ -154,7 +154,7 @@ ACCELERATOR_PATH = {"check_every": 10, "unit_first": False}
 
 def _accelerator() -> None:
     from gpbo.models import exact
-    from gpbo.optim import multistart
+    from gpbo.search import multistart
 
     for module in (exact, multistart):
         module.minimize_lbfgsb = functools.partial(module.minimize_lbfgsb, **ACCELERATOR_PATH)
@@ -176,7 +176,7 @@ FREEZE_LENGTHSCALE = 2.0  # unit-cube lengthscale above which ``freeze`` holds a
 
 
 def _freeze() -> None:
-    from gpbo.optim import multistart
+    from gpbo.search import multistart
 
     ascend = multistart._ascend
 

@@ -39,7 +39,7 @@ import torch
 
 import gpbo.engine as engine
 import gpbo.models.exact as exact
-import gpbo.optim.multistart as multistart
+import gpbo.search.multistart as multistart
 from benchmarks.ablations import ACCELERATOR_PATH
 from benchmarks.speed import sobol_designs, styblinski_tang
 

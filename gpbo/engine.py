@@ -12,7 +12,7 @@ alternates its members along the batch): each chosen point, and each pending
 point, is added to the GP at its posterior mean, which collapses the
 posterior variance there, and the acquisition is maximised again. On spaces
 without a continuous dim the search skips configurations already evaluated
-or pending (:mod:`gpbo.optim.avoid`).
+or pending (:mod:`gpbo.search.avoid`).
 
 Random numbers are drawn once per call and shared across the P problems, so a
 problem's suggestion does not depend on which other problems share the batch.
@@ -34,8 +34,8 @@ from gpbo.models.exact import ExactGP
 from gpbo.models.select import choose_model, fit_surrogate
 from gpbo.models.variational import SVGP
 from gpbo.models.warping import WARPS, warp_outcomes
-from gpbo.optim.avoid import avoid_observed
-from gpbo.optim.multistart import maximize_acquisition
+from gpbo.search.avoid import avoid_observed
+from gpbo.search.multistart import maximize_acquisition
 from gpbo.threads import limited_cpu_threads
 from gpbo.validation import check_choice
 

@@ -79,7 +79,7 @@ def test_custom_acquisition_function_and_botorch_acquisition_plug_in() -> None:
 
 def test_categorical_search_finds_best_level_not_rounding() -> None:
     """The best level is far from where a relaxed optimum would round to."""
-    from gpbo.optim.multistart import maximize_acquisition
+    from gpbo.search.multistart import maximize_acquisition
 
     dims = DimSpec(d=2, categorical=(1,), levels={1: (0.0, 0.25, 0.5, 0.75, 1.0)})
     bonus = torch.tensor([0.0, 0.9, 0.1, 0.0, 1.0], dtype=torch.float64)
@@ -135,7 +135,7 @@ def test_greedy_batch_on_a_small_discrete_space_has_no_repeats() -> None:
 
 def test_discrete_space_suggestions_skip_observed_configurations() -> None:
     """16 batches of 8 on a 100-configuration space: no configuration is suggested twice
-    (before gpbo.optim.avoid, Bayesmark's kNN problem saw only 23-43 distinct of 128)."""
+    (before gpbo.search.avoid, Bayesmark's kNN problem saw only 23-43 distinct of 128)."""
     dims = DimSpec(d=2, levels={0: tuple(i / 24 for i in range(25)), 1: (0.0, 1 / 3, 2 / 3, 1.0)})
     g = torch.Generator().manual_seed(0)
     X = dims.snap(torch.rand(1, 8, 2, generator=g, dtype=torch.float64))
@@ -159,7 +159,7 @@ def test_exhausted_discrete_space_still_suggests_a_valid_point() -> None:
 
 
 def test_avoid_observed_masks_exact_repeats_only() -> None:
-    from gpbo.optim.avoid import avoid_observed
+    from gpbo.search.avoid import avoid_observed
 
     observed = torch.tensor([[[0.0, 1.0], [0.5, 0.5]]], dtype=torch.float64)  # (P=1, n=2, d=2)
     fn = avoid_observed(lambda X: X.sum((-1, -2)), observed)  # (..., 1, q, 2) -> (..., 1)

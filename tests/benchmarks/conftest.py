@@ -7,7 +7,7 @@ import pytest
 from gpbo import engine
 from gpbo.acquisition import portfolio
 from gpbo.models import exact, kernel, marginal, pointwise, warping
-from gpbo.optim import multistart
+from gpbo.search import multistart
 
 # every module attribute a variant may replace
 PATCHED = [(kernel, "matern52"), (marginal, "matern52"), (marginal, "matern52_dsq"),

@@ -13,7 +13,7 @@ from gpbo.acquisition import LogEI, RoundRobin
 from gpbo.acquisition.analytic import effective_best
 from gpbo.acquisition.protocol import AcquisitionContext
 from gpbo.models import exact, kernel, marginal, warping
-from gpbo.optim import multistart
+from gpbo.search import multistart
 
 pytestmark = pytest.mark.usefixtures("restore_engine")
 

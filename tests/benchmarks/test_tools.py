@@ -10,7 +10,7 @@ import torch
 from benchmarks import kernel_evidence, profile_suggest, sweep, sync_check
 from gpbo import engine
 from gpbo.models import exact
-from gpbo.optim import multistart
+from gpbo.search import multistart
 
 
 def test_profile_splits_one_suggestion_and_restores_the_engine():

@@ -18,15 +18,12 @@ about has its discrete coordinates on their levels.
 
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 from torch import Tensor
 
+from gpbo.acquisition.protocol import AcquisitionFn
 from gpbo.dims import DimSpec
 from gpbo.optim.lbfgsb import minimize_lbfgsb
-
-AcquisitionFn = Callable[[Tensor], Tensor]  # (..., P, q, d) -> (..., P)
 
 _EXHAUSTIVE_LEVELS = 64
 _GRID_LEVELS = 32
