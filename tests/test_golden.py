@@ -49,7 +49,8 @@ def _mixed_optimizer(**options) -> list:
     opt = gpbo.Optimizer(space, seed=3, **options)
 
     def f(p: dict) -> float:
-        return (math.log10(p["lr"]) + 2.5) ** 2 + (math.log2(p["width"]) - 6) ** 2 / 4 + {"relu": 0.0, "tanh": 0.3, "gelu": 0.1}[p["act"]] + p["drop"]
+        act = {"relu": 0.0, "tanh": 0.3, "gelu": 0.1}[p["act"]]
+        return (math.log10(p["lr"]) + 2.5) ** 2 + (math.log2(p["width"]) - 6) ** 2 / 4 + act + p["drop"]
 
     for _ in range(10):
         t = opt.ask()
