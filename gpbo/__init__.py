@@ -10,6 +10,7 @@ from gpbo import errors
 from gpbo.engine import Suggestion, suggest
 from gpbo.loop import MinimizeResult, minimize
 from gpbo.optimizer import Optimizer
+from gpbo.settings import Settings
 from gpbo.space import Categorical, Integer, Real, Space
 from gpbo.storage import StudyHistory, load_study
 from gpbo.trial import Trial, TrialState
@@ -17,6 +18,6 @@ from gpbo.trial import Trial, TrialState
 __version__ = "0.1.0"
 
 __all__ = [
-    "Categorical", "Integer", "MinimizeResult", "Optimizer", "Real", "Space",
+    "Categorical", "Integer", "MinimizeResult", "Optimizer", "Real", "Settings", "Space",
     "StudyHistory", "Suggestion", "Trial", "TrialState", "errors", "load_study", "minimize", "suggest",
 ]

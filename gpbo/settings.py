@@ -1,0 +1,172 @@
+"""One frozen, validated object for everything that shapes a suggestion.
+
+``Settings`` is built (and so validated) once, where input enters: by the
+user, by `gpbo.Optimizer` / `gpbo.minimize` (``settings=``) or by
+`gpbo.engine.suggest`. It is then passed down unchanged; the engine is the
+one place that reads its fields and hands each layer what it needs (the
+model its kernel, the search its sizes). An ablation is a settings value::
+
+    gpbo.Settings(kernel="rbf")                  # squared-exponential kernel
+    gpbo.Settings(n_anchors=0, warm_start=False) # no anchored restarts, cold fits
+
+Every field is a plain value (str, number, bool, torch dtype) except
+``acquisition``, which may also be an acquisition object; `to_dict` /
+`from_dict` give the JSON form kept in ``state_dict`` and in storage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from gpbo.acquisition import DEFAULT_ACQUISITION
+from gpbo.acquisition import get as get_acquisition
+from gpbo.acquisition.protocol import Acquisition
+from gpbo.errors import InvalidArgumentError
+from gpbo.validation import check_bool, check_choice, check_device, check_dtype, check_int
+
+__all__ = ["Settings", "as_settings"]
+
+MODELS = ("auto", "exact", "svgp")
+KERNELS = ("matern52", "rbf")
+NOISE_MODES = ("learned", "deterministic")
+PRIOR_MEANS = ("worst", "average")
+WARPS = ("yeo-johnson", "none")
+SOLVER_PATHS = ("auto", "accelerator")
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What shapes a suggestion. Every field is checked at construction.
+
+    Attributes:
+        acquisition: A registry name (default ``"log_aei_ucb"``: augmented EI
+            and UCB taking turns, see `gpbo.acquisition.portfolio`) or an
+            object following `gpbo.acquisition.protocol.Acquisition`.
+        model: Surrogate: ``"auto"`` (exact GP up to
+            ``gpbo.models.select.SVGP_THRESHOLD`` observations, SVGP above),
+            ``"exact"`` or ``"svgp"``.
+        kernel: The GP's stationary kernel, ARD with categorical dims:
+            ``"matern52"`` (default) or ``"rbf"``.
+        noise: ``"learned"`` (the GP learns the observation noise, with a
+            floor) or ``"deterministic"`` (noise fixed at the floor).
+        prior_mean: The GP's constant prior mean: the ``"worst"`` observation
+            (default, docs/decisions/0003-prior-mean-at-worst.md) or the
+            ``"average"`` one.
+        warp: Output warp before the fit: ``"yeo-johnson"`` or ``"none"``.
+        warp_fence: Outcomes beyond the quartiles -/+ this many interquartile
+            ranges are pulled in logarithmically before the warp; None pulls
+            nothing in.
+        n_initial: Trials drawn from the Sobol design before the GP takes
+            over (facade only); None is ``max(5, d + 1)``.
+        n_raw: Raw Sobol samples of the acquisition search.
+        n_restarts: Local ascents per problem.
+        n_anchors: Best observations whose neighbourhoods seed extra ascents.
+        warm_start: Start each GP fit from the previous hyperparameters.
+        precondition: Scale the acquisition ascent by the GP's lengthscales.
+        freeze_lengthscale: Hold, during the ascent, every dim whose
+            lengthscale exceeds this (unit-cube units); None holds none.
+        solver_path: ``"auto"`` (the L-BFGS-B path that suits the device) or
+            ``"accelerator"`` (the GPU's path, also on a CPU).
+        svgp_adam_steps: Minibatch Adam steps on the SVGP's inducing points
+            and variational state after its closed-form initialisation.
+        device: Where the facade runs the engine; None is the CPU. The
+            engine itself runs where its tensors are.
+        dtype: torch.float64 (default) or torch.float32 (facade only, as device).
+
+    Raises:
+        InvalidArgumentError: naming the field, the bad value and what was expected.
+    """
+
+    acquisition: str | Acquisition = DEFAULT_ACQUISITION
+    model: str = "auto"
+    kernel: str = "matern52"
+    noise: str = "learned"
+    prior_mean: str = "worst"
+    warp: str = "yeo-johnson"
+    warp_fence: float | None = 3.0
+    n_initial: int | None = None
+    n_raw: int = 512
+    n_restarts: int = 10
+    n_anchors: int = 3
+    warm_start: bool = True
+    precondition: bool = True
+    freeze_lengthscale: float | None = None
+    solver_path: str = "auto"
+    svgp_adam_steps: int = 0
+    device: torch.device | str | None = None
+    dtype: torch.dtype = torch.float64
+
+    def __post_init__(self) -> None:
+        get_acquisition(self.acquisition)  # raises InvalidArgumentError for an unknown name or object
+        for name, choices in (
+            ("model", MODELS), ("kernel", KERNELS), ("noise", NOISE_MODES), ("prior_mean", PRIOR_MEANS),
+            ("warp", WARPS), ("solver_path", SOLVER_PATHS),
+        ):
+            check_choice(name, getattr(self, name), choices)
+        for name, low in (("n_raw", 1), ("n_restarts", 1), ("n_anchors", 0), ("svgp_adam_steps", 0)):
+            check_int(name, getattr(self, name), low)
+        if self.n_initial is not None:
+            check_int("n_initial", self.n_initial, 0)
+        for name in ("warm_start", "precondition"):
+            object.__setattr__(self, name, check_bool(name, getattr(self, name)))
+        for name in ("warp_fence", "freeze_lengthscale"):
+            object.__setattr__(self, name, _positive_or_none(name, getattr(self, name)))
+        object.__setattr__(self, "device", check_device(self.device))
+        object.__setattr__(self, "dtype", check_dtype(_DTYPES.get(self.dtype, self.dtype)))
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied (and validated)."""
+        _check_fields(changes)
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: a custom acquisition object is saved as None."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["acquisition"] = self.acquisition if isinstance(self.acquisition, str) else None
+        out["device"] = str(self.device)
+        out["dtype"] = str(self.dtype).removeprefix("torch.")
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Settings:
+        """Inverse of `to_dict` (a None acquisition means the default)."""
+        data = dict(data)
+        if data.get("acquisition") is None:
+            data.pop("acquisition", None)
+        _check_fields(data)
+        return cls(**data)
+
+
+def as_settings(value: Settings | Mapping[str, Any] | None) -> Settings:
+    """``value`` as `Settings`: itself, built from a dict of fields, or the defaults for None."""
+    if value is None:
+        return Settings()
+    if isinstance(value, Settings):
+        return value
+    if isinstance(value, Mapping):
+        _check_fields(value)
+        return Settings(**value)
+    raise InvalidArgumentError(f"settings must be a gpbo.Settings, a dict of its fields or None, got {type(value).__name__} {value!r:.200}")
+
+
+def _check_fields(values: Mapping[str, Any]) -> None:
+    known = {f.name for f in dataclasses.fields(Settings)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise InvalidArgumentError(f"unknown settings {unknown}; the fields of gpbo.Settings are {sorted(known)}")
+
+
+def _positive_or_none(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not real or not math.isfinite(value) or value <= 0:
+        raise InvalidArgumentError(f"{name} must be None or a finite number > 0, got {type(value).__name__} {value!r}")
+    return float(value)
