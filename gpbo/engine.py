@@ -20,26 +20,27 @@ problem's suggestion does not depend on which other problems share the batch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from gpbo.acquisition import DEFAULT_ACQUISITION, is_joint
 from gpbo.acquisition import get as get_acquisition
+from gpbo.acquisition import is_joint
 from gpbo.acquisition.protocol import Acquisition, AcquisitionContext
 from gpbo.dims import DimSpec
 from gpbo.errors import InvalidArgumentError
 from gpbo.models.exact import ExactGP
-from gpbo.models.select import choose_model, fit_surrogate
+from gpbo.models.select import fit_surrogate
 from gpbo.models.variational import SVGP
-from gpbo.models.warping import WARPS, warp_outcomes
+from gpbo.models.warping import warp_outcomes
 from gpbo.search.avoid import avoid_observed
 from gpbo.search.multistart import maximize_acquisition
+from gpbo.settings import Settings, as_settings
 from gpbo.threads import limited_cpu_threads
-from gpbo.validation import check_choice
 
-NOISE_MODES = ("learned", "deterministic")
 _N_ANCHORS = 3  # best observations whose neighbourhoods seed the acquisition search
 
 
@@ -78,14 +79,9 @@ def suggest(
     dims: DimSpec | None = None,
     q: int = 1,
     pending: Tensor | None = None,
-    acquisition: str | Acquisition = DEFAULT_ACQUISITION,
     seed: int = 0,
     warm_start: ExactGP | SVGP | Tensor | None = None,
-    noise: str = "learned",
-    model: str = "auto",
-    warp: str = "yeo-johnson",
-    n_raw: int = 512,
-    n_restarts: int = 10,
+    settings: Settings | Mapping[str, Any] | None = None,
 ) -> Suggestion:
     """Suggest q new points for each of P problems (maximisation).
 
@@ -97,49 +93,60 @@ def suggest(
             if None.
         q: points per problem.
         pending: (P, k, d) points under evaluation, or None.
-        acquisition: a registry name (default ``"log_aei_ucb"``: augmented EI and
-            UCB taking turns, see :mod:`gpbo.acquisition.portfolio`;
-            ``"log_ei_ucb"``, ``"log_ei"``, ``"log_aei"``, ``"ucb"``,
-            ``"log_pi"``, ``"posterior_mean"``, ``"qlog_nei"``,
-            ``"thompson"``) or an object following
-            :class:`gpbo.acquisition.protocol.Acquisition`.
         seed: seed of every random number drawn by this call.
         warm_start: previous model of the same P and d (or its ``theta``,
             (P, d + 1)), to start the fit from.
-        noise: ``"learned"`` or ``"deterministic"``.
-        model: surrogate: ``"exact"`` GP, sparse variational ``"svgp"``, or
-            ``"auto"``: exact up to ``gpbo.models.select.SVGP_THRESHOLD``
-            observations per problem, SVGP above (see that module for the
-            measured crossover).
-        warp: ``"yeo-johnson"``: fit the surrogate to Yeo-Johnson-warped
-            outcomes (see :mod:`gpbo.models.warping`; the model, the
-            acquisition values and the believed fantasies are then on the
-            warped scale), or ``"none"``.
-        n_raw: raw Sobol samples. n_restarts: local ascents per problem.
+        settings: `gpbo.Settings` (or a dict of its fields): acquisition,
+            surrogate, kernel, noise, warp, search sizes. None is the defaults.
 
     Returns:
         A :class:`Suggestion` with candidates (P, q, d).
     """
-    dims, pending = _check_inputs(X, Y, dims, q, pending, noise, seed)
-    for name, value in (("n_raw", n_raw), ("n_restarts", n_restarts)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidArgumentError(f"{name} must be a positive int, got {value!r}")
-    choose_model(model, X.shape[-2])  # raises InvalidArgumentError for a bad name
-    acq = get_acquisition(acquisition)
-    search = _Search(dims=dims, seed=seed, n_raw=n_raw, n_restarts=n_restarts)
-    if check_choice("warp", warp, WARPS) == "yeo-johnson":
-        Y = warp_outcomes(Y)  # increasing: same maximiser and incumbent, a better-behaved GP
+    settings = as_settings(settings)
+    dims, pending = _check_inputs(X, Y, dims, q, pending, seed)
+    acq = get_acquisition(settings.acquisition)
+    search = _Search(dims=dims, seed=seed, n_raw=settings.n_raw, n_restarts=settings.n_restarts)
     with limited_cpu_threads(X.device):
-        fitted = fit_surrogate(
-            X, Y, model=model, categorical=dims.categorical, noise=noise,
-            warm_start=warm_start, seed=seed,
-        )
+        fitted, Y = _fit(X, Y, dims, settings, seed, warm_start)
         if is_joint(acq):
             ctx = _context(fitted, X, Y, pending, seed)
             candidates, values = _maximise(acq, ctx, q, search)
         else:
             candidates, values = _kriging_believer(acq, fitted, X, Y, pending, q, search)
     return Suggestion(candidates=candidates.detach(), acq_values=values.detach(), model=fitted)
+
+
+def fit_model(
+    X: Tensor,
+    Y: Tensor,
+    *,
+    dims: DimSpec | None = None,
+    settings: Settings | Mapping[str, Any] | None = None,
+    seed: int = 0,
+    warm_start: ExactGP | SVGP | Tensor | None = None,
+) -> ExactGP | SVGP:
+    """The surrogate `suggest` would fit to X (P, n, d), Y (P, n), output warp included.
+
+    With ``settings.warp == "yeo-johnson"`` the model is fitted to the warped
+    outcomes, so its posterior is on the warped scale (increasing in Y).
+    """
+    settings = as_settings(settings)
+    dims, _ = _check_inputs(X, Y, dims, 1, None, seed)
+    with limited_cpu_threads(X.device):
+        return _fit(X, Y, dims, settings, seed, warm_start)[0]
+
+
+def _fit(
+    X: Tensor, Y: Tensor, dims: DimSpec, settings: Settings, seed: int, warm_start: object
+) -> tuple[ExactGP | SVGP, Tensor]:
+    """The fitted surrogate and the (warped) outcomes Y (P, n) it was fitted to."""
+    if settings.warp == "yeo-johnson":
+        Y = warp_outcomes(Y)  # increasing: same maximiser and incumbent, a better-behaved GP
+    fitted = fit_surrogate(
+        X, Y, model=settings.model, categorical=dims.categorical, noise=settings.noise,
+        warm_start=warm_start, seed=seed,
+    )
+    return fitted, Y
 
 
 def _kriging_believer(
@@ -199,8 +206,7 @@ def _maximise(
 
 
 def _check_inputs(
-    X: Tensor, Y: Tensor, dims: DimSpec | None, q: int, pending: Tensor | None,
-    noise: str, seed: int,
+    X: Tensor, Y: Tensor, dims: DimSpec | None, q: int, pending: Tensor | None, seed: int,
 ) -> tuple[DimSpec, Tensor | None]:
     """Validate the engine's inputs; return the dims and pending to use."""
     if not isinstance(X, Tensor) or X.dim() != 3 or not X.is_floating_point():
@@ -229,8 +235,6 @@ def _check_inputs(
         raise InvalidArgumentError(f"q must be a positive int, got {q!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**62:
         raise InvalidArgumentError(f"seed must be an int in [0, 2**62), got {seed!r}")
-    if noise not in NOISE_MODES:
-        raise InvalidArgumentError(f"noise must be one of {NOISE_MODES}, got {noise!r}")
     if dims is None:
         return DimSpec.continuous(d), pending
     if not isinstance(dims, DimSpec) or dims.d != d:

@@ -43,11 +43,12 @@ from gpbo.acquisition import DEFAULT_ACQUISITION
 from gpbo.acquisition import get as get_acquisition
 from gpbo.acquisition.protocol import Acquisition
 from gpbo.design import derive_seed, sobol_design
-from gpbo.engine import NOISE_MODES, suggest
+from gpbo.engine import suggest
 from gpbo.errors import FitError, GpboError, InvalidArgumentError, InvalidTrialError
 from gpbo.models.select import MODELS
 from gpbo.models.warping import WARPS
 from gpbo.owners import new_owner, release_owner
+from gpbo.settings import NOISE_MODES
 from gpbo.space import Space
 from gpbo.storage import Counters, NullStore, SqliteStore, check_storage
 from gpbo.trial import Outcome, Trial, TrialLog, TrialState, parse_value
@@ -425,8 +426,8 @@ class Optimizer:
             suggestion = suggest(
                 X[None].to(**to), Y[None].to(**to), dims=self._space.dims, q=q,
                 pending=pending[None].to(**to) if len(pending) else None,
-                acquisition=self._acquisition, seed=seed, warm_start=self._theta,
-                noise=self._noise, model=self._model, warp=self._warp,
+                seed=seed, warm_start=self._theta,
+                settings={"acquisition": self._acquisition, "noise": self._noise, "model": self._model, "warp": self._warp},
             )
         except FitError as exc:
             warnings.warn(f"gpbo: GP fit failed ({exc}); suggesting Sobol points instead", RuntimeWarning, stacklevel=2)

@@ -35,7 +35,7 @@ def _engine(P: int, n: int, d: int, q: int, *, pending: int = 0, seed: int = 0, 
     if dims is not None:
         X = dims.snap(X)
     pend = torch.rand(P, pending, d, dtype=torch.float64, generator=torch.Generator().manual_seed(seed + 1)) if pending else None
-    s = gpbo.suggest(X, Y, dims=dims, q=q, pending=pend, seed=seed, **options)
+    s = gpbo.suggest(X, Y, dims=dims, q=q, pending=pend, seed=seed, settings=options)
     return s.candidates.flatten().tolist()
 
 

@@ -227,7 +227,7 @@ class GPBOSampler(BaseSampler):
         result = suggest(
             X.to(**kw).unsqueeze(0), Y.to(**kw).unsqueeze(0), dims=space.dims,
             pending=space.encode(pending).to(**kw).unsqueeze(0) if pending else None,
-            acquisition=self._acquisition, seed=(self._seed * 1_000_003 + number) % _MAX_SEED,
+            settings={"acquisition": self._acquisition}, seed=(self._seed * 1_000_003 + number) % _MAX_SEED,
             warm_start=theta,
         )
         self._theta = result.model.theta.detach()
