@@ -76,7 +76,9 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.kernel_evidence")
     ap.add_argument("variant", choices=("rbf", "additive"))
     ap.add_argument("--n", type=int, default=90)
-    ap.add_argument("--results", default=str(RESULTS))
+    ap.add_argument("--results", default=str(RESULTS),
+                    help="a sweep folder (default benchmarks/results/s16_gpbo: run `python -m benchmarks.sweep "
+                    "--problems synthetic --methods gpbo --seeds 16 --out benchmarks/results/s16_gpbo` first)")
     a = ap.parse_args(argv)
     data = load(Path(a.results), a.n)
     if a.variant == "rbf":

@@ -381,7 +381,8 @@ def main(argv: list[str] | None = None) -> dict:
                     help="torch.set_num_threads for this benchmark process (default: leave)")
     ap.add_argument("--profile", nargs="?", const="cprofile", choices=["cprofile", "torch"],
                     help="only profile gpbo's ask() and print the top entries")
-    ap.add_argument("--out", type=Path, default=RESULTS / "latency.json")
+    ap.add_argument("--out", type=Path, default=RESULTS / "latency.json",
+                    help="JSON report (default: benchmarks/results/latency.json, ignored by git)")
     args = ap.parse_args(argv)
 
     if args.threads is not None:

@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--device", default=None, help="device passed to gpbo.minimize")
     ap.add_argument("--noise", default="learned", choices=("learned", "deterministic"),
                     help="gpbo.minimize's noise option (all three problems are deterministic)")
-    ap.add_argument("--out", type=Path, default=RESULTS / "quality.json")
+    ap.add_argument("--out", type=Path, default=RESULTS / "quality.json",
+                    help="JSON report (default: benchmarks/results/quality.json, ignored by git)")
     args = ap.parse_args(argv)
 
     seeds = args.seeds if args.seeds is not None else (2 if args.quick else 8)

@@ -283,7 +283,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--threads", type=int, default=None,
                     help="torch.set_num_threads for the whole process (gpbo's engine uses 1 on the CPU anyway)")
     ap.add_argument("--quick", action="store_true", help="n 20,100; d 2,6; 1 rep; P 1,8; 5 iterations")
-    ap.add_argument("--out", default=str(RESULTS / "speed.json"))
+    ap.add_argument("--out", default=str(RESULTS / "speed.json"),
+                    help="JSON report (default: benchmarks/results/speed.json, ignored by git)")
     a = ap.parse_args(argv)
     if a.quick:
         a.n_list, a.d_list, a.reps, a.P_list, a.iters = "20,100", "2,6", 1, "1,8", 5

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -247,7 +248,9 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--batch-size", type=int, default=1, help="q: points per iteration")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float64", choices=("float64", "float32"))
-    ap.add_argument("--out", default="benchmarks/results/sweep")
+    ap.add_argument("--out", default="benchmarks/results/sweep",
+                    help="output folder: results.jsonl, run_info.json, the report (default: "
+                    "benchmarks/results/sweep, ignored by git)")
     ap.add_argument("--quick", action="store_true", help="CI smoke run: " + json.dumps(QUICK))
     ap.add_argument("--no-report", action="store_true")
     args = ap.parse_args(argv)
@@ -273,6 +276,7 @@ def main(argv=None) -> dict:
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     budget_of = {p.name: args.budget or p.default_budget for p in problems}
     out = Path(args.out)
+    print(f"sweep: writing to {out.resolve()}", file=sys.stderr, flush=True)
     store = Store(out / "results.jsonl", budget_of, args.batch_size)
     groups, seq = plan(problems, methods, seeds, budget_of)
     total = sum(budget_of[p.name] for ps in groups.values() for p, _ in ps) + sum(
