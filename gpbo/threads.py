@@ -3,8 +3,8 @@
 gpbo's engine works on many small tensors (n x n Cholesky factors with n in
 the hundreds, acquisition batches of a few thousand points). On the CPU, the
 intra-op thread pool costs more than it gives at these sizes, and on a busy
-2-core machine it is much slower (benchmarks/RESULTS.md, "Latency" and
-"SVGP"). ``suggest``
+2-core machine it is much slower (docs/decisions/0013-one-thread-in-suggest.md).
+``suggest``
 therefore runs with one thread on the CPU and restores the caller's setting
 on exit. It never touches the setting for CUDA tensors.
 """

@@ -50,9 +50,9 @@ __all__ = [
 DEFAULT_ACQUISITION = "log_aei_ucb"
 """The engine's and the facade's default: augmented EI and UCB taking turns
 (:class:`RoundRobin`). Taking turns was chosen on both benchmark suites
-against LogEI and UCB alone (``benchmarks/RESULTS.md``, "The default
-acquisition: LogEI and UCB taking turns"); augmented EI replaced LogEI in the
-portfolio on 2026-12-05 ("Augmented EI in the default portfolio")."""
+against LogEI and UCB alone (docs/decisions/0010-default-portfolio-logei-ucb.md);
+augmented EI then replaced LogEI in the portfolio
+(docs/decisions/0011-augmented-ei-in-default-portfolio.md)."""
 
 REGISTRY: dict[str, Callable[[], Acquisition]] = {
     "log_ei": LogEI,

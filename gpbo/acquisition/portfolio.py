@@ -3,8 +3,7 @@
 Each acquisition has its own way of failing: on the benchmark suites LogEI
 exploits too early on Branin and Ackley-10 where UCB keeps exploring, and UCB
 (beta = 2) can settle on a plateau it never leaves (a few Bayesmark seeds),
-where LogEI moves on (``benchmarks/RESULTS.md``, "gpbo's acquisitions at full
-size" and "Would UCB be the better default?"). Taking turns hedges between
+where LogEI moves on (docs/decisions/0010-default-portfolio-logei-ucb.md). Taking turns hedges between
 them, in the spirit of acquisition portfolios (GP-Hedge, Hoffman, Brochu and
 de Freitas, 2011; HEBO's MACE, Cowen-Rivers et al., 2022), without their
 state: the member that scores a point is chosen by the number of points the
@@ -15,18 +14,17 @@ q-batch mixes the members, and the choice needs no memory between calls: a
 study resumed from storage continues exactly, and all P problems of a batched
 call, which share n, use the same member (batched still equals looped).
 
-The EI member is :class:`LogAugmentedEI` (LogEI until 2026-12-05): with
+The EI member is :class:`LogAugmentedEI` (formerly LogEI): with
 noisy outcomes LogEI's incumbent, the luckiest noisy draw, made every
 well-explored point look hopeless, so half of the points (LogEI's turns)
 went to the box's corners on Rosenbrock-4-noisy; augmented EI measures
 improvement from where the model is confident and spreads repeated
-evaluations (``benchmarks/RESULTS.md``, "Augmented EI in the default
-portfolio"). ``"log_ei_ucb"`` keeps the previous portfolio.
+evaluations (docs/decisions/0011-augmented-ei-in-default-portfolio.md).
+``"log_ei_ucb"`` keeps the previous portfolio.
 
 A third member, ``ThompsonSampling``, was measured and not adopted: it helped
 the low-dimensional noisy problems (Rosenbrock-4-noisy) and cost the 8- and
-10-dimensional ones (``benchmarks/RESULTS.md``, "Rosenbrock-4-noisy against
-TPE").
+10-dimensional ones (docs/decisions/0010-default-portfolio-logei-ucb.md).
 """
 
 from __future__ import annotations

@@ -208,7 +208,7 @@ class ThompsonSampling:
 
     Needs a model following :class:`PathwiseSurrogate` (gpbo's ExactGP).
     Above ~6 dimensions it over-explores the box boundary and can trail random
-    search (benchmarks/RESULTS.md, "gpbo's acquisitions at full size"); it
+    search (docs/decisions/0010-default-portfolio-logei-ucb.md); it
     suits large, diverse batches in low dimensions.
 
     Args:

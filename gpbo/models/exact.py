@@ -14,8 +14,7 @@ and faces merely for being unexplored (De Ath, Fieldsend and Everson, GECCO
 2020, "What do you mean? The role of the mean function in Bayesian
 optimisation": the worst-observation mean was the best of eight mean
 functions on their synthetic problems of 5+ dims). Measured against the
-average on both benchmark suites in ``benchmarks/RESULTS.md`` ("The GP's
-prior mean at the worst observation").
+average on both benchmark suites: docs/decisions/0003-prior-mean-at-worst.md.
 
 Priors are taken from BoTorch's own factories so they stay in step with it
 (Hvarfner et al. 2024, "Vanilla Bayesian optimization performs great in high
@@ -51,16 +50,15 @@ _MAX_NOISE = 2.0  # standardised units: noise above the signal variance is point
 _MAX_LENGTHSCALE = 1e3
 _JITTERS = (1e-8, 1e-6, 1e-4, 1e-2)
 # L-BFGS-B iteration caps of the MAP fit. A batched call runs until its slowest
-# element stops, so one straggler sets the cost of every problem's iterations:
-# with 1,024 Hartmann6 problems the warm fits' median was 5 iterations and the
-# slowest 48 (benchmarks/RESULTS.md, "Why 1,024 studies cost 3.9x one"). A warm
+# element stops, so one straggler sets the cost of every problem's iterations
+# (docs/decisions/0006-warm-fit-iteration-cap.md). A warm
 # start stops at 20; an element not converged by then continues from its theta
 # at the next fit. Per element, so a batched fit still equals the looped fits.
 _MAX_ITER_COLD, _MAX_ITER_WARM = 100, 20
 # Above this n a fit iteration on a GPU is bound by its O(n^3) kernels, not by
 # launches, and capturing it as a CUDA graph (gpbo.optim.graphed) costs a fresh
-# memory pool of several GB: at n = 5,000 one suggestion took 1,084 ms with the
-# fit captured against 271 ms eager (H200, benchmarks/RESULTS.md).
+# memory pool of several GB: at n = 5,000 the captured fit was slower than the
+# eager one on an H200 (benchmarks/RESULTS.md, "GPU").
 _GRAPH_MAX_N = 2000
 
 

@@ -10,7 +10,7 @@ values are level indices scaled to [0, 1], so only equality matters.
 It is written as a plain function rather than called through a GPyTorch
 module because GPyTorch's lazy-tensor dispatch costs milliseconds per call at
 small n, and the fit and the acquisition ascent call the kernel hundreds of
-times per suggestion (see benchmarks/RESULTS.md, latency profile).
+times per suggestion (benchmarks/RESULTS.md, "Suggestion latency").
 """
 
 from __future__ import annotations

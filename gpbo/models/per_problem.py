@@ -9,9 +9,7 @@ point, memory-bound, and where the leading dims cannot be merged into one
 stride, a copy of every matrix per leading element (1,024 problems at
 n = 30, 13 restarts, 12 line-search steps: 1.15 GB per call, computed).
 Folding the leading dims into rows gives ``P`` matrix products
-``(B a, n) @ (n, n)`` instead: batched Hartmann6 sweeps on the CPU ran about
-20 % faster at P = 64 and 256 (benchmarks/RESULTS.md, "Per-problem matrix
-products").
+``(B a, n) @ (n, n)`` instead, which made batched sweeps at large P faster.
 """
 
 from __future__ import annotations

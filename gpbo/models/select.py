@@ -3,14 +3,10 @@
 ``model="auto"`` uses the exact GP while ``n <= SVGP_THRESHOLD`` and the
 SVGP above.
 
-Measured (benchmarks/RESULTS.md, "SVGP"; 2-core CPU, one suggestion = fit +
-LogEI ascent, q = 1, d = 10, load ~2, current SVGP design with M = 2048):
-exact GP 4.3 / 12.5 / 20.0 / 103 s at n = 1000 / 1500 / 2000 / 3000, SVGP
-5.1 / 7.5 / 10.1 / 11.7 s, so the latency crossover is near n = 1200. Up to
-n = 2048 the SVGP uses M = n inducing points, but its hyperparameters come
-from a 1024-point subset, so the exact GP is the (slightly) better model; it
-is kept up to 1500, where it costs 1.7x the SVGP; at 2000 it costs 2x and at
-3000 9x.
+The threshold is the measured latency crossover, moved up because the exact
+GP is the (slightly) better model: up to n = 2048 the SVGP uses M = n
+inducing points, but its hyperparameters come from a 1024-point subset
+(docs/decisions/0005-svgp-threshold.md).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ whitened Gaussian ``q(u_w) = N(m, S)``, ``u = L u_w`` with ``L L^T = K_ZZ``
 (Hensman et al. 2013), built on GPyTorch's ``ApproximateGP`` and
 ``VariationalStrategy`` with ``batch_shape = (P,)``.
 
-Training, chosen by measurement (benchmarks/RESULTS.md, "SVGP"):
+Training, chosen by measurement (docs/decisions/0005-svgp-threshold.md):
 
 1. Hyperparameters: MAP of the exact GP (:class:`ExactGP`, same priors) on a
    random subset of 1024 points, warm-started from the previous
@@ -21,10 +21,9 @@ Training, chosen by measurement (benchmarks/RESULTS.md, "SVGP"):
 3. ``q`` is set to its optimum on all data (Titsias 2009: one full-batch
    natural-gradient step of size 1, exact for the Gaussian likelihood).
 
-By default no gradient steps are taken: on noisy Hartmann6 at n = 5000 the
-closed-form fit with M = 2048 came within 5.3 % of the exact GP's held-out
-RMSE in 11.8 s, while M = 512 / 256 trained with 100 minibatch Adam steps on
-``Z`` and ``q`` stayed 22 % / 52 % worse (19.0 s / 6.7 s) (an Adam step costs an
+By default no gradient steps are taken: at equal time, more inducing points
+with the closed-form ``q`` fitted better than fewer trained ones
+(docs/decisions/0005-svgp-threshold.md; an Adam step costs an
 O(M^3) Cholesky of K_ZZ, so training and a large M do not fit together on a
 CPU). ``steps > 0`` still trains ``Z`` and ``q`` on the ELBO with minibatch
 Adam (gpbo's whitened ELBO,

@@ -61,8 +61,7 @@ def _sq_dist(X: Tensor, sq: Tensor, idx: Tensor) -> Tensor:
     """Squared distances (P, n) from X (P, n, d) to its rows ``idx`` (P, 1).
 
     As ``|x|^2 - 2 x.c + |c|^2``: no (P, n, d) temporary per step, which at
-    n = 100,000 and M = 2048 steps fragmented the heap (13.9 GiB peak RSS for one
-    suggestion before this change, 0.9 GiB after; benchmarks/RESULTS.md, "SVGP").
+    n = 100,000 and M = 2048 steps fragmented the heap.
     """
     centre = X.gather(1, idx[..., None].expand(-1, 1, X.shape[-1]))  # (P, 1, d)
     cross = (X @ centre.transpose(-1, -2)).squeeze(-1)  # (P, n)

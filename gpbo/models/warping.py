@@ -23,10 +23,8 @@ maximising the Gaussian profile log-likelihood on a grid,
     ll(lam) = -n/2 log var(psi(z; lam)) + (lam - 1) sum sign(z) log(1 + |z|).
 
 lam is searched in [-1, 3] (step 0.05). A one-sided search, lam in [1, 3]
-(compress only the bad tail, never the good one), was measured too: over
-the 10 synthetic problems at 6 seeds each it was better on 4 and worse on 5
-(Hartmann6-noisy: median log10 regret -1.16 against -1.97), so the plain
-maximum-likelihood fit stays (benchmarks/RESULTS.md, "Output warping").
+(compress only the bad tail, never the good one), was measured too and not
+adopted (docs/decisions/0002-output-warp-yeo-johnson.md).
 
 **Far-out outcomes.** With mean and std alone, one diverged outcome sets
 the scale: -1e6 among outcomes in [-1, 0] leaves the others within ~1e-6 of
@@ -38,13 +36,9 @@ likelihood: the best ll of each version, in y's units (plus the
 standardisation's Jacobian, -n log std, and for the pulled version the
 pull's, -sum log(1 + excess / s)); the more likely version is warped. So a
 tail the power transform models well is left alone, and a divergence of
-many orders of magnitude is pulled in. On the ``diverging`` benchmark
-problems (Branin and Hartmann6 whose first parameter's top 15% adds 10^3
-to 10^9) gpbo without the pull did no better than random search. Pulling
-in always cost 0.37 of Bayesmark score; fences at 10 IQR instead of 3 were
-better on Rosenbrock-4-noisy and worse on the Bayesmark-style suite
-(97.30 against 97.96), so Tukey's 3 stays (benchmarks/RESULTS.md,
-"Diverged outcomes").
+many orders of magnitude is pulled in. Pulling in always, and fences at
+10 IQR instead of 3, were measured and not adopted
+(docs/decisions/0012-warp-fences-at-3-iqr.md).
 
 The map is strictly increasing, so the maximiser, the ranking of the
 observations and the incumbent are unchanged; the engine fits and runs the

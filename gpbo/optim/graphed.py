@@ -3,13 +3,12 @@
 On a GPU, one iteration of the batched L-BFGS-B (a line search of twelve step
 sizes, an acquisition or marginal-likelihood value and gradient, the compact
 quasi-Newton direction) is several hundred small kernels whose arithmetic
-takes far less time than launching them from Python: a suggestion at n = 1,000 kept an
-H200 busy for 26 of its 237 ms (benchmarks/RESULTS.md, "GPU validation").
+takes far less time than launching them from Python (a suggestion is bound
+by kernel launches, not arithmetic; benchmarks/RESULTS.md, "GPU").
 Every iteration of one call has the same shapes and no host sync, so it can be
 captured once as a CUDA graph and replayed: a replay costs one launch from
-the host and the kernels' own time on the device. Measured on an H200 at
-n = 1,000, in one script: a suggestion took 117 ms with the replay against
-323 ms launched eagerly (benchmarks/RESULTS.md, "CUDA-graph replay").
+the host and the kernels' own time on the device (the last GPU figures,
+with and without the replay, are in benchmarks/RESULTS.md, "GPU").
 
 :func:`iterate` runs ``state = step(state)`` up to ``max_iter`` times, asking
 the host whether every element is done only every ``check_every`` iterations:

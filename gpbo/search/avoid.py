@@ -3,10 +3,8 @@
 On a space of only integer and categorical dims the same configuration can be
 suggested twice, and with a learned noise the GP sees some value in measuring
 it again. For the objectives gpbo is built for (deterministic or nearly so,
-such as cross-validated losses) a repeat wastes an evaluation: on Bayesmark's
-kNN-iris problem (100 configurations, 16 batches of 8) gpbo evaluated only
-23-43 distinct configurations in 128 evaluations and missed the best one on
-1 seed of 5 (benchmarks/RESULTS.md, "Bayesmark-style suite"). BoTorch's
+such as cross-validated losses) a repeat wastes an evaluation
+(docs/decisions/0007-avoid-observed-on-discrete-spaces.md). BoTorch's
 ``optimize_acqf_discrete(X_avoid=...)`` offers the same exclusion.
 
 The wrapped acquisition is -inf at observed (and pending) configurations, so
