@@ -9,7 +9,8 @@ hyperparameters (:class:`Surrogate`). Shapes follow DESIGN.md: ``X`` is
 posterior mean and qLogNEI need nothing more.
 
 Some acquisitions need more, each written as one small capability protocol
-that a model may follow in addition (gpbo's ExactGP and SVGP follow all):
+that a model may follow in addition (gpbo's ExactGP and SVGP follow all
+three; the ExactGP also :class:`PointNoise`, the SVGP :class:`PathwiseUpdate`):
 
 - :class:`NoiseAndScale`: ``noise`` and ``y_std``, so the observation noise
   in Y units is known (augmented EI, and so the default ``"log_aei_ucb"``;
