@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from gpbo.acquisition import DEFAULT_ACQUISITION, AcquisitionContext, get, is_joint
+from gpbo.acquisition.protocol import required_capabilities
 from gpbo.dims import DimSpec
 from gpbo.errors import InvalidArgumentError
 from gpbo.models.exact import ExactGP
@@ -155,6 +156,15 @@ def test_the_default_acquisition_needs_noise_and_scale_on_every_turn(n: int) -> 
         r"\(attributes noise, y_std; .*\); FixedGP lacks noise, y_std"
     )):
         _suggest(FixedGP(X, Y), X, Y, DEFAULT_ACQUISITION)
+
+
+def test_acquisitions_declare_what_they_require() -> None:
+    assert get("log_aei").requires == (NoiseAndScale,)
+    assert get("thompson").requires == (ThompsonFeatures,)
+    assert get(DEFAULT_ACQUISITION).requires == (NoiseAndScale,)  # the portfolio: its members' needs
+    assert get("log_ei_ucb").requires == ()
+    for name in ("log_ei", "log_pi", "ucb", "posterior_mean", "qlog_nei"):
+        assert required_capabilities(get(name)) == ()
 
 
 def test_augmented_ei_reads_the_noise_through_the_capability() -> None:
