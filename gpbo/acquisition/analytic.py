@@ -22,7 +22,7 @@ from torch import Tensor
 
 from gpbo.acquisition.protocol import AcquisitionContext, AcquisitionFn, check_single_point
 from gpbo.errors import InvalidArgumentError
-from gpbo.models.protocol import noise_variance
+from gpbo.models.protocol import NoiseAndScale, noise_variance
 
 __all__ = ["LogEI", "LogAugmentedEI", "LogPI", "UCB", "PosteriorMean", "mean_and_sigma", "effective_best"]
 
@@ -116,10 +116,11 @@ class LogAugmentedEI:
 
     Raises:
         InvalidArgumentError: if ``c`` is negative or not finite, or (when
-            built) the model has no ``noise``/``y_std`` attributes.
+            built) the model lacks the NoiseAndScale capability.
     """
 
     joint = False
+    requires = (NoiseAndScale,)
 
     def __init__(self, c: float = 1.0) -> None:
         self.c = _nonnegative(c, "LogAugmentedEI c")
@@ -129,7 +130,7 @@ class LogAugmentedEI:
 
     def __call__(self, ctx: AcquisitionContext) -> AcquisitionFn:
         """Build ``X (..., P, 1, d) -> (..., P)``."""
-        noise = noise_variance(ctx.model, "LogAugmentedEI")  # (P,)
+        noise = noise_variance(ctx.model, "LogAugmentedEI")  # (P,); checks NoiseAndScale
         best_f = effective_best(ctx, self.c)  # (P,)
 
         def log_aei(X: Tensor) -> Tensor:

@@ -91,9 +91,9 @@ class GpboBoTorchModel(Model):
         Args:
             X: (..., P, q, d) points.
             output_indices: None or ``[0]`` (single output).
-            observation_noise: add the surrogate's noise (needs ``noise`` and
-                ``y_std`` attributes, standardised units) or a given
-                (..., q, 1) noise tensor in Y units to the diagonal.
+            observation_noise: add the surrogate's noise (needs the
+                :class:`~gpbo.models.protocol.NoiseAndScale` capability) or a
+                given (..., q, 1) noise tensor in Y units to the diagonal.
             posterior_transform: optional BoTorch posterior transform.
 
         Returns:

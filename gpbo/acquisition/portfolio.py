@@ -32,8 +32,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gpbo.acquisition.analytic import UCB, LogAugmentedEI
-from gpbo.acquisition.protocol import Acquisition, AcquisitionContext, AcquisitionFn
+from gpbo.acquisition.protocol import (
+    Acquisition,
+    AcquisitionContext,
+    AcquisitionFn,
+    required_capabilities,
+)
 from gpbo.errors import InvalidArgumentError
+from gpbo.models.protocol import require
 
 __all__ = ["RoundRobin"]
 
@@ -70,6 +76,19 @@ class RoundRobin:
         """The member that scores the next point of this context."""
         return self.members[ctx.X.shape[-2] % len(self.members)]
 
+    @property
+    def requires(self) -> tuple[type, ...]:
+        """The capabilities any member needs (each once, in member order)."""
+        return tuple(dict.fromkeys(c for m in self.members for c in required_capabilities(m)))
+
     def __call__(self, ctx: AcquisitionContext) -> AcquisitionFn:
-        """Build ``X (..., P, 1, d) -> (..., P)``: the chosen member's function."""
+        """Build ``X (..., P, 1, d) -> (..., P)``: the chosen member's function.
+
+        Raises:
+            InvalidArgumentError: if the model lacks a capability that any
+                member needs, on every turn (not only on that member's).
+        """
+        for member in self.members:
+            for capability in required_capabilities(member):
+                require(ctx.model, capability, f"{member!r} in {type(self).__name__}")
         return self.member_for(ctx)(ctx)

@@ -33,7 +33,15 @@ Example (a researcher's acquisition; pass the instance as ``acquisition=``)::
                 return torch.special.log_ndtr((mean - self.threshold) / sigma)
             return fn
 
-    suggestion = gpbo.engine.suggest(X, Y, acquisition=LogProbAbove(0.5))
+    suggestion = gpbo.suggest(X, Y, settings={"acquisition": LogProbAbove(0.5)})
+
+What the model offers. ``ctx.model`` follows the base
+:class:`~gpbo.models.protocol.Surrogate` protocol (``posterior``,
+``condition``); an acquisition that needs more (the noise, the kernel, ...)
+checks the capability protocol of :mod:`gpbo.models.protocol` when it is
+built, with ``require(ctx.model, NoiseAndScale, "MyAcquisition")``, and
+lists it in an optional ``requires`` tuple, so that a portfolio can check
+its members' needs up front (:func:`required_capabilities`).
 
 Random numbers (MC base samples, random features) must be drawn from
 ``ctx.generator`` without a P dimension and once per context, not inside the
@@ -60,6 +68,7 @@ __all__ = [
     "is_joint",
     "check_single_point",
     "draw_seed",
+    "required_capabilities",
 ]
 
 AcquisitionFn = Callable[[Tensor], Tensor]
@@ -131,7 +140,12 @@ class AcquisitionContext:
 
 @runtime_checkable
 class Acquisition(Protocol):
-    """An acquisition family. ``joint``: handles q > 1 and pending points itself."""
+    """An acquisition family. ``joint``: handles q > 1 and pending points itself.
+
+    Optional attribute ``requires``: the capability protocols of
+    :mod:`gpbo.models.protocol` the model must offer beyond
+    :class:`~gpbo.models.protocol.Surrogate` (see :func:`required_capabilities`).
+    """
 
     joint: bool
 
@@ -143,6 +157,11 @@ class Acquisition(Protocol):
 def is_joint(acq: object) -> bool:
     """True if ``acq`` scores whole q-batches (``joint`` attribute, default False)."""
     return bool(getattr(acq, "joint", False))
+
+
+def required_capabilities(acq: object) -> tuple[type, ...]:
+    """The capability protocols ``acq`` needs beyond the base Surrogate (``requires``, default none)."""
+    return tuple(getattr(acq, "requires", ()))
 
 
 def check_single_point(X: Tensor, name: str) -> None:

@@ -34,18 +34,21 @@ drawn from it without a P dimension, once per q on first use, so a batched
 call equals a loop over problems. ``ctx.pending`` is ignored: independent
 draws already spread a batch.
 
-Sparse models. A model may carry its paths on other points than its
-training data by defining ``pathwise_basis`` (P, b, d) and
-``pathwise_weights(prior_at_basis (P, q, b), eps (q, b)) -> (P, q, b)``
-(the SVGP uses its inducing points, ``f = g + k(., Z) v``); models without
-them get the exact update above on ``X_train``.
+What the model must offer is the :class:`~gpbo.models.protocol.ThompsonFeatures`
+capability (kernel, hyperparameters, training data), checked when the
+acquisition is built. Two optional refinements: :class:`~gpbo.models.protocol.PointNoise`
+(``point_noise`` (P, n), the noise of each training point) and, for sparse
+models, :class:`~gpbo.models.protocol.PathwiseUpdate`, which carries the
+paths on other points than the training data (``pathwise_basis`` (P, b, d)
+and ``pathwise_weights(prior_at_basis (P, q, b), eps (q, b)) -> (P, q, b)``;
+the SVGP uses its inducing points, ``f = g + k(., Z) v``); models without it
+get the exact update above on ``X_train``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -53,41 +56,20 @@ from torch import Tensor
 from gpbo.acquisition.protocol import AcquisitionContext, AcquisitionFn, draw_seed
 from gpbo.errors import InvalidArgumentError
 from gpbo.models.kernel import dim_index
-from gpbo.models.protocol import psd_cholesky
+from gpbo.models.protocol import (
+    PathwiseUpdate,
+    PointNoise,
+    ThompsonFeatures,
+    psd_cholesky,
+    require,
+)
 
-__all__ = ["ThompsonSampling", "PathwiseSurrogate"]
+__all__ = ["ThompsonSampling"]
 
 _NU2 = 5  # 2 * nu for Matérn-5/2: Student-t degrees of freedom of the spectral density
 _LEVEL_GRID = 27720  # lcm(1..12): level values i/(k-1) map to exact integers for k <= 13
 _M32 = 0xFFFFFFFF
 _MAX_CHUNK = 2**24  # elements per chunk when evaluating paths at the training points
-
-
-class PathwiseSurrogate(Protocol):
-    """What ThompsonSampling needs from the model (standardised units).
-
-    Attributes:
-        lengthscale: (P, d); outputscale: (P,); noise: (P,).
-        X_train: (P, n, d); Y_train: (P, n) standardised targets.
-        y_mean, y_std: (P,) with ``Y = Y_train * y_std + y_mean``.
-        categorical: encoded dims with the indicator distance.
-        point_noise: optional (P, n) noise of each training point (gpbo's
-            ExactGP: ``noise``, or the floor for a believed fantasy); without
-            it every point has ``noise``.
-    """
-
-    lengthscale: Tensor
-    outputscale: Tensor
-    noise: Tensor
-    X_train: Tensor
-    Y_train: Tensor
-    y_mean: Tensor
-    y_std: Tensor
-    categorical: tuple[int, ...]
-
-    def kernel(self, X1: Tensor, X2: Tensor) -> Tensor:
-        """Prior covariance of X1 (..., P, a, d) and X2 (P, b, d): (..., P, a, b)."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -143,7 +125,7 @@ def _level_normals(values: Tensor, seeds: Tensor) -> Tensor:
     return (-2.0 * u1.log()).sqrt() * torch.cos(2.0 * math.pi * u2)
 
 
-def _prior_paths(X: Tensor, model: PathwiseSurrogate, paths: _Paths) -> Tensor:
+def _prior_paths(X: Tensor, model: ThompsonFeatures, paths: _Paths) -> Tensor:
     """Prior path i evaluated at point i.
 
     Args:
@@ -169,12 +151,12 @@ def _prior_paths(X: Tensor, model: PathwiseSurrogate, paths: _Paths) -> Tensor:
     return amp.unsqueeze(-1) * (feats * paths.weight).sum(-1)  # (..., P, q)
 
 
-def _basis(model: PathwiseSurrogate) -> Tensor:
+def _basis(model: ThompsonFeatures) -> Tensor:
     """(P, b, d) points carrying the path update: the model's basis or X_train."""
-    return getattr(model, "pathwise_basis", model.X_train)
+    return model.pathwise_basis if isinstance(model, PathwiseUpdate) else model.X_train
 
 
-def _paths_at_basis(model: PathwiseSurrogate, paths: _Paths) -> Tensor:
+def _paths_at_basis(model: ThompsonFeatures, paths: _Paths) -> Tensor:
     """All q prior paths at all basis points: (P, q, b), chunked over b."""
     X = _basis(model)  # (P, n, d)
     P, n, d = X.shape
@@ -187,13 +169,15 @@ def _paths_at_basis(model: PathwiseSurrogate, paths: _Paths) -> Tensor:
     return torch.cat(parts, dim=0).permute(1, 2, 0)  # (P, q, n)
 
 
-def _update_weights(model: PathwiseSurrogate, paths: _Paths) -> Tensor:
+def _update_weights(model: ThompsonFeatures, paths: _Paths) -> Tensor:
     """Matheron update ``(K + noise I)^-1 (y - g(X) - eps)`` per path: (P, q, b)."""
-    if hasattr(model, "pathwise_weights"):
+    if isinstance(model, PathwiseUpdate):
         return model.pathwise_weights(_paths_at_basis(model, paths), paths.eps)
     X = model.X_train  # (P, n, d)
-    noise = getattr(model, "point_noise", None)  # (P, n): believed fantasies sit at the floor
-    noise = model.noise.unsqueeze(-1).expand(X.shape[:-1]) if noise is None else noise
+    if isinstance(model, PointNoise):
+        noise = model.point_noise  # (P, n): believed fantasies sit at the floor
+    else:
+        noise = model.noise.unsqueeze(-1).expand(X.shape[:-1])  # (P, n)
     L = psd_cholesky(model.kernel(X, X) + torch.diag_embed(noise))  # (P, n, n)
     resid = (
         model.Y_train.unsqueeze(-2)
@@ -206,7 +190,8 @@ def _update_weights(model: PathwiseSurrogate, paths: _Paths) -> Tensor:
 class ThompsonSampling:
     """Batch Thompson sampling: one pathwise posterior sample per batch point.
 
-    Needs a model following :class:`PathwiseSurrogate` (gpbo's ExactGP).
+    Needs a model with the :class:`~gpbo.models.protocol.ThompsonFeatures`
+    capability (gpbo's ExactGP and SVGP).
     Above ~6 dimensions it over-explores the box boundary and can trail random
     search (docs/decisions/0010-default-portfolio-logei-ucb.md); it
     suits large, diverse batches in low dimensions.
@@ -216,11 +201,12 @@ class ThompsonSampling:
             the prior covariance error is O(1/sqrt(m))).
 
     Raises:
-        InvalidArgumentError: on a bad ``num_features`` or a model without
-            the pathwise attributes.
+        InvalidArgumentError: on a bad ``num_features``, or (when built) a
+            model without the ThompsonFeatures capability.
     """
 
     joint = True
+    requires = (ThompsonFeatures,)
 
     def __init__(self, *, num_features: int = 1024) -> None:
         if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
@@ -239,7 +225,7 @@ class ThompsonSampling:
 
     def paths(self, ctx: AcquisitionContext) -> AcquisitionFn:
         """Build ``X (..., P, q, d) -> (..., P, q)``: path i at point i, in Y units."""
-        model = _check_model(ctx.model)
+        model = require(ctx.model, ThompsonFeatures, "ThompsonSampling")
         seed, cache = draw_seed(ctx.generator), {}
         c, basis = len(model.categorical), _basis(model)
         P, n, d = basis.shape
@@ -261,17 +247,3 @@ class ThompsonSampling:
             return model.y_mean.to(X).unsqueeze(-1) + model.y_std.to(X).unsqueeze(-1) * f
 
         return path_values
-
-
-_REQUIRED = ("lengthscale", "outputscale", "noise", "X_train", "Y_train", "y_mean", "y_std",
-             "categorical", "kernel")
-
-
-def _check_model(model: object) -> PathwiseSurrogate:
-    missing = [name for name in _REQUIRED if not hasattr(model, name)]
-    if missing:
-        raise InvalidArgumentError(
-            f"ThompsonSampling needs a model with {', '.join(_REQUIRED)}; "
-            f"{type(model).__name__} lacks {', '.join(missing)}"
-        )
-    return model  # type: ignore[return-value]

@@ -1,11 +1,30 @@
-"""The surrogate-model contract shared by models, acquisitions and the engine.
+"""What a surrogate model offers: the base protocol and small capabilities.
 
 A surrogate is anything with ``posterior(X)`` returning a :class:`Posterior`
 (joint Gaussian over the ``q`` points of each problem) and ``condition(X, Y)``
 returning a new surrogate with extra observations and the same
-hyperparameters. Shapes follow DESIGN.md: ``X`` is ``(..., P, q, d)``, the
-posterior mean ``(..., P, q)`` and covariance ``(..., P, q, q)``, in the
-original units of Y.
+hyperparameters (:class:`Surrogate`). Shapes follow DESIGN.md: ``X`` is
+``(..., P, q, d)``, the posterior mean ``(..., P, q)`` and covariance
+``(..., P, q, q)``, in the original units of Y. LogEI, LogPI, UCB, the
+posterior mean and qLogNEI need nothing more.
+
+Some acquisitions need more, each written as one small capability protocol
+that a model may follow in addition (gpbo's ExactGP and SVGP follow all
+three; the ExactGP also :class:`PointNoise`, the SVGP :class:`PathwiseUpdate`):
+
+- :class:`NoiseAndScale`: ``noise`` and ``y_std``, so the observation noise
+  in Y units is known (augmented EI, and so the default ``"log_aei_ucb"``;
+  the BoTorch adapter's ``observation_noise=True``).
+- :class:`Lengthscales`: ``lengthscale``, the per-dim scales that
+  precondition the acquisition ascent (optional: without it the ascent is
+  not preconditioned; see :func:`lengthscale_of`).
+- :class:`ThompsonFeatures`: the kernel, its hyperparameters and the
+  training data, from which Thompson sampling draws pathwise samples;
+  :class:`PointNoise` and :class:`PathwiseUpdate` refine it.
+
+An acquisition that needs a capability checks it with :func:`require` when
+it is built from a context, so a model that lacks it fails at once, with an
+error that names the capability, the model and what needed it.
 
 :func:`psd_cholesky` is the jitter-fallback Cholesky used by
 :meth:`Posterior.rsample` and by the Monte-Carlo acquisitions.
@@ -14,14 +33,27 @@ original units of Y.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import torch
 from torch import Tensor
 
 from gpbo.errors import InvalidArgumentError
 
-__all__ = ["Posterior", "Surrogate", "noise_variance", "psd_cholesky"]
+__all__ = [
+    "Lengthscales",
+    "NoiseAndScale",
+    "PathwiseUpdate",
+    "PointNoise",
+    "Posterior",
+    "Surrogate",
+    "ThompsonFeatures",
+    "capability_members",
+    "lengthscale_of",
+    "noise_variance",
+    "psd_cholesky",
+    "require",
+]
 
 # Relative diagonal jitter (times the largest diagonal entry) of the first and
 # of the fallback factorisation. Float32 needs more: its epsilon is ~1e-7.
@@ -112,7 +144,11 @@ class Posterior:
 
 @runtime_checkable
 class Surrogate(Protocol):
-    """What the acquisitions need from a fitted model."""
+    """The base protocol: what every acquisition may use from a fitted model.
+
+    LogEI, LogPI, UCB, PosteriorMean and qLogNEI need nothing more; the
+    engine's kriging believer uses ``condition`` to add each chosen point.
+    """
 
     def posterior(self, X: Tensor) -> Posterior:
         """Joint posterior at ``X`` (..., P, q, d): mean (..., P, q), cov (..., P, q, q)."""
@@ -126,24 +162,184 @@ class Surrogate(Protocol):
         ...
 
 
-def noise_variance(model: object, who: str) -> Tensor:
-    """(P,) observation-noise variance of a fitted model, in the units of Y.
+@runtime_checkable
+class NoiseAndScale(Protocol):
+    """Capability: the observation noise, for acquisitions that discount it.
 
-    Needs the ``noise`` (standardised units) and ``y_std`` attributes that
-    gpbo's exact GP and SVGP both have; the Surrogate protocol itself does not
-    require them.
+    The model works on standardised outcomes ``Y_s = (Y - y_mean) / y_std``;
+    its noise variance in Y units is ``noise * y_std**2``
+    (:func:`noise_variance`). Needed by ``LogAugmentedEI`` (and so by the
+    default ``"log_aei_ucb"``) and by the BoTorch adapter's
+    ``observation_noise=True``.
+
+    Attributes:
+        noise: (P,) observation-noise variance of each problem, standardised units.
+        y_std: (P,) outcome scale of each problem (Y units per standardised unit).
+    """
+
+    noise: Tensor
+    y_std: Tensor
+
+
+@runtime_checkable
+class Lengthscales(Protocol):
+    """Capability: per-dim lengthscales, which precondition the acquisition ascent.
+
+    Optional for every acquisition: the engine reads it with
+    :func:`lengthscale_of`, and without it the ascent runs unpreconditioned.
+
+    Attributes:
+        lengthscale: (P, d) positive lengthscales of each problem's kernel,
+            in unit-cube coordinates.
+    """
+
+    lengthscale: Tensor
+
+
+@runtime_checkable
+class ThompsonFeatures(NoiseAndScale, Lengthscales, Protocol):
+    """Capability: the prior and data behind the posterior, for Thompson sampling.
+
+    Contract: the model's posterior is that of a zero-mean GP on standardised
+    outcomes whose prior covariance is ``kernel``, a Matérn-5/2 ARD kernel
+    with ``lengthscale`` and ``outputscale`` that uses the indicator distance
+    ``1[x != x'] / lengthscale**2`` on the ``categorical`` dims, observed at
+    ``X_train`` with targets ``Y_train`` and Gaussian noise ``noise``
+    (:class:`PointNoise` refines it per point; :class:`PathwiseUpdate`
+    replaces the exact update for sparse models). Thompson sampling draws
+    prior paths from random Fourier features of exactly that kernel and
+    updates them with Matheron's rule, so a model with another kernel gets
+    samples from another posterior.
+
+    Attributes:
+        lengthscale: (P, d) (from :class:`Lengthscales`).
+        noise, y_std: (P,) (from :class:`NoiseAndScale`).
+        outputscale: (P,) signal variance, standardised units.
+        X_train: (P, n, d) training inputs in the unit cube.
+        Y_train: (P, n) standardised targets, ``Y = Y_train * y_std + y_mean``.
+        y_mean: (P,) the standardisation's offset.
+        categorical: encoded dims with the indicator distance.
+    """
+
+    outputscale: Tensor
+    X_train: Tensor
+    Y_train: Tensor
+    y_mean: Tensor
+    categorical: tuple[int, ...]
+
+    def kernel(self, X1: Tensor, X2: Tensor) -> Tensor:
+        """Prior covariance of X1 (..., P, a, d) and X2 (P, b, d): (..., P, a, b), standardised."""
+        ...
+
+
+@runtime_checkable
+class PointNoise(Protocol):
+    """Optional refinement of :class:`ThompsonFeatures`: noise per training point.
+
+    Attributes:
+        point_noise: (P, n) noise variance of each training point, standardised
+            units (gpbo's ExactGP: ``noise`` for observations, the floor for a
+            believed fantasy). Without it every training point has ``noise``.
+    """
+
+    point_noise: Tensor
+
+
+@runtime_checkable
+class PathwiseUpdate(Protocol):
+    """Optional refinement of :class:`ThompsonFeatures` for sparse models.
+
+    A sample path is ``f = g + kernel(., B) v``: the prior path ``g`` plus an
+    update carried on the basis points ``B`` (the SVGP: its inducing points)
+    instead of the exact update on ``X_train``.
+
+    Attributes:
+        pathwise_basis: (P, b, d) the basis points ``B``.
+    """
+
+    pathwise_basis: Tensor
+
+    def pathwise_weights(self, prior_at_basis: Tensor, eps: Tensor) -> Tensor:
+        """Weights ``v`` (P, s, b) from prior path values at B (P, s, b) and normals eps (s, b)."""
+        ...
+
+
+_Capability = TypeVar("_Capability")
+
+
+def capability_members(capability: type) -> tuple[str, ...]:
+    """The attribute and method names a capability protocol asks for, its bases' first."""
+    names: dict[str, None] = {}
+    for base in reversed(capability.__mro__):
+        if base is object or base.__module__ == "typing":  # Protocol, Generic
+            continue
+        names.update(dict.fromkeys(vars(base).get("__annotations__", {})))
+        names.update(dict.fromkeys(
+            name for name, value in vars(base).items() if callable(value) and not name.startswith("_")
+        ))
+    return tuple(names)
+
+
+def require(model: object, capability: type[_Capability], who: str) -> _Capability:
+    """``model``, checked to offer ``capability`` (one of this module's protocols).
+
+    Acquisitions call it when they are built from a context, not per
+    evaluation. Only the presence of the members is checked; their shapes
+    are the capability's contract.
 
     Args:
         model: the fitted surrogate.
+        capability: e.g. :class:`NoiseAndScale` or :class:`ThompsonFeatures`.
+        who: what needs it, for the error message (e.g. ``"LogAugmentedEI"``).
+
+    Returns:
+        ``model`` itself, typed as the capability.
+
+    Raises:
+        InvalidArgumentError: naming the capability, its members, the model's
+            type and the members it lacks.
+    """
+    members = capability_members(capability)
+    missing = [name for name in members if not hasattr(model, name)]
+    if missing:
+        raise InvalidArgumentError(
+            f"{who} needs a surrogate with the {capability.__name__} capability "
+            f"(attributes {', '.join(members)}; see gpbo.models.protocol.{capability.__name__}); "
+            f"{type(model).__name__} lacks {', '.join(missing)}"
+        )
+    return model  # type: ignore[return-value]
+
+
+def lengthscale_of(model: object) -> Tensor | None:
+    """(P, d) lengthscales that precondition the acquisition ascent, or None.
+
+    None when the model does not offer :class:`Lengthscales` (the ascent is
+    then not preconditioned).
+
+    Raises:
+        InvalidArgumentError: if the model's ``lengthscale`` is not a 2-dim tensor.
+    """
+    if not isinstance(model, Lengthscales):
+        return None
+    scale = model.lengthscale
+    if not isinstance(scale, Tensor) or scale.dim() != 2:
+        shape = tuple(scale.shape) if isinstance(scale, Tensor) else type(scale).__name__
+        raise InvalidArgumentError(
+            f"{type(model).__name__}.lengthscale must be a (P, d) tensor (the Lengthscales "
+            f"capability preconditions the acquisition ascent), got {shape}"
+        )
+    return scale
+
+
+def noise_variance(model: object, who: str) -> Tensor:
+    """(P,) observation-noise variance of a fitted model, in the units of Y.
+
+    Args:
+        model: the fitted surrogate, with the :class:`NoiseAndScale` capability.
         who: what needs the noise, for the error message.
 
     Raises:
-        InvalidArgumentError: if the model lacks ``noise`` or ``y_std``.
+        InvalidArgumentError: if the model lacks :class:`NoiseAndScale`.
     """
-    noise, y_std = (getattr(model, name, None) for name in ("noise", "y_std"))
-    if noise is None or y_std is None:
-        raise InvalidArgumentError(
-            f"{who} needs a surrogate with `noise` and `y_std` attributes; "
-            f"{type(model).__name__} has none"
-        )
-    return noise * y_std.pow(2)
+    checked = require(model, NoiseAndScale, who)
+    return checked.noise * checked.y_std.pow(2)

@@ -17,7 +17,8 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 class TinyGP:
     """Exact GP, Matérn-5/2 ARD with indicator distance on categorical dims.
 
-    Provides the Surrogate protocol plus the attributes ThompsonSampling needs.
+    Follows the Surrogate protocol and the ThompsonFeatures capability
+    (gpbo.models.protocol).
     """
 
     def __init__(self, X: Tensor, Y: Tensor, lengthscale: Tensor, noise: Tensor,

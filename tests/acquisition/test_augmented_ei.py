@@ -107,5 +107,6 @@ def test_needs_a_model_with_noise(make_gp, make_ctx) -> None:
         posterior = ctx.model.posterior
 
     bare = type(ctx)(NoNoise(), ctx.X, ctx.Y, ctx.best_f, None, ctx.generator)
-    with pytest.raises(InvalidArgumentError, match="LogAugmentedEI needs a surrogate with `noise`.*NoNoise"):
+    message = "LogAugmentedEI needs a surrogate with the NoiseAndScale capability.*NoNoise lacks noise, y_std"
+    with pytest.raises(InvalidArgumentError, match=message):
         LogAugmentedEI()(bare)
