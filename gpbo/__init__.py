@@ -3,8 +3,12 @@
 Practitioners use :func:`minimize` or the ask/tell :class:`Optimizer` over a
 :class:`Space`; benchmark sweeps call :func:`gpbo.engine.suggest` on P
 problems at once; researchers plug new acquisitions into either
-(:mod:`gpbo.acquisition.protocol`).
+(:mod:`gpbo.acquisition.protocol`). ``gpbo.plot`` is imported on first
+use, and imports matplotlib only when a plot is drawn.
 """
+
+import importlib
+from typing import Any
 
 from gpbo import errors
 from gpbo.engine import Suggestion, suggest
@@ -19,5 +23,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Categorical", "Integer", "MinimizeResult", "Optimizer", "Real", "Settings", "Space",
-    "StudyHistory", "Suggestion", "Trial", "TrialState", "errors", "load_study", "minimize", "suggest",
+    "StudyHistory", "Suggestion", "Trial", "TrialState", "errors", "load_study", "minimize", "plot", "suggest",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``gpbo.plot`` without importing it (or matplotlib) at ``import gpbo``."""
+    if name == "plot":
+        return importlib.import_module("gpbo.plot")
+    raise AttributeError(f"module 'gpbo' has no attribute {name!r}")
+

@@ -3,7 +3,9 @@
 Every error gpbo raises on purpose derives from :class:`GpboError`, so callers
 can catch all of them with one ``except``. Each concrete error also derives
 from the matching built-in (``ValueError`` for bad input, ``RuntimeError`` for
-numerical failures), so generic handlers keep working.
+numerical failures, ``TimeoutError`` for a trial past its time), so generic
+handlers keep working. Every error type is defined here; the modules that
+raise one may re-export it (``gpbo.storage.StorageError``).
 
 Errors are raised where input enters the library, and their messages show the
 bad value together with what was expected.
@@ -17,6 +19,8 @@ __all__ = [
     "InvalidSpaceError",
     "InvalidTrialError",
     "FitError",
+    "StorageError",
+    "TrialTimeoutError",
 ]
 
 
@@ -53,3 +57,11 @@ class InvalidTrialError(GpboError, ValueError):
 
 class FitError(GpboError, RuntimeError):
     """Fitting a surrogate model failed in a way that could not be recovered."""
+
+
+class StorageError(GpboError, RuntimeError):
+    """The storage file cannot be opened, read or written (or is not a gpbo study)."""
+
+
+class TrialTimeoutError(GpboError, TimeoutError):
+    """A trial ran longer than ``timeout_per_trial`` (the reason of its FAILED record)."""

@@ -1,13 +1,20 @@
 """Plots of a study: convergence, slices, partial dependence and importance.
 
-Every function takes a study (an `Optimizer`, a `MinimizeResult` or a list of
-`Trial` records with its `Space`) and returns a matplotlib ``Figure``; save it
-with ``fig.savefig("plot.png")``. matplotlib is imported on first use
-(``pip install "gpbo[plot]"``).
+Every function takes a study (an `Optimizer`, a `MinimizeResult`, or the
+`StudyHistory` that `gpbo.load_study` returns) and returns a matplotlib
+``Figure``; save it with ``fig.savefig("plot.png")``. matplotlib is imported
+on first use (``pip install "gpbo[plot]"``). ``metric_name=`` names the
+objective on the axes (default ``"objective"``).
 
-`partial_dependence` and `importance` refit the surrogate (the batched exact
-GP of :mod:`gpbo.models.exact`, P = 1) to the COMPLETE trials, in the user's
-convention (values are not negated), with `fit_surrogate`.
+`partial_dependence` and `importance` draw the model the optimizer suggests
+from: `fit_surrogate` refits it (cold, not warm-started) with
+`gpbo.engine.fit_model`, the study's settings (a `StudyHistory` has none: the
+defaults) and the optimizer's data (failed trials at the worst completed
+value). With an output warp (the default) that model lives on the warped
+scale, a strictly increasing map of the objective that
+`gpbo.models.warping` does not invert, so those axes say "warped scale": the
+ordering and the optimum's location read the same. Values are shown in the
+objective's direction, whether the study minimises or maximises.
 """
 
 from __future__ import annotations
@@ -19,12 +26,16 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from gpbo.engine import fit_model
 from gpbo.errors import InvalidArgumentError
 from gpbo.loop import MinimizeResult
 from gpbo.models.exact import ExactGP
+from gpbo.models.variational import SVGP
+from gpbo.models.warping import warp_outcomes
 from gpbo.optimizer import Optimizer
+from gpbo.settings import Settings
 from gpbo.space import Categorical, Integer, Real, Space
-from gpbo.threads import limited_cpu_threads
+from gpbo.storage import StudyHistory
 from gpbo.trial import Trial, TrialState
 
 if TYPE_CHECKING:
@@ -34,41 +45,72 @@ if TYPE_CHECKING:
 __all__ = ["Surrogate", "convergence", "fit_surrogate", "importance", "importances",
            "partial_dependence", "slice"]
 
-Study = Optimizer | MinimizeResult
+Study = Optimizer | MinimizeResult | StudyHistory
 _IMPORTANCE_METHODS = ("lengthscale", "sobol")
 
 
 @dataclass(frozen=True)
 class Surrogate:
-    """A GP fitted to a study's COMPLETE trials (user convention).
+    """The engine's model of a study, seen in the objective's direction.
 
     Attributes:
-        model: the fitted `ExactGP`, P = 1.
+        model: the `ExactGP` or `SVGP` (P = 1) that `gpbo.engine.fit_model`
+            fits to the study, in the engine's maximisation convention.
         space: the study's search space.
         X: (n, d) encoded params of the COMPLETE trials.
-        Y: (n,) their values.
+        Y: (n,) their values on the scale of `predict`: the objective's, or
+            the warped one if ``warped``.
+        sign: +1.0 if the study maximises, -1.0 if it minimises.
+        warped: True if the model was fitted to warped outcomes.
     """
 
-    model: ExactGP
+    model: ExactGP | SVGP
     space: Space
     X: Tensor
     Y: Tensor
+    sign: float = 1.0
+    warped: bool = False
 
     def predict(self, X: Tensor) -> tuple[Tensor, Tensor]:
-        """Posterior mean and standard deviation of the objective at ``X`` (m, d) -> (m,), (m,)."""
+        """Posterior mean (increasing in the objective) and std at ``X`` (m, d) -> (m,), (m,)."""
         with torch.no_grad():
             post = self.model.posterior(X.unsqueeze(-2).unsqueeze(-3))  # X (m, 1, 1, d)
-        return post.mean[..., 0, 0], post.variance[..., 0, 0].clamp_min(0.0).sqrt()
+        return self.sign * post.mean[..., 0, 0], post.variance[..., 0, 0].clamp_min(0.0).sqrt()
 
 
-def _unpack(study: Any) -> tuple[Space, list[Trial], bool]:
-    """(space, trials, maximize) of an Optimizer or a MinimizeResult."""
+@dataclass(frozen=True)
+class _Study:
+    space: Space
+    trials: list[Trial]
+    maximize: bool
+    settings: Settings
+
+
+def _unpack(study: Any) -> _Study:
+    """What the plots need of an Optimizer, a MinimizeResult or a StudyHistory."""
     if isinstance(study, MinimizeResult):
         study = study.optimizer
+    if isinstance(study, StudyHistory):
+        return _Study(study.space, study.trials, study.maximize, Settings())
     if not isinstance(study, Optimizer):
         raise InvalidArgumentError(
-            f"study must be a gpbo.Optimizer or a gpbo.MinimizeResult, got {type(study).__name__}")
-    return study.space, study.trials, study.maximize
+            "study must be a gpbo.Optimizer, a gpbo.MinimizeResult or a gpbo.StudyHistory "
+            f"(from gpbo.load_study), got {type(study).__name__}")
+    return _Study(study.space, study.trials, study.maximize, _settings_of(study))
+
+
+def _settings_of(opt: Optimizer) -> Settings:
+    """The optimizer's settings (the fields that shape the fit, until it exposes a `Settings`)."""
+    settings = getattr(opt, "settings", None)
+    if isinstance(settings, Settings):
+        return settings
+    return Settings(**{f: getattr(opt, f"_{f}") for f in ("noise", "model", "warp") if hasattr(opt, f"_{f}")})
+
+
+def _check_metric(metric_name: Any) -> str:
+    if not isinstance(metric_name, str) or not metric_name:
+        raise InvalidArgumentError(f"metric_name must be a non-empty str, got {metric_name!r:.200}")
+    return metric_name
 
 
 def _complete(trials: list[Trial]) -> list[Trial]:
@@ -76,21 +118,31 @@ def _complete(trials: list[Trial]) -> list[Trial]:
 
 
 def fit_surrogate(study: Study) -> Surrogate:
-    """Fits the exact GP to the COMPLETE trials of ``study``.
+    """Fits the model the optimizer suggests from (`gpbo.engine.fit_model`) to ``study``.
+
+    The data are the optimizer's: COMPLETE trials in the maximisation
+    convention, FAILED ones at the worst completed value; the settings are
+    the study's (defaults for a `StudyHistory`).
 
     Raises:
         InvalidArgumentError: If ``study`` is not a study or has fewer than 2
             COMPLETE trials.
     """
-    space, trials, _ = _unpack(study)
-    done = _complete(trials)
+    s = _unpack(study)
+    done = _complete(s.trials)
     if len(done) < 2:
         raise InvalidArgumentError(f"the surrogate needs at least 2 COMPLETE trials, got {len(done)}")
-    X = space.encode([t.params for t in done])  # (n, d) float64
-    Y = torch.tensor([t.value for t in done], dtype=torch.float64)  # (n,)
-    with limited_cpu_threads(X.device):
-        model = ExactGP.fit(X.unsqueeze(0), Y.unsqueeze(0), categorical=space.dims.categorical)
-    return Surrogate(model=model, space=space, X=X, Y=Y)
+    failed = [t for t in s.trials if t.state is TrialState.FAILED]
+    X = s.space.encode([t.params for t in done + failed])  # (n + f, d) float64
+    sign = 1.0 if s.maximize else -1.0
+    Y = sign * torch.tensor([t.value for t in done], dtype=torch.float64)  # (n,) to maximise
+    Y = torch.cat([Y, Y.min().expand(len(failed))])  # (n + f,)
+    model = fit_model(X[None], Y[None], dims=s.space.dims, settings=s.settings)
+    warped = s.settings.warp != "none"
+    if warped:  # the outcomes the model was fitted to (as gpbo.engine does)
+        Y = warp_outcomes(Y[None])[0]
+    n = len(done)
+    return Surrogate(model=model, space=s.space, X=X[:n], Y=sign * Y[:n], sign=sign, warped=warped)
 
 
 def _figure(n_axes: int = 1, *, width: float = 5.0, height: float = 3.6) -> tuple[Figure, list[Axes]]:
@@ -107,17 +159,20 @@ def _figure(n_axes: int = 1, *, width: float = 5.0, height: float = 3.6) -> tupl
     return fig, axes[:n_axes]
 
 
-def convergence(study: Study, *, log_y: bool = False) -> Figure:
+def convergence(study: Study, *, log_y: bool = False, metric_name: str = "objective") -> Figure:
     """Objective value of each COMPLETE trial and the best value so far.
 
     Failed trials are marked with an ``x`` on the x axis.
 
     Args:
-        study: An `Optimizer` or `MinimizeResult`.
+        study: An `Optimizer`, `MinimizeResult` or `StudyHistory`.
         log_y: Log-scaled objective axis (all values must be > 0), which keeps
             a few very bad trials from flattening the curve.
+        metric_name: What the objective measures, e.g. ``"validation error"``.
     """
-    _, trials, maximize = _unpack(study)
+    metric_name = _check_metric(metric_name)
+    s = _unpack(study)
+    trials, maximize = s.trials, s.maximize
     done = _complete(trials)
     if log_y and any(t.value <= 0 for t in done):
         bad = min(t.value for t in done)
@@ -134,7 +189,7 @@ def convergence(study: Study, *, log_y: bool = False) -> Figure:
     if failed:
         ax.plot(failed, [0.0] * len(failed), "x", color="C3", transform=ax.get_xaxis_transform(),
                 clip_on=False, label="failed")
-    ax.set(xlabel="trial", ylabel="objective", title="Convergence", yscale="log" if log_y else "linear")
+    ax.set(xlabel="trial", ylabel=metric_name, title="Convergence", yscale="log" if log_y else "linear")
     ax.legend()
     return fig
 
@@ -154,10 +209,22 @@ def _choice_index(param: Categorical, value: Any) -> int:
 
 
 def _format_axis(ax: Axes, space: Space, name: str, axis: str = "x") -> None:
-    """Log / logit scale for log / logit params, choice labels for categoricals."""
+    """Log / logit scale for log / logit params, choice labels for categoricals.
+
+    A log-scaled integer gets plain integer labels at 1-2-5 steps (1, 10, 100
+    beyond 2.5 decades) and no minor labels, which would overlap.
+    """
     param = space.params[name]
     if isinstance(param, (Real, Integer)) and param.log:
         (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    if isinstance(param, Integer) and param.log:
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        decades = math.log10(param.high / param.low)
+        which = ax.xaxis if axis == "x" else ax.yaxis
+        which.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0) if decades <= 2.5 else (1.0,)))
+        which.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}" if v < 1e5 else f"{v:.0e}"))
+        which.set_minor_formatter(NullFormatter())
     if isinstance(param, Real) and param.logit:
         (ax.set_xscale if axis == "x" else ax.set_yscale)("logit")
     if isinstance(param, Categorical):
@@ -166,14 +233,17 @@ def _format_axis(ax: Axes, space: Space, name: str, axis: str = "x") -> None:
     (ax.set_xlabel if axis == "x" else ax.set_ylabel)(name)
 
 
-def slice(study: Study, params: list[str] | None = None) -> Figure:
+def slice(study: Study, params: list[str] | None = None, *, metric_name: str = "objective") -> Figure:
     """Objective value against each parameter, one panel per parameter.
 
     Args:
-        study: An `Optimizer` or `MinimizeResult`.
+        study: An `Optimizer`, `MinimizeResult` or `StudyHistory`.
         params: Names to draw; None draws every parameter.
+        metric_name: What the objective measures, e.g. ``"validation error"``.
     """
-    space, trials, _ = _unpack(study)
+    metric_name = _check_metric(metric_name)
+    s = _unpack(study)
+    space, trials = s.space, s.trials
     names = _check_names(space, params)
     done = _complete(trials)
     fig, axes = _figure(len(names), width=4.0)
@@ -181,7 +251,7 @@ def slice(study: Study, params: list[str] | None = None) -> Figure:
         x = _axis_values(space, name, [t.params[name] for t in done])
         points = ax.scatter(x, [t.value for t in done], c=[t.id for t in done], cmap="viridis", s=16)
         _format_axis(ax, space, name)
-        ax.set_ylabel("objective")
+        ax.set_ylabel(metric_name)
     fig.colorbar(points, ax=axes, label="trial")
     fig.suptitle("Slice")
     return fig
@@ -230,52 +300,93 @@ def _pd(surrogate: Surrogate, dims: list[int], values: Tensor) -> tuple[Tensor, 
 
 def partial_dependence(
     study: Study, params: str | tuple[str, str], *, n_grid: int = 40,
-    surrogate: Surrogate | None = None,
+    surrogate: Surrogate | None = None, metric_name: str = "objective",
 ) -> Figure:
-    """The surrogate's mean (and, for one parameter, ±2 std) along one or two parameters.
+    """The model's mean (and, for one parameter, ±2 std) along one or two parameters.
 
     The other parameters are averaged out over the COMPLETE trials (Friedman's
     partial dependence of the GP mean); the band is the average posterior std.
+    A categorical parameter alone gets one bar per choice, with ±2 std error
+    bars. The model is `fit_surrogate`'s: the one the optimizer suggests from,
+    so with an output warp the values are on the warped scale (the axis says so).
 
     Args:
-        study: An `Optimizer` or `MinimizeResult` with >= 2 COMPLETE trials.
+        study: An `Optimizer`, `MinimizeResult` or `StudyHistory` with >= 2
+            COMPLETE trials.
         params: One name, or a pair of names for a 2-D contour plot.
         n_grid: Grid points per continuous parameter, >= 2.
         surrogate: A `fit_surrogate` result to reuse; fitted if None.
+        metric_name: What the objective measures, e.g. ``"validation error"``.
     """
-    names = _check_names(_unpack(study)[0], params)
+    metric_name = _check_metric(metric_name)
+    names = _check_names(_unpack(study).space, params)
     if len(names) > 2 or isinstance(n_grid, bool) or not isinstance(n_grid, int) or n_grid < 2:
         raise InvalidArgumentError(
             f"partial_dependence takes one or two params and n_grid >= 2, got {params!r}, n_grid={n_grid!r}")
     sur = fit_surrogate(study) if surrogate is None else surrogate
-    space = sur.space
-    grids = [_grid(space, n, n_grid) for n in names]
-    dims = [space.names.index(n) for n in names]
+    label = f"{metric_name} (warped scale)" if sur.warped else metric_name
     fig, (ax,) = _figure()
-    if len(names) == 1:
-        mean, std = _pd(sur, dims, grids[0].unsqueeze(-1))
-        x = _decoded(space, names[0], grids[0])
-        ax.plot(x, mean, color="C0", label="mean")
-        ax.fill_between(x, mean - 2 * std, mean + 2 * std, color="C0", alpha=0.2, label="±2 std")
-        ax.scatter(_axis_values(space, names[0], _observed(sur, names[0])), sur.Y, s=10,
-                   color="k", label="trials")
-        ax.set_ylabel("objective")
-        ax.legend()
+    if len(names) == 2:
+        _pd_2d(fig, ax, sur, names, n_grid, label)
+    elif isinstance(sur.space.params[names[0]], Categorical):
+        _pd_bars(ax, sur, names[0], label)
     else:
-        g0, g1 = torch.meshgrid(grids[0], grids[1], indexing="ij")
-        mean, _ = _pd(sur, dims, torch.stack([g0.ravel(), g1.ravel()], -1))
-        x, y = _decoded(space, names[0], grids[0]), _decoded(space, names[1], grids[1])
-        Z = mean.view(g0.shape).T.numpy()  # rows follow the second parameter
-        discrete = any(isinstance(space.params[n], Categorical) for n in names)
-        filled = (ax.pcolormesh(x, y, Z, shading="nearest", cmap="viridis") if discrete
-                  else ax.contourf(x, y, Z, levels=20, cmap="viridis"))
-        fig.colorbar(filled, ax=ax, label="objective (mean)")
-        ax.scatter(*(_axis_values(space, n, _observed(sur, n)) for n in names), s=10, color="w",
-                   edgecolors="k")
-        _format_axis(ax, space, names[1], axis="y")
-    _format_axis(ax, space, names[0])
+        _pd_line(ax, sur, names[0], n_grid, label)
+    _format_axis(ax, sur.space, names[0])
     ax.set_title("Partial dependence")
     return fig
+
+
+def _pd_line(ax: Axes, sur: Surrogate, name: str, n_grid: int, label: str) -> None:
+    """Mean and ±2 std band along an ordered parameter, with the trials."""
+    grid = _grid(sur.space, name, n_grid)
+    mean, std = _pd(sur, [sur.space.names.index(name)], grid.unsqueeze(-1))
+    x = _decoded(sur.space, name, grid)
+    ax.plot(x, mean, color="C0", label="mean")
+    ax.fill_between(x, mean - 2 * std, mean + 2 * std, color="C0", alpha=0.2, label="±2 std")
+    ax.scatter(_axis_values(sur.space, name, _observed(sur, name)), sur.Y, s=10, color="k", label="trials")
+    ax.set_ylabel(label)
+    ax.legend()
+
+
+def _pd_bars(ax: Axes, sur: Surrogate, name: str, label: str) -> None:
+    """One bar per choice of a categorical parameter, ±2 std error bars, with the trials.
+
+    The bars rise from a common floor below every error bar and trial, so
+    their heights compare the choices (the objective has no natural zero).
+    """
+    param = sur.space.params[name]
+    levels = torch.tensor(sur.space.dims.levels[sur.space.names.index(name)], dtype=torch.float64)  # (k,)
+    mean, std = _pd(sur, [sur.space.names.index(name)], levels.unsqueeze(-1))
+    low = torch.cat([mean - 2 * std, sur.Y]).min()
+    high = torch.cat([mean + 2 * std, sur.Y]).max()
+    floor = low - 0.05 * (high - low).clamp_min(1e-12)
+    x = list(range(len(param.choices)))
+    ax.bar(x, mean - floor, bottom=floor, yerr=2 * std, capsize=4, color="C0", alpha=0.5,
+           label="mean ± 2 std")
+    ax.scatter(_axis_values(sur.space, name, _observed(sur, name)), sur.Y, s=10, color="k",
+               label="trials", zorder=3)
+    ax.set_ylim(bottom=float(floor))
+    ax.set_ylabel(label)
+    ax.legend()
+
+
+def _pd_2d(fig: Figure, ax: Axes, sur: Surrogate, names: list[str], n_grid: int, label: str) -> None:
+    """Mean over a pair of parameters: a contour, or cells if one is categorical."""
+    space = sur.space
+    grids = [_grid(space, n, n_grid) for n in names]
+    g0, g1 = torch.meshgrid(grids[0], grids[1], indexing="ij")
+    dims = [space.names.index(n) for n in names]
+    mean, _ = _pd(sur, dims, torch.stack([g0.ravel(), g1.ravel()], -1))
+    x, y = _decoded(space, names[0], grids[0]), _decoded(space, names[1], grids[1])
+    Z = mean.view(g0.shape).T.numpy()  # rows follow the second parameter
+    discrete = any(isinstance(space.params[n], Categorical) for n in names)
+    filled = (ax.pcolormesh(x, y, Z, shading="nearest", cmap="viridis") if discrete
+              else ax.contourf(x, y, Z, levels=20, cmap="viridis"))
+    fig.colorbar(filled, ax=ax, label=f"{label}, mean")
+    ax.scatter(*(_axis_values(space, n, _observed(sur, n)) for n in names), s=10, color="w",
+               edgecolors="k")
+    _format_axis(ax, space, names[1], axis="y")
 
 
 def _observed(sur: Surrogate, name: str) -> list[Any]:
@@ -287,7 +398,8 @@ def importances(study: Study, *, method: str = "sobol", n_samples: int = 1024,
     """Relative importance of each parameter; the values sum to 1.
 
     Args:
-        study: An `Optimizer` or `MinimizeResult` with >= 2 COMPLETE trials.
+        study: An `Optimizer`, `MinimizeResult` or `StudyHistory` with >= 2
+            COMPLETE trials.
         method: ``"sobol"``: total-order Sobol indices of the GP mean (Jansen's
             estimator on ``n_samples`` scrambled-Sobol base points, discrete
             dims snapped to their levels); ``"lengthscale"``: inverse ARD

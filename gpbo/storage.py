@@ -37,7 +37,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from gpbo.errors import GpboError, InvalidArgumentError, InvalidSpaceError
+from gpbo.errors import GpboError, InvalidArgumentError, InvalidSpaceError, StorageError
 from gpbo.owners import owner_alive
 from gpbo.space import Space
 from gpbo.trial import Trial, TrialState
@@ -73,10 +73,6 @@ CREATE TABLE IF NOT EXISTS trials (
 CREATE INDEX IF NOT EXISTS trials_by_seq ON trials (study_id, seq);
 """
 _TIMEOUT_S = 600.0  # how long a transaction waits for another process's write lock
-
-
-class StorageError(GpboError, RuntimeError):
-    """The storage file cannot be opened, read or written (or is not a gpbo study)."""
 
 
 @dataclasses.dataclass(frozen=True)

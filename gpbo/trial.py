@@ -4,6 +4,11 @@ A `Trial` is an immutable record of one evaluation: the parameters, its state
 and, once told, its value or the error that made it fail. The `Optimizer`
 returns a new record from `tell`; the record returned by `ask` stays RUNNING.
 A `TrialLog` keeps the records in id order next to their encoded params.
+
+A record's ``params`` is its own read-only copy (`TrialParams`, a `dict`
+whose mutating methods raise): editing the params of a trial handed out by
+``ask`` cannot change the study, its storage or its ``state_dict``. Take a
+mutable copy with ``dict(trial.params)``.
 """
 
 from __future__ import annotations
@@ -12,13 +17,44 @@ import dataclasses
 import enum
 import math
 import numbers
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from gpbo.errors import InvalidTrialError
+
+
+class TrialParams(dict):
+    """A trial's parameters: a `dict` that cannot be changed.
+
+    It is a `dict`, so ``dict(params)``, ``{**params}``, ``params | other``
+    (a new plain dict), ``json.dumps`` and pickling work as for any dict;
+    ``params[name] = v``, ``del``, ``pop``, ``update`` and the other mutating
+    methods raise `TypeError`. ``copy()`` returns a plain, mutable dict.
+    """
+
+    __slots__ = ()
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError(
+            "a trial's params are read-only (changing them would not change the study); "
+            "take a mutable copy with dict(trial.params)"
+        )
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def copy(self) -> dict[str, Any]:
+        """A plain, mutable copy."""
+        return dict(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (TrialParams, (dict(self),))
+
+    def __repr__(self) -> str:
+        return dict.__repr__(self)
 
 
 class TrialState(enum.Enum):
@@ -35,7 +71,8 @@ class Trial:
 
     Attributes:
         id: Position of the trial in its optimizer, counting from 0.
-        params: Parameter values, one entry per parameter of the space.
+        params: Parameter values, one entry per parameter of the space: a
+            read-only `TrialParams` copy of the dict it was built from.
         state: RUNNING until told, then COMPLETE or FAILED.
         value: The objective value (user convention, never negated) when
             COMPLETE, else None.
@@ -48,6 +85,9 @@ class Trial:
     state: TrialState = TrialState.RUNNING
     value: float | None = None
     error: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", TrialParams(self.params))  # a copy the caller cannot reach
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the trial as a plain dict (JSON types if the params are)."""

@@ -25,15 +25,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gpbo.errors import InvalidArgumentError, InvalidTrialError
+from gpbo.errors import InvalidArgumentError, InvalidTrialError, TrialTimeoutError
 from gpbo.optimizer import Optimizer
 from gpbo.trial import Trial
 
 __all__ = ["InlineExecutor", "ThreadPerTrialExecutor", "TrialTimeoutError", "run_trials"]
-
-
-class TrialTimeoutError(TimeoutError):
-    """A trial ran longer than ``timeout_per_trial`` (the reason of its FAILED record)."""
 
 
 class InlineExecutor(concurrent.futures.Executor):

@@ -22,3 +22,11 @@ def test_demo_writes_the_study_and_the_convergence_plot(tmp_path, capsys):
 def test_search_space_has_the_seven_hyperparameters():
     assert demo.search_space().names == (
         "lr", "weight_decay", "width", "depth", "dropout", "batch_size", "activation")
+
+
+def test_the_convergence_plot_names_the_metric():
+    import gpbo
+
+    result = gpbo.minimize(lambda p: 1.0 + p["x"], {"x": gpbo.Real(0.0, 1.0)}, 2, seed=0)
+    ax = demo.convergence_plot(result).axes[0]
+    assert ax.get_ylabel() == "validation log-loss" and ax.get_yscale() == "log"

@@ -1,17 +1,24 @@
-"""Tests for gpbo.plot: every plot renders to a PNG with the expected axes."""
+"""Tests for gpbo.plot: every plot renders to a PNG with the expected axes.
+
+Each behaviour is asserted on the matplotlib objects (Agg backend).
+"""
 
 from __future__ import annotations
 
 import math
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")
 
+import gpbo
 from gpbo import plot
 from gpbo.errors import InvalidArgumentError
+from gpbo.models.warping import warp_outcomes
 from gpbo.optimizer import Optimizer
 from gpbo.space import Categorical, Integer, Real
 
@@ -105,7 +112,7 @@ def test_partial_dependence_2d_and_a_reused_surrogate(study, tmp_path):
     ax = fig.axes[0]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("lr", "act")
     assert [t.get_text() for t in ax.get_yticklabels()] == ["relu", "gelu", "tanh"]
-    assert fig.axes[1].get_ylabel() == "objective (mean)"
+    assert fig.axes[1].get_ylabel() == "objective (warped scale), mean"
     _save(plot.partial_dependence(study, ("lr", "noise")), tmp_path, "pd2_continuous")
 
 
@@ -123,7 +130,10 @@ def test_importance_ranks_the_dominant_parameter_first(study, tmp_path, method):
 
 
 BAD = [
-    (lambda s: plot.convergence([1, 2]), "study must be a gpbo.Optimizer or a gpbo.MinimizeResult, got list"),
+    (lambda s: plot.convergence([1, 2]),
+     "study must be a gpbo.Optimizer, a gpbo.MinimizeResult or a gpbo.StudyHistory (from gpbo.load_study), got list"),
+    (lambda s: plot.slice(s, metric_name=""), "metric_name must be a non-empty str, got ''"),
+    (lambda s: plot.convergence(s, metric_name=3), "metric_name must be a non-empty str, got 3"),
     (lambda s: plot.slice(s, ["depth"]), "params must name parameters of the space"),
     (lambda s: plot.partial_dependence(s, ("lr", "n", "act")), "one or two params"),
     (lambda s: plot.partial_dependence(s, "lr", n_grid=1), "n_grid=1"),
@@ -136,3 +146,140 @@ BAD = [
 def test_bad_input_raises_gpbo_errors(study, call, message):
     with pytest.raises(InvalidArgumentError, match=re.escape(message)):
         call(study)
+
+
+def _optimizer(**kwargs) -> Optimizer:
+    """An Optimizer with the output warp off (settings= once the facade takes it, else warp=)."""
+    try:
+        return Optimizer(SPACE, seed=0, settings=gpbo.Settings(warp="none"), **kwargs)
+    except TypeError:
+        return Optimizer(SPACE, seed=0, warp="none", **kwargs)
+
+
+@pytest.fixture(scope="module")
+def history(study, tmp_path_factory) -> gpbo.StudyHistory:
+    """The `study` trials, stored and read back with gpbo.load_study."""
+    db = tmp_path_factory.mktemp("plot") / "study.db"
+    with Optimizer(SPACE, seed=0, storage=db) as opt:
+        done = [t for t in study.trials]
+        opt.tell_many([t.params for t in done],
+                      [t.value if t.value is not None else RuntimeError(t.error) for t in done])
+    return gpbo.load_study(db)
+
+
+def test_every_plot_takes_a_loaded_study(study, history, tmp_path):
+    from_history, from_opt = plot.convergence(history).axes[0], plot.convergence(study).axes[0]
+    assert list(from_history.lines[0].get_ydata()) == list(from_opt.lines[0].get_ydata())
+    assert list(from_history.lines[1].get_xdata()) == [3]
+    assert [ax.get_xlabel() for ax in plot.slice(history).axes[:4]] == ["lr", "n", "act", "noise"]
+    _save(plot.partial_dependence(history, "lr", n_grid=20), tmp_path, "pd_history")
+    assert max(plot.importances(history, n_samples=128), key=plot.importances(history, n_samples=128).get) == "lr"
+    _save(plot.importance(history, n_samples=128), tmp_path, "importance_history")
+
+
+def test_the_surrogate_is_the_engine_model_fitted_to_the_optimizer_data(study, monkeypatch):
+    calls = []
+
+    def spy(X, Y, **kwargs):
+        calls.append((X, Y, kwargs))
+        return fit_model(X, Y, **kwargs)
+
+    from gpbo.engine import fit_model
+
+    monkeypatch.setattr(plot, "fit_model", spy)
+    sur = plot.fit_surrogate(study)
+    ((X, Y, kwargs),) = calls
+    values = [t.value for t in study.trials if t.value is not None]
+    assert Y[0, :24].tolist() == [-v for v in values]  # minimised: the engine maximises -value
+    assert Y[0, 24].item() == -max(values)  # the failed trial at the worst value, as the optimizer does
+    assert X.shape == (1, 25, 4) and kwargs["dims"] == study.space.dims
+    assert kwargs["settings"].warp == "yeo-johnson" and sur.warped and sur.sign == -1.0
+    # shown in the objective's direction, on the warped scale the model was fitted to
+    assert sur.Y.tolist() == pytest.approx((-warp_outcomes(Y))[0, :24].tolist())
+    assert np.argsort(sur.Y.numpy()).tolist() == np.argsort(values).tolist()
+    mean, _ = sur.predict(sur.X)
+    assert np.corrcoef(mean.numpy(), sur.Y.numpy())[0, 1] > 0.95
+    ax = plot.partial_dependence(study, "lr", surrogate=sur).axes[0]
+    assert ax.get_ylabel() == "objective (warped scale)"
+
+
+def test_without_warp_the_model_is_in_the_objective_units(study):
+    opt = _optimizer()
+    done = [t for t in study.trials if t.value is not None]
+    opt.tell_many([t.params for t in done], [t.value for t in done])
+    sur = plot.fit_surrogate(opt)
+    assert not sur.warped and sur.Y.tolist() == [t.value for t in done]
+    mean, _ = sur.predict(sur.X)
+    assert mean.numpy() == pytest.approx(sur.Y.numpy(), abs=0.1)  # the objective's units and sign
+    ax = plot.partial_dependence(opt, "lr", surrogate=sur, metric_name="validation error").axes[0]
+    assert ax.get_ylabel() == "validation error"
+
+
+def test_partial_dependence_of_a_categorical_draws_one_bar_per_choice(study, tmp_path):
+    fig = plot.partial_dependence(study, "act")
+    _save(fig, tmp_path, "pd_categorical")
+    (ax,) = fig.axes
+    bars = [c for c in ax.containers if type(c).__name__ == "BarContainer"]
+    errors = [c for c in ax.containers if type(c).__name__ == "ErrorbarContainer"]
+    assert len(bars) == 1 and len(bars[0].patches) == 3 and len(errors) == 1
+    assert set(ax.lines) <= set(errors[0].lines[1])  # no mean line: only the error bars' caps
+    assert not any(type(c).__name__ == "PolyCollection" for c in ax.collections)  # no band
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["relu", "gelu", "tanh"]
+    tops = [p.get_y() + p.get_height() for p in bars[0].patches]
+    assert tops[0] < tops[2]  # relu is better (lower) than tanh
+    assert len({p.get_y() for p in bars[0].patches}) == 1  # one common floor
+    floor = bars[0].patches[0].get_y()
+    segments = errors[0].lines[2][0].get_segments()  # the ±2 std whiskers, one per bar
+    assert len(segments) == 3 and min(seg[:, 1].min() for seg in segments) >= floor
+    assert ax.get_ylim()[0] == pytest.approx(floor)
+
+
+def _visible_tick_labels(ax):
+    lo, hi = sorted(ax.get_xlim())
+    return [t for t, loc in zip(ax.get_xticklabels(), ax.get_xticks(), strict=True)
+            if t.get_text() and lo <= loc <= hi]
+
+
+def test_slice_labels_a_log_integer_with_plain_integers_that_do_not_overlap():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    space = {"width": Integer(16, 256, log=True), "x": Real(0.0, 1.0)}
+    opt = Optimizer(space, seed=0)
+    rng = np.random.default_rng(1)
+    widths = [16, 23, 40, 64, 100, 150, 200, 256]
+    opt.tell_many([{"width": w, "x": float(rng.uniform())} for w in widths], list(rng.uniform(size=8)))
+    fig = plot.slice(opt, ["width"])
+    FigureCanvasAgg(fig).draw()
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    labels = _visible_tick_labels(ax)
+    assert [t.get_text() for t in labels] == ["20", "50", "100", "200"]
+    assert not [t for t in ax.xaxis.get_minorticklabels() if t.get_text()]
+    boxes = [t.get_window_extent() for t in labels]
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:]))  # no overlap
+    assert ax.get_xlim()[0] <= 16 and ax.get_xlim()[1] >= 256
+
+
+@pytest.mark.parametrize("draw", [
+    lambda s, m: plot.convergence(s, metric_name=m).axes[0].get_ylabel(),
+    lambda s, m: plot.slice(s, ["lr"], metric_name=m).axes[0].get_ylabel(),
+    lambda s, m: plot.partial_dependence(s, "lr", n_grid=10, metric_name=m).axes[0].get_ylabel(),
+    lambda s, m: plot.partial_dependence(s, "act", metric_name=m).axes[0].get_ylabel(),
+    lambda s, m: plot.partial_dependence(s, ("lr", "n"), n_grid=8, metric_name=m).axes[1].get_ylabel(),
+])
+def test_plots_name_the_metric(study, draw):
+    assert draw(study, "validation error").startswith("validation error")
+    assert draw(study, "objective").startswith("objective")
+
+
+def test_gpbo_plot_is_an_attribute_and_import_gpbo_does_not_import_matplotlib():
+    code = (
+        "import sys, gpbo\n"
+        "assert 'matplotlib' not in sys.modules and 'gpbo.plot' not in sys.modules\n"
+        "opt = gpbo.Optimizer({'x': gpbo.Real(0.0, 1.0)}, seed=0)\n"
+        "opt.tell_many([{'x': 0.2}, {'x': 0.7}], [1.0, 0.5])\n"
+        "assert 'matplotlib' not in sys.modules\n"
+        "fig = gpbo.plot.convergence(opt)\n"
+        "assert fig.axes[0].get_ylabel() == 'objective' and 'plot' in gpbo.__all__\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
