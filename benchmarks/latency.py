@@ -141,7 +141,7 @@ def gpbo_optimizer(X: torch.Tensor, Y: torch.Tensor, *, seed: int, device: str |
     import gpbo
 
     space = gpbo.Space({name: gpbo.Real(0.0, 1.0) for name in NAMES})
-    opt = gpbo.Optimizer(space, seed=seed, device=device)
+    opt = gpbo.Optimizer(space, seed=seed, settings={"device": device})
     params = [dict(zip(NAMES, row)) for row in X.tolist()]
     opt.tell_many(params, Y.tolist())
     return opt

@@ -5,9 +5,10 @@ Sequential methods (one object per run) follow :class:`Method`:
 is a failed evaluation. ``tell`` without a preceding ``ask`` replays history
 (used when a killed sweep resumes).
 
-gpbo is different: :class:`GpboGroup` runs many runs (seeds x problems that
-share one encoded space) through ONE ``gpbo.engine.suggest`` call per
-iteration. It lives in :mod:`benchmarks.sweep`-facing code here too.
+gpbo is different: :func:`benchmarks.sweep.run_gpbo_group` runs many runs
+(seeds x problems that share one encoded space) through ONE
+``gpbo.engine.suggest`` call per iteration, with the method's `gpbo.Settings`
+(:func:`gpbo_settings`).
 
 Every method gets the same initial-design size ``n_init``; gpbo and BoTorch
 also get the same scrambled-Sobol initial points (:func:`initial_design`).
@@ -26,7 +27,8 @@ import numpy as np
 import torch
 
 from benchmarks.problems import Cat, Int, Problem, Real
-from gpbo.acquisition import DEFAULT_ACQUISITION, UCB, LogEI, PosteriorMean, RoundRobin, ThompsonSampling
+from gpbo.acquisition import UCB, LogEI, PosteriorMean, RoundRobin, ThompsonSampling
+from gpbo.settings import Settings
 
 
 @functools.cache  # loaded once, not at every engine call
@@ -53,23 +55,29 @@ def _log_ei_ucb_pm() -> RoundRobin:
     return RoundRobin((LogEI(), UCB(), PosteriorMean()))
 
 
-# method -> a registry name of gpbo.acquisition, or a factory of an acquisition object.
+# method -> its settings fields other than the base's: an acquisition (a registry name of
+# gpbo.acquisition, or a factory of an acquisition object) and other fields.
 # "gpbo" is the engine's default: LogEI until 2026-11-27, 23:50 UTC, then "log_ei_ucb" until
 # 2026-12-05, then "log_aei_ucb" (gpbo_log_ei_ucb is the previous default)
-GPBO_ACQ = {"gpbo": DEFAULT_ACQUISITION, "gpbo_logei": "log_ei", "gpbo_aei": "log_aei", "gpbo_ucb": "ucb",
-            "gpbo_log_ei_ucb": "log_ei_ucb",
-            "gpbo_log_ei_ucb_ts": _log_ei_ucb_ts, "gpbo_log_ei_ucb_pm": _log_ei_ucb_pm,
-            "gpbo_qlognei": "qlog_nei", "gpbo_thompson": "thompson", "gpbo_costei": _example_cost_ei,
-            "gpbo_nowarp": DEFAULT_ACQUISITION}
-_GPBO_OPTIONS = {"gpbo_nowarp": {"warp": "none"}}  # engine options other than the defaults
+GPBO_METHODS: dict[str, dict[str, Any]] = {
+    "gpbo": {}, "gpbo_logei": {"acquisition": "log_ei"}, "gpbo_aei": {"acquisition": "log_aei"},
+    "gpbo_ucb": {"acquisition": "ucb"}, "gpbo_log_ei_ucb": {"acquisition": "log_ei_ucb"},
+    "gpbo_log_ei_ucb_ts": {"acquisition": _log_ei_ucb_ts}, "gpbo_log_ei_ucb_pm": {"acquisition": _log_ei_ucb_pm},
+    "gpbo_qlognei": {"acquisition": "qlog_nei"}, "gpbo_thompson": {"acquisition": "thompson"},
+    "gpbo_costei": {"acquisition": _example_cost_ei}, "gpbo_nowarp": {"warp": "none"},
+}
 SEQUENTIAL = ("random", "tpe", "optuna_gp", "botorch", "botorch_qlognei", "hebo", "skopt")
-ALL_METHODS = (*GPBO_ACQ, *SEQUENTIAL)
+ALL_METHODS = (*GPBO_METHODS, *SEQUENTIAL)
 
 
-def gpbo_options(method: str) -> dict[str, Any]:
-    """Keyword arguments of ``gpbo.engine.suggest`` for a gpbo method: its acquisition and options."""
-    acq = GPBO_ACQ[method]
-    return {"acquisition": acq() if callable(acq) else acq, **_GPBO_OPTIONS.get(method, {})}
+def gpbo_settings(method: str, base: Settings | None = None) -> Settings:
+    """The `gpbo.Settings` of a gpbo method: ``base`` (default: the defaults) with the method's fields.
+
+    ``base`` is how an ablation (``benchmarks/ablations.py``) runs through the sweep: ``"gpbo"`` is
+    ``base`` itself, the other methods change their own fields of it.
+    """
+    changes = {k: v() if callable(v) else v for k, v in GPBO_METHODS[method].items()}
+    return (base or Settings()).replace(**changes)
 
 
 def initial_design(problem: Problem, n: int, seed: int) -> list[dict[str, Any]]:

@@ -40,16 +40,15 @@ import torch
 import gpbo.engine as engine
 import gpbo.models.exact as exact
 import gpbo.search.multistart as multistart
-from benchmarks.ablations import ACCELERATOR_PATH
 from benchmarks.speed import sobol_designs, styblinski_tang
+from gpbo.settings import Settings
 
 
 class _Recorder:
     """Wraps the phases and the L-BFGS-B calls of the engine while active."""
 
-    def __init__(self, device: torch.device, accelerator_mode: bool = False) -> None:
+    def __init__(self, device: torch.device) -> None:
         self.device = device
-        self.accelerator_mode = accelerator_mode
         self.phase = "other"
         self.times: dict[str, float] = {}
         self.n_iter: dict[str, list[torch.Tensor]] = {}  # phase -> n_iter of each L-BFGS-B call
@@ -73,8 +72,6 @@ class _Recorder:
 
     def counted(self, fn):
         def wrapper(*args, **kwargs):
-            if self.accelerator_mode:
-                kwargs.update(ACCELERATOR_PATH)
             res = fn(*args, **kwargs)
             self.n_iter.setdefault(self.phase, []).append(res.n_iter)  # summarised after the call: no sync here
             self.graphed.setdefault(self.phase, []).append(res.graphed)
@@ -137,14 +134,15 @@ def _launches(X, Y, model, seed: int) -> dict:
 
 def profile_one(P: int, n: int, d: int, device: str, reps: int, accelerator_mode: bool = False) -> dict:
     X, Y = _data(P, n, d, device)
-    model = engine.suggest(X[:, :-1], Y[:, :-1], seed=0).model  # untimed: the previous ask, one point fewer
+    settings = Settings(solver_path="accelerator" if accelerator_mode else "auto")
+    model = engine.suggest(X[:, :-1], Y[:, :-1], seed=0, settings=settings).model  # untimed: the previous ask
     rows = []
     for r in range(reps):
-        rec = _Recorder(X.device, accelerator_mode)
+        rec = _Recorder(X.device)
         with rec.active():
             rec._sync()
             t0 = time.perf_counter()
-            engine.suggest(X, Y, seed=r + 1, warm_start=model)
+            engine.suggest(X, Y, seed=r + 1, warm_start=model, settings=settings)
             rec._sync()
             rows.append({"total_s": time.perf_counter() - t0, **{f"{k}_s": v for k, v in rec.times.items()},
                          "lbfgs_iterations": rec.lbfgs_iterations()})

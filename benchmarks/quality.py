@@ -50,7 +50,7 @@ def run_gpbo(problem: Problem, budget: int, seed: int, device: str | None, noise
     import gpbo
 
     t0 = time.perf_counter()
-    res = gpbo.minimize(problem.fn, problem.space(), budget, seed=seed, device=device, noise=noise)
+    res = gpbo.minimize(problem.fn, problem.space(), budget, seed=seed, settings={"device": device, "noise": noise})
     wall = time.perf_counter() - t0
     values = [getattr(t, "value", None) for t in res.trials]
     if res.best_value is None:  # every trial failed

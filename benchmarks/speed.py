@@ -92,7 +92,7 @@ def gpbo_step(X, Y, model=None, seed=0, kind="auto", graphs=True):
     from gpbo import engine
 
     with mock.patch.dict(os.environ, {"GPBO_CUDA_GRAPHS": "1" if graphs else "0"}):
-        s = engine.suggest(X, -Y, q=1, acquisition="log_ei", seed=seed, warm_start=model, model=kind)
+        s = engine.suggest(X, -Y, q=1, seed=seed, warm_start=model, settings={"acquisition": "log_ei", "model": kind})
     return s.candidates, s.model
 
 
@@ -130,7 +130,7 @@ def optuna_study(X, Y, seed=0):
     return study, dists
 
 
-# latency method -> (engine.suggest(model=...), CUDA graphs)
+# latency method -> (engine.suggest(settings={"model": ...}), CUDA graphs)
 GPBO_KINDS = {"gpbo": ("exact", True), "gpbo_svgp": ("svgp", True), "gpbo_eager": ("exact", False)}
 
 

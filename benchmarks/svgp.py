@@ -56,7 +56,7 @@ def one_latency(method: str, n: int) -> dict:
     t0 = time.perf_counter()
     if method.startswith("gpbo"):
         from gpbo.engine import suggest
-        suggest(X, Y, model=method.split("_")[1])
+        suggest(X, Y, settings={"model": method.split("_")[1]})
     else:
         _botorch_suggest(X[0], Y[0].unsqueeze(-1), variational=method == "botorch_svgp")
     return {"seconds": time.perf_counter() - t0,
@@ -174,7 +174,7 @@ def _large_gpbo(X: torch.Tensor, budget: int, q: int, t0: float) -> list[float]:
     from gpbo.engine import suggest
     Y, model = ackley(X), None
     while X.shape[1] < budget:
-        out = suggest(X, Y, q=q, acquisition="thompson", seed=X.shape[1], warm_start=model)
+        out = suggest(X, Y, q=q, seed=X.shape[1], warm_start=model, settings={"acquisition": "thompson"})
         model, X = out.model, torch.cat([X, out.candidates], 1)
         Y = torch.cat([Y, ackley(out.candidates)], 1)
         _progress(f"gpbo n={X.shape[1]} {type(model).__name__} median best {float(-Y.max(-1).values.median()):.3f}", t0)

@@ -41,6 +41,7 @@ import torch
 
 from benchmarks import methods as M
 from benchmarks.problems import DIVERGING, SYNTHETIC, Problem, get
+from gpbo.settings import Settings
 
 SUITES = {
     "synthetic": list(SYNTHETIC),
@@ -146,9 +147,10 @@ def run_sequential(method: str, problem: Problem, seed: int, budget: int, q: int
 
 
 def run_gpbo_group(method: str, runs: list[tuple[Problem, int]], budget: int, q: int,
-                   store: Store, bar, device: str, dtype: torch.dtype) -> int:
+                   store: Store, bar, device: str, dtype: torch.dtype, settings: Settings | None = None) -> int:
     """All ``runs`` (same encoded space) through one engine call per iteration.
 
+    ``settings`` is the base of the method's settings (:func:`benchmarks.methods.gpbo_settings`).
     Returns the number of ``suggest`` calls made.
     """
     from gpbo import engine
@@ -174,6 +176,7 @@ def run_gpbo_group(method: str, runs: list[tuple[Problem, int]], budget: int, q:
         for i, p in enumerate(M.initial_design(problem, n0, seed)):
             take(r, i, p, 0.0)
     n, calls, model = n0, 0, None
+    method_settings = M.gpbo_settings(method, settings)
     while n < budget:
         k = min(q, budget - n)
         if all(n + j in store.done.get(key, {}) for key in keys for j in range(k)):
@@ -185,7 +188,7 @@ def run_gpbo_group(method: str, runs: list[tuple[Problem, int]], budget: int, q:
         Xt = torch.tensor(X, dtype=dtype, device=device)  # (P, n, d)
         Yt = -torch.tensor(np.stack([M.impute(o) for o in obs]), dtype=dtype, device=device)  # (P, n)
         t0 = time.perf_counter()
-        s = engine.suggest(Xt, Yt, dims=dims, q=k, seed=n, warm_start=model, **M.gpbo_options(method))
+        s = engine.suggest(Xt, Yt, dims=dims, q=k, seed=n, warm_start=model, settings=method_settings)
         cand = s.candidates.cpu().to(torch.float64)  # (P, k, d)
         ts = (time.perf_counter() - t0) / (P * k)
         calls, model = calls + 1, s.model
@@ -207,7 +210,7 @@ def plan(problems: list[Problem], methods: list[str], seeds: list[int], budget_o
     for s in seeds:
         for method in methods:
             for p in problems:
-                if method in M.GPBO_ACQ:
+                if method in M.GPBO_METHODS:
                     groups[(method, p.space().dims, budget_of[p.name])].append((p, s))
                 else:
                     seq.append((method, p, s))
@@ -260,7 +263,8 @@ def parse(argv=None) -> argparse.Namespace:
     return args
 
 
-def main(argv=None) -> dict:
+def main(argv=None, *, settings: Settings | None = None) -> dict:
+    """Runs the sweep of the command line ``argv``; ``settings`` is the base of the gpbo methods' settings."""
     from tqdm import tqdm
 
     args = parse(argv)
@@ -288,12 +292,13 @@ def main(argv=None) -> dict:
         for (method, _, budget), runs in groups.items():
             bar.set_postfix_str(f"{method} P={len(runs)}")
             calls[f"{method}/{runs[0][0].name}+{len(runs)}runs"] = run_gpbo_group(
-                method, runs, budget, args.batch_size, store, bar, args.device, dtype)
+                method, runs, budget, args.batch_size, store, bar, args.device, dtype, settings)
         for method, p, s in seq:
             bar.set_postfix_str(f"{method} {p.name} seed {s}")
             run_sequential(method, p, s, budget_of[p.name], args.batch_size, store, bar)
     store.close()
-    info = {"engine_calls": calls, "skipped_methods": skipped, "args": vars(args), "env": started}
+    info = {"engine_calls": calls, "skipped_methods": skipped, "args": vars(args), "env": started,
+            "settings": None if settings is None else settings.to_dict()}
     (out / "run_info.json").write_text(json.dumps(info, indent=1, default=str))
     if not args.no_report:
         from benchmarks import report

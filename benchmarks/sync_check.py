@@ -49,8 +49,8 @@ def count(P: int, n: int, d: int, acquisition: str, dtype=torch.float64) -> dict
     g = torch.Generator().manual_seed(0)
     X = torch.rand(P, n, d, generator=g, dtype=dtype).cuda()
     Y = -((X - 0.3) ** 2).sum(-1)
-    s = engine.suggest(X, Y, acquisition=acquisition, seed=0)
-    _, where = _syncs(lambda: engine.suggest(X, Y, acquisition=acquisition, seed=1, warm_start=s.model))
+    s = engine.suggest(X, Y, seed=0, settings={"acquisition": acquisition})
+    _, where = _syncs(lambda: engine.suggest(X, Y, seed=1, warm_start=s.model, settings={"acquisition": acquisition}))
     return {"P": P, "n": n, "d": d, "acquisition": acquisition, "dtype": str(dtype),
             "syncs": sum(where.values()), "by_line": dict(where.most_common(15))}
 

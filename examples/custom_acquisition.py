@@ -71,7 +71,7 @@ def sweep(acquisition, P: int, iters: int, n_init: int = 5) -> tuple[torch.Tenso
     X = X.to(torch.float64).view(P, n_init, 2)  # (P, n, d), different initial designs per run
     model = None
     for step in range(iters):
-        s = gpbo.engine.suggest(X, -branin_unit(X), acquisition=acquisition, seed=step, warm_start=model)
+        s = gpbo.engine.suggest(X, -branin_unit(X), seed=step, warm_start=model, settings={"acquisition": acquisition})
         X, model = torch.cat([X, s.candidates], dim=1), s.model  # (P, n + 1, d)
     cost = log_cost(X).exp().cumsum(-1)  # (P, n)
     best = branin_unit(X).cummin(-1).values  # (P, n)
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
 
     space = gpbo.Space({"u1": gpbo.Real(0.0, 1.0), "u2": gpbo.Real(0.0, 1.0)})
     result = gpbo.minimize(lambda p: float(branin_unit(torch.tensor([p["u1"], p["u2"]]))), space, 15,
-                           seed=0, acquisition=CostAwareLogEI(log_cost))
+                           seed=0, settings={"acquisition": CostAwareLogEI(log_cost)})
     print(f"facade: best {result.best_value:.4f} at {result.best_params}")
 
     results = {"LogEI": sweep("log_ei", args.seeds, args.iters),

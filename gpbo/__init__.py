@@ -16,14 +16,14 @@ from gpbo.loop import MinimizeResult, minimize
 from gpbo.optimizer import Optimizer
 from gpbo.settings import Settings
 from gpbo.space import Categorical, Integer, Real, Space
-from gpbo.storage import StudyHistory, load_study
+from gpbo.storage import Storage, StudyHistory, load_study
 from gpbo.trial import Trial, TrialState
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Categorical", "Integer", "MinimizeResult", "Optimizer", "Real", "Settings", "Space",
-    "StudyHistory", "Suggestion", "Trial", "TrialState", "errors", "load_study", "minimize", "plot", "suggest",
+    "Storage", "StudyHistory", "Suggestion", "Trial", "TrialState", "errors", "load_study", "minimize", "plot", "suggest",
 ]
 
 

@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     objective = Objective(data, args.seed, args.epochs)
     t0 = time.perf_counter()
     result = gpbo.minimize(objective, search_space(), args.trials, seed=args.seed,
-                           device=args.device, storage=out / "study.db", study_name=STUDY_NAME,
+                           settings={"device": args.device}, storage=gpbo.Storage(out / "study.db", STUDY_NAME),
                            progress=True, callbacks=[_print_trial])
     wall = time.perf_counter() - t0
     if result.best_params is None:

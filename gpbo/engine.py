@@ -33,6 +33,7 @@ from gpbo.acquisition.protocol import Acquisition, AcquisitionContext
 from gpbo.dims import DimSpec
 from gpbo.errors import InvalidArgumentError
 from gpbo.models.exact import ExactGP
+from gpbo.models.protocol import lengthscale_of
 from gpbo.models.select import fit_surrogate
 from gpbo.models.variational import SVGP
 from gpbo.models.warping import warp_outcomes
@@ -40,8 +41,7 @@ from gpbo.search.avoid import avoid_observed
 from gpbo.search.multistart import maximize_acquisition
 from gpbo.settings import Settings, as_settings
 from gpbo.threads import limited_cpu_threads
-
-_N_ANCHORS = 3  # best observations whose neighbourhoods seed the acquisition search
+from gpbo.validation import check_int
 
 
 @dataclass(frozen=True)
@@ -60,16 +60,6 @@ class Suggestion:
     candidates: Tensor
     acq_values: Tensor
     model: ExactGP | SVGP
-
-
-@dataclass(frozen=True)
-class _Search:
-    """Options of the acquisition maximisation shared by every step."""
-
-    dims: DimSpec
-    seed: int
-    n_raw: int
-    n_restarts: int
 
 
 def suggest(
@@ -95,9 +85,12 @@ def suggest(
         pending: (P, k, d) points under evaluation, or None.
         seed: seed of every random number drawn by this call.
         warm_start: previous model of the same P and d (or its ``theta``,
-            (P, d + 1)), to start the fit from.
+            (P, d + 1)), to start the fit from; ignored with
+            ``settings.warm_start=False``.
         settings: `gpbo.Settings` (or a dict of its fields): acquisition,
             surrogate, kernel, noise, warp, search sizes. None is the defaults.
+            Its device, dtype and n_initial are the facade's: the engine runs
+            where X is.
 
     Returns:
         A :class:`Suggestion` with candidates (P, q, d).
@@ -105,14 +98,14 @@ def suggest(
     settings = as_settings(settings)
     dims, pending = _check_inputs(X, Y, dims, q, pending, seed)
     acq = get_acquisition(settings.acquisition)
-    search = _Search(dims=dims, seed=seed, n_raw=settings.n_raw, n_restarts=settings.n_restarts)
+    warm_start = warm_start if settings.warm_start else None
     with limited_cpu_threads(X.device):
         fitted, Y = _fit(X, Y, dims, settings, seed, warm_start)
         if is_joint(acq):
-            ctx = _context(fitted, X, Y, pending, seed)
-            candidates, values = _maximise(acq, ctx, q, search)
+            ctx = AcquisitionContext.from_data(fitted, X, Y, pending=pending, seed=seed)
+            candidates, values = _maximise(acq, ctx, q, dims, settings, seed)
         else:
-            candidates, values = _kriging_believer(acq, fitted, X, Y, pending, q, search)
+            candidates, values = _kriging_believer(acq, fitted, X, Y, pending, q, dims, settings, seed)
     return Suggestion(candidates=candidates.detach(), acq_values=values.detach(), model=fitted)
 
 
@@ -132,6 +125,7 @@ def fit_model(
     """
     settings = as_settings(settings)
     dims, _ = _check_inputs(X, Y, dims, 1, None, seed)
+    warm_start = warm_start if settings.warm_start else None
     with limited_cpu_threads(X.device):
         return _fit(X, Y, dims, settings, seed, warm_start)[0]
 
@@ -151,16 +145,15 @@ def _fit(
 
 def _kriging_believer(
     acq: Acquisition, model: ExactGP, X: Tensor, Y: Tensor, pending: Tensor | None,
-    q: int, search: _Search,
+    q: int, dims: DimSpec, settings: Settings, seed: int,
 ) -> tuple[Tensor, Tensor]:
     """Build a q-batch one point at a time, believing the posterior mean."""
     if pending is not None:
         model, X, Y = _believe(model, X, Y, pending)
     points, first_values = [], None
     for i in range(q):
-        ctx = _context(model, X, Y, None, search.seed + i)
-        step = _Search(search.dims, search.seed + i, search.n_raw, search.n_restarts)
-        x, values = _maximise(acq, ctx, 1, step)  # (P, 1, d), (P,)
+        ctx = AcquisitionContext.from_data(model, X, Y, seed=seed + i)
+        x, values = _maximise(acq, ctx, 1, dims, settings, seed + i)  # (P, 1, d), (P,)
         points.append(x)
         first_values = values if first_values is None else first_values
         if i < q - 1:
@@ -178,30 +171,27 @@ def _believe(
     return believed, torch.cat([X, new], -2), torch.cat([Y, mean], -1)
 
 
-def _context(
-    model: ExactGP, X: Tensor, Y: Tensor, pending: Tensor | None, seed: int
-) -> AcquisitionContext:
-    generator = torch.Generator(device=X.device).manual_seed(seed)
-    return AcquisitionContext(
-        model=model, X=X, Y=Y, best_f=Y.max(-1).values, pending=pending, generator=generator
-    )
-
-
 def _maximise(
-    acq: Acquisition, ctx: AcquisitionContext, q: int, search: _Search
+    acq: Acquisition, ctx: AcquisitionContext, q: int, dims: DimSpec, settings: Settings, seed: int,
 ) -> tuple[Tensor, Tensor]:
-    k = min(_N_ANCHORS, ctx.Y.shape[-1])
+    """Maximise ``acq`` on ``ctx`` with the search options of ``settings``: (P, q, d), (P,)."""
+    k = min(settings.n_anchors, ctx.Y.shape[-1])
     best = ctx.Y.topk(k, dim=-1).indices  # (P, k) the best observations anchor local searches
     anchors = ctx.X.gather(-2, best.unsqueeze(-1).expand(-1, -1, ctx.X.shape[-1]))  # (P, k, d)
     fn = acq(ctx)
-    if len(search.dims.discrete_dims) == search.dims.d:  # no continuous dim: repeats are possible
+    if len(dims.discrete_dims) == dims.d:  # no continuous dim: repeats are possible
         seen = ctx.X if ctx.pending is None else torch.cat([ctx.X, ctx.pending], -2)
         fn = avoid_observed(fn, seen)
+    lengthscale = lengthscale_of(ctx.model)  # (P, d), or None for a model without lengthscales
+    hold = None
+    if settings.freeze_lengthscale is not None and lengthscale is not None:
+        hold = lengthscale > settings.freeze_lengthscale  # (P, d) dims the GP deems (nearly) irrelevant
     return maximize_acquisition(
-        fn, search.dims, n_problems=ctx.X.shape[0], q=q, seed=search.seed,
-        dtype=ctx.X.dtype, device=ctx.X.device, n_raw=search.n_raw,
-        n_restarts=search.n_restarts, anchors=anchors,
-        scale=getattr(ctx.model, "lengthscale", None),
+        fn, dims, n_problems=ctx.X.shape[0], q=q, seed=seed,
+        dtype=ctx.X.dtype, device=ctx.X.device, n_raw=settings.n_raw,
+        n_restarts=settings.n_restarts, anchors=anchors,
+        scale=lengthscale if settings.precondition else None, hold=hold,
+        accelerator_path=settings.solver_path == "accelerator",
     )
 
 
@@ -231,10 +221,8 @@ def _check_inputs(
         _check_same_kind(pending, X, "pending")
         if pending.shape[1] == 0:
             pending = None
-    if isinstance(q, bool) or not isinstance(q, int) or q < 1:
-        raise InvalidArgumentError(f"q must be a positive int, got {q!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**62:
-        raise InvalidArgumentError(f"seed must be an int in [0, 2**62), got {seed!r}")
+    check_int("q", q, 1)
+    check_int("seed", seed, 0, 2**62)
     if dims is None:
         return DimSpec.continuous(d), pending
     if not isinstance(dims, DimSpec) or dims.d != d:

@@ -5,18 +5,15 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
-import numbers
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-import torch
-
-from gpbo.acquisition import DEFAULT_ACQUISITION
-from gpbo.acquisition.protocol import Acquisition
 from gpbo.errors import InvalidArgumentError
 from gpbo.optimizer import Optimizer
+from gpbo.settings import Settings
 from gpbo.space import Space
+from gpbo.storage import Storage
 from gpbo.trial import Trial
 from gpbo.validation import check_bool, check_int, check_positive_seconds
 from gpbo.workers import InlineExecutor, ThreadPerTrialExecutor, run_trials
@@ -51,30 +48,23 @@ def minimize(
     *,
     seed: int | None = None,
     maximize: bool = False,
-    n_initial: int | None = None,
-    callbacks: Sequence[Callback] | None = None,
-    acquisition: str | Acquisition = DEFAULT_ACQUISITION,
-    device: str | torch.device | None = None,
-    dtype: torch.dtype = torch.float64,
-    storage: str | os.PathLike[str] | None = None,
-    study_name: str = "default",
-    catch: tuple[type[BaseException], ...] = (Exception,),
-    timeout_per_trial: float | None = None,
+    settings: Settings | Mapping[str, Any] | None = None,
+    storage: str | os.PathLike[str] | Storage | None = None,
     n_workers: int = 1,
     executor: concurrent.futures.Executor | None = None,
+    timeout_per_trial: float | None = None,
+    callbacks: Sequence[Callback] | None = None,
     progress: bool = False,
-    noise: str = "learned",
-    model: str = "auto",
-    warp: str = "yeo-johnson",
 ) -> MinimizeResult:
     """Minimises (or maximises) ``fn`` over ``space`` with ``n_trials`` evaluations.
 
-    An exception of ``fn`` listed in ``catch``, a NaN or infinite result, and
-    a call longer than ``timeout_per_trial`` make a FAILED trial (recorded
-    with its reason); the loop goes on. Any other exception is recorded as a
-    FAILED trial and propagates; a `KeyboardInterrupt` stops the loop at
-    once. Either way the storage stays consistent: trials in flight stay
-    RUNNING and are handed out again when the study is resumed.
+    Every `Exception` raised by ``fn``, a NaN or infinite result, and a call
+    longer than ``timeout_per_trial`` make a FAILED trial (recorded with its
+    reason), and the study goes on. A `KeyboardInterrupt` stops it at once,
+    and so does an exception raised by a callback: to stop a study early,
+    raise from a callback (e.g. once ``trial.value`` is good enough). Either
+    way the storage stays consistent: trials in flight stay RUNNING and are
+    handed out again when the study is resumed.
 
     Args:
         fn: Objective, called as ``fn(params)`` with a fresh params dict;
@@ -82,14 +72,9 @@ def minimize(
         space: A `Space`, or a dict ``name -> Real | Integer | Categorical``.
         n_trials: Evaluations made by this call (a resumed study keeps its
             earlier trials and adds ``n_trials`` more), a positive int.
-        seed, maximize, n_initial, acquisition, device, dtype, storage,
-            study_name, noise, model, warp: As for `Optimizer`.
-        callbacks: Callables ``cb(optimizer, trial)`` run after each tell with
-            the told trial.
-        catch: Exception types of ``fn`` that make a FAILED trial.
-        timeout_per_trial: Seconds after which a trial is abandoned and
-            FAILED (see `gpbo.workers`: the call runs in a daemon thread that
-            is left behind); None waits forever.
+        seed, maximize, storage: As for `Optimizer`.
+        settings: A `gpbo.Settings` or a dict of its fields (acquisition,
+            noise, model, warp, device, dtype, n_initial, ...), as for `Optimizer`.
         n_workers: Trials evaluated at once. Each finished trial is told and
             its worker gets a new suggestion at once, with the trials still
             running as pending points.
@@ -99,6 +84,11 @@ def minimize(
             one that runs Ray tasks. It is not shut down. None runs ``fn`` in
             the calling thread, or in one daemon thread per trial when
             ``n_workers > 1`` or ``timeout_per_trial`` is set.
+        timeout_per_trial: Seconds after which a trial is abandoned and
+            FAILED (see `gpbo.workers`: the call runs in a daemon thread that
+            is left behind); None waits forever.
+        callbacks: Callables ``cb(optimizer, trial)`` run after each tell with
+            the told trial; an exception they raise stops the study.
         progress: Show a tqdm progress bar with the best value so far.
 
     Returns:
@@ -112,20 +102,14 @@ def minimize(
     """
     if not callable(fn):
         raise InvalidArgumentError(f"fn must be callable, got {type(fn).__name__} {fn!r}")
-    if isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 1:
-        raise InvalidArgumentError(f"n_trials must be a positive int, got {type(n_trials).__name__} {n_trials!r}")
+    n_trials = check_int("n_trials", n_trials, 1)
     callbacks = _check_callbacks(callbacks)
-    catch = _check_catch(catch)
     timeout = check_positive_seconds("timeout_per_trial", timeout_per_trial)
     n_workers = check_int("n_workers", n_workers, 1)
     executor = _executor(executor, n_workers, timeout)
     progress = check_bool("progress", progress)
-    opt = Optimizer(
-        space, maximize=maximize, seed=seed, device=device, dtype=dtype,
-        acquisition=acquisition, n_initial=n_initial, storage=storage, study_name=study_name,
-        noise=noise, model=model, warp=warp,
-    )
-    with _progress_bar(progress, int(n_trials)) as bar:
+    opt = Optimizer(space, settings=settings, maximize=maximize, seed=seed, storage=storage)
+    with _progress_bar(progress, n_trials) as bar:
 
         def on_told(trial: Trial) -> None:
             for callback in callbacks:
@@ -136,8 +120,7 @@ def minimize(
                 bar.update()
 
         run_trials(
-            opt, fn, int(n_trials), executor=executor, n_workers=n_workers,
-            timeout=timeout, catch=catch, on_told=on_told,
+            opt, fn, n_trials, executor=executor, n_workers=n_workers, timeout=timeout, on_told=on_told,
         )
     best = opt.best
     return MinimizeResult(
@@ -157,13 +140,6 @@ def _check_callbacks(callbacks: Any) -> list[Callback]:
         if not callable(cb):
             raise InvalidArgumentError(f"every callback must be callable, got {type(cb).__name__} {cb!r}")
     return list(callbacks)
-
-
-def _check_catch(catch: Any) -> tuple[type[BaseException], ...]:
-    types = (catch,) if isinstance(catch, type) else catch
-    if not isinstance(types, tuple) or not all(isinstance(t, type) and issubclass(t, BaseException) for t in types):
-        raise InvalidArgumentError(f"catch must be a tuple of exception types, got {type(catch).__name__} {catch!r:.200}")
-    return types
 
 
 def _executor(executor: Any, n_workers: int, timeout: float | None) -> Any:

@@ -1,7 +1,7 @@
 """The ask/tell facade: trial bookkeeping on top of :func:`gpbo.engine.suggest`.
 
-The `Optimizer` owns the seed, device, dtype and the trials; all the maths is
-in the engine. Its life cycle:
+The `Optimizer` owns the seed, the trials and the storage, and runs the engine
+with its `gpbo.Settings` (device and dtype included); all the maths is in the engine. Its life cycle:
 
 1. The first ``n_initial`` trials come from a scrambled Sobol sequence
    (categorical and linear integer dims are stratified so that every choice
@@ -28,6 +28,7 @@ out the RUNNING trials of dead processes again before suggesting new points.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import threading
 import warnings
@@ -39,26 +40,20 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gpbo.acquisition import DEFAULT_ACQUISITION
-from gpbo.acquisition import get as get_acquisition
-from gpbo.acquisition.protocol import Acquisition
 from gpbo.design import derive_seed, sobol_design
 from gpbo.engine import suggest
 from gpbo.errors import FitError, GpboError, InvalidArgumentError, InvalidTrialError
-from gpbo.models.select import MODELS
-from gpbo.models.warping import WARPS
 from gpbo.owners import new_owner, release_owner
-from gpbo.settings import NOISE_MODES
+from gpbo.settings import Settings, as_settings
 from gpbo.space import Space
-from gpbo.storage import Counters, NullStore, SqliteStore, check_storage
+from gpbo.storage import Counters, NullStore, SqliteStore, Storage
 from gpbo.trial import Outcome, Trial, TrialLog, TrialState, parse_value
-from gpbo.validation import as_list, as_space, check_bool, check_choice, check_device, check_dtype, check_int
+from gpbo.validation import as_list, as_space, check_bool, check_int
 
 __all__ = ["Optimizer"]
 
-_STATE_FORMAT = 1
+_STATE_FORMAT = 2  # 1: maximize and seed among the settings, which had fewer fields
 _MAX_SEED = 2**63
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _RUNNING = Outcome(TrialState.RUNNING)
 
 
@@ -67,32 +62,23 @@ class Optimizer:
 
     Args:
         space: A `Space`, or a dict ``name -> Real | Integer | Categorical``.
+        settings: A `gpbo.Settings`, or a dict of its fields (validated once
+            here); None is the defaults. It holds what shapes a suggestion
+            (acquisition, surrogate, kernel, noise, warp, search sizes) and
+            where the engine runs (``device``, ``dtype``). Its ``n_initial``
+            is the number of trials drawn from the Sobol design before the GP
+            takes over, counting every trial (asked or told); None is
+            ``max(5, d + 1)``: one more than the dimension, as the GP needs at
+            least that many points to learn d lengthscales, and never fewer
+            than 5. With ``warm_start=False`` every GP fit starts from the
+            prior, not from the previous fit.
         maximize: Maximise the objective instead of minimising it.
         seed: Seed of every random draw; None draws one (see `seed`), or
             takes the stored study's.
-        device: Where the engine runs (str or torch.device); None is the CPU.
-        dtype: torch.float64 (default) or torch.float32.
-        acquisition: A registry name (default ``"log_aei_ucb"``: augmented EI and
-            UCB taking turns; ``"log_ei"``, ``"ucb"``, ...) or an object following
-            `gpbo.acquisition.protocol.Acquisition`.
-        n_initial: Trials drawn from the Sobol design before the GP takes
-            over, counting every trial (asked or told). Defaults to
-            ``max(5, d + 1)``: one more than the dimension, as the GP needs
-            at least that many points to learn d lengthscales, and never
-            fewer than 5.
-        storage: Path of an SQLite file that keeps the study (created if
-            missing); None keeps it in memory only.
-        study_name: Name of the study inside ``storage``; opening an existing
-            one resumes it.
-        noise: ``"learned"`` (default: the GP learns the observation noise,
-            with a floor) or ``"deterministic"`` (noise fixed at the floor;
-            for objectives that return the same value for the same params,
-            where it lets the GP resolve much finer differences).
-        model: Surrogate: ``"auto"`` (exact GP, SVGP for large n),
-            ``"exact"`` or ``"svgp"``; see `gpbo.engine.suggest`.
-        warp: Output warping before the GP fit: ``"yeo-johnson"`` (default;
-            tames heavy-tailed objectives, see `gpbo.models.warping`) or
-            ``"none"``.
+        storage: Where the study is kept: the path of an SQLite file
+            (created if missing; the study ``"default"`` in it), or a
+            `gpbo.Storage` naming the file and the study. Opening an existing
+            study resumes it. None keeps the study in memory only.
 
     Raises:
         InvalidSpaceError: If ``space`` is not a Space or a valid dict, or
@@ -106,30 +92,18 @@ class Optimizer:
         self,
         space: Space | Mapping[str, Any],
         *,
+        settings: Settings | Mapping[str, Any] | None = None,
         maximize: bool = False,
         seed: int | None = None,
-        device: str | torch.device | None = None,
-        dtype: torch.dtype = torch.float64,
-        acquisition: str | Acquisition = DEFAULT_ACQUISITION,
-        n_initial: int | None = None,
-        storage: str | Any | None = None,
-        study_name: str = "default",
-        noise: str = "learned",
-        model: str = "auto",
-        warp: str = "yeo-johnson",
+        storage: str | os.PathLike[str] | Storage | None = None,
     ) -> None:
         self._space = as_space(space)
+        self._settings = as_settings(settings)
         self._maximize = check_bool("maximize", maximize)
         self._seed = secrets.randbits(32) if seed is None else check_int("seed", seed, 0, _MAX_SEED)
-        self._device = check_device(device)
-        self._dtype = check_dtype(dtype)
-        get_acquisition(acquisition)  # raises InvalidArgumentError for unknown names
-        self._acquisition = acquisition
-        self._noise = check_choice("noise", noise, NOISE_MODES)
-        self._model = check_choice("model", model, MODELS)
-        self._warp = check_choice("warp", warp, WARPS)
-        d = self._space.dim
-        self._n_initial = max(5, d + 1) if n_initial is None else check_int("n_initial", n_initial, 0)
+        self._device, self._dtype = self._settings.device, self._settings.dtype
+        n_initial, d = self._settings.n_initial, self._space.dim
+        self._n_initial = max(5, d + 1) if n_initial is None else n_initial
         self._log = TrialLog(d)
         self._n_sobol = 0  # Sobol points drawn so far
         self._n_suggest = 0  # engine calls so far
@@ -138,9 +112,10 @@ class Optimizer:
         self._closed = False
         self._store: NullStore | SqliteStore = NullStore()
         if storage is not None:
-            path, name = check_storage(storage, study_name)
+            where = storage if isinstance(storage, Storage) else Storage(storage)
             self._store = SqliteStore(
-                path, name, space=self._space, maximize=self._maximize, seed=self._seed, seed_given=seed is not None
+                where.path, where.study_name, space=self._space, maximize=self._maximize, seed=self._seed,
+                seed_given=seed is not None,
             )
             self._seed = self._store.seed
         self._owner = new_owner()
@@ -161,6 +136,11 @@ class Optimizer:
     def maximize(self) -> bool:
         """True if the objective is maximised."""
         return self._maximize
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in use."""
+        return self._settings
 
     @property
     def n_initial(self) -> int:
@@ -273,60 +253,45 @@ class Optimizer:
     def state_dict(self) -> dict[str, Any]:
         """Returns the whole state as a plain, JSON-serialisable dict.
 
-        The GP is kept as its hyperparameters only (its data are the trials). A custom
-        acquisition object is saved as None and must be passed again to
-        `from_state_dict`. The storage is not part of the state.
+        The GP is kept as its hyperparameters only (its data are the trials). The
+        settings are kept as `Settings.to_dict`: a custom acquisition object is
+        saved as None and must be passed again to `from_state_dict`. The storage
+        is not part of the state.
         """
         trials = self.trials  # refreshes from storage
-        acquisition = self._acquisition if isinstance(self._acquisition, str) else None
         return {
             "format": _STATE_FORMAT,
             "space": self._space.to_dict(),
-            "settings": {
-                "maximize": self._maximize,
-                "seed": self._seed,
-                "device": str(self._device),
-                "dtype": str(self._dtype).removeprefix("torch."),
-                "acquisition": acquisition,
-                "noise": self._noise,
-                "model": self._model,
-                "warp": self._warp,
-                "n_initial": self._n_initial,
-            },
+            "settings": self._settings.to_dict(),
+            "maximize": self._maximize,
+            "seed": self._seed,
             "counters": {"n_sobol": self._n_sobol, "n_suggest": self._n_suggest},
             "gp_theta": None if self._theta is None else self._theta.tolist(),
             "trials": [t.to_dict() for t in trials],
         }
+
     @classmethod
     def from_state_dict(
-        cls,
-        state: Mapping[str, Any],
-        *,
-        acquisition: str | Acquisition | None = None,
-        device: str | torch.device | None = None,
+        cls, state: Mapping[str, Any], *, settings: Settings | Mapping[str, Any] | None = None
     ) -> Optimizer:
-        """Rebuilds an optimizer saved with `state_dict`.
+        """Rebuilds an optimizer saved with `state_dict` (this format or the previous one).
 
         Args:
             state: The dict from `state_dict` (possibly through JSON).
-            acquisition: Replaces the saved acquisition; required if a custom
-                acquisition object was used.
-            device: Replaces the saved device.
+            settings: A `gpbo.Settings` that replaces the saved settings, or a
+                dict of fields that replace theirs (e.g. ``{"device": "cuda"}``).
+                Required, with an acquisition, if a custom acquisition object
+                was used.
 
         Raises:
             InvalidArgumentError: If the state is malformed.
             InvalidTrialError: If a saved trial does not fit the saved space.
         """
         try:
-            settings, counters = dict(state["settings"]), state["counters"]
-            if state["format"] != _STATE_FORMAT:
-                raise InvalidArgumentError(f"unknown state format {state['format']!r}, expected {_STATE_FORMAT}")
-            settings["acquisition"] = acquisition if acquisition is not None else settings["acquisition"]
-            if settings["acquisition"] is None:
-                raise InvalidArgumentError("the state was saved with a custom acquisition; pass acquisition=")
-            settings["device"] = device if device is not None else settings["device"]
-            settings["dtype"] = _DTYPES.get(settings["dtype"], settings["dtype"])
-            opt = cls(Space.from_dict(state["space"]), **settings)
+            saved, maximize, seed = _saved_settings(state)
+            counters = state["counters"]
+            opt = cls(Space.from_dict(state["space"]), settings=_restored_settings(saved, settings),
+                      maximize=maximize, seed=seed)
             opt._n_sobol, opt._n_suggest = int(counters["n_sobol"]), int(counters["n_suggest"])
             theta = state.get("gp_theta")
             opt._theta = None if theta is None else torch.tensor(theta, dtype=opt._dtype, device=opt._device)
@@ -426,8 +391,8 @@ class Optimizer:
             suggestion = suggest(
                 X[None].to(**to), Y[None].to(**to), dims=self._space.dims, q=q,
                 pending=pending[None].to(**to) if len(pending) else None,
-                seed=seed, warm_start=self._theta,
-                settings={"acquisition": self._acquisition, "noise": self._noise, "model": self._model, "warp": self._warp},
+                seed=seed, warm_start=self._theta if self._settings.warm_start else None,
+                settings=self._settings,
             )
         except FitError as exc:
             warnings.warn(f"gpbo: GP fit failed ({exc}); suggesting Sobol points instead", RuntimeWarning, stacklevel=2)
@@ -447,6 +412,32 @@ class Optimizer:
         Y = torch.tensor([sign * trials[i].value for i in complete], dtype=torch.float64)
         Y = torch.cat([Y, Y.min().expand(len(failed))])
         return self._log.X[complete + failed], Y
+
+
+def _saved_settings(state: Mapping[str, Any]) -> tuple[dict[str, Any], Any, Any]:
+    """The saved settings (as `Settings.to_dict`), maximize and seed of a state of format 1 or 2."""
+    settings = dict(state["settings"])
+    if state["format"] == _STATE_FORMAT:
+        return settings, state["maximize"], state["seed"]
+    if state["format"] == 1:  # maximize and seed were kept among the settings
+        maximize, seed = settings.pop("maximize"), settings.pop("seed")
+        return settings, maximize, seed
+    raise InvalidArgumentError(f"unknown state format {state['format']!r}, expected 1 or {_STATE_FORMAT}")
+
+
+def _restored_settings(saved: dict[str, Any], given: Settings | Mapping[str, Any] | None) -> Settings:
+    """``given`` if it is a Settings, else the saved settings with ``given``'s fields replaced."""
+    if isinstance(given, Settings):
+        return given
+    if given is not None and not isinstance(given, Mapping):
+        as_settings(given)  # raises InvalidArgumentError naming what settings may be
+    changes = dict(given or {})
+    if saved.get("acquisition") is None and changes.get("acquisition") is None:
+        raise InvalidArgumentError(
+            "the state was saved with a custom acquisition; pass settings={'acquisition': ...} "
+            "or a gpbo.Settings holding it"
+        )
+    return Settings.from_dict({**saved, **changes})
 
 
 def _plain(value: Any) -> Any:

@@ -42,7 +42,7 @@ from gpbo.owners import owner_alive
 from gpbo.space import Space
 from gpbo.trial import Trial, TrialState
 
-__all__ = ["Counters", "NullStore", "Pulled", "SqliteStore", "StorageError", "StudyHistory", "check_storage", "load_study"]
+__all__ = ["Counters", "NullStore", "Pulled", "SqliteStore", "Storage", "StorageError", "StudyHistory", "check_storage", "load_study"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS studies (
@@ -367,6 +367,30 @@ def space_difference(stored: Space, given: Space) -> str:
     if not parts and list(old) != list(new):
         parts.append(f"parameter order {list(new)}, stored {list(old)}")
     return "; ".join(parts)
+
+
+@dataclasses.dataclass(frozen=True)
+class Storage:
+    """Where a study is kept: an SQLite file and the study's name inside it.
+
+    ``Optimizer(space, storage=gpbo.Storage("runs.db", "mlp"))``; a plain path
+    is ``Storage(path)``, the study ``"default"``. Opening an existing study resumes it.
+
+    Attributes:
+        path: The SQLite file (str or os.PathLike; created if missing).
+        study_name: A non-empty str.
+
+    Raises:
+        InvalidArgumentError: If the path or the name is not valid.
+    """
+
+    path: str
+    study_name: str = "default"
+
+    def __post_init__(self) -> None:
+        path, name = check_storage(self.path, self.study_name)
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "study_name", name)
 
 
 def check_storage(storage: Any, name: Any) -> tuple[str, str]:

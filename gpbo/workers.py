@@ -70,15 +70,14 @@ def run_trials(
     executor: concurrent.futures.Executor,
     n_workers: int,
     timeout: float | None,
-    catch: tuple[type[BaseException], ...],
     on_told: Callable[[Trial], None],
 ) -> None:
     """Asks, evaluates and tells ``n_trials`` trials, ``n_workers`` at a time.
 
-    An exception of ``fn`` that is an instance of ``catch``, and a timeout,
-    make a FAILED trial. Any other `Exception` is recorded as a FAILED trial
-    and then raised; a `BaseException` that is not an `Exception`
-    (`KeyboardInterrupt`, `SystemExit`) is raised at once. When the loop
+    Every `Exception` of ``fn``, and a timeout, make a FAILED trial and the
+    loop goes on; a `BaseException` that is not an `Exception`
+    (`KeyboardInterrupt`, `SystemExit`) is raised at once, and so is an
+    exception of ``on_told`` (how a callback stops a study). When the loop
     raises, the trials still in flight stay RUNNING and ``opt`` is closed, so
     with storage the next `Optimizer.ask` on the study hands them out again.
 
@@ -90,7 +89,6 @@ def run_trials(
             `concurrent.futures.Future`.
         n_workers: Most trials in flight at once.
         timeout: Seconds after which a trial is abandoned; None waits forever.
-        catch: Exception types of ``fn`` that make a FAILED trial.
         on_told: Called with each told trial.
     """
     in_flight: dict[concurrent.futures.Future, _InFlight] = {}
@@ -104,7 +102,7 @@ def run_trials(
                 in_flight[_submit(executor, fn, trial)] = _InFlight(trial, deadline)
             for future in _finished(in_flight):
                 item = in_flight.pop(future)
-                on_told(_tell(opt, item.trial, _value(future, item, timeout), catch))
+                on_told(_tell(opt, item.trial, _value(future, item, timeout)))
     except BaseException:
         for future in in_flight:
             future.cancel()
@@ -141,11 +139,9 @@ def _value(future: concurrent.futures.Future, item: _InFlight, timeout: float | 
     return future.exception() or future.result()
 
 
-def _tell(opt: Optimizer, trial: Trial, value: Any, catch: tuple[type[BaseException], ...]) -> Trial:
-    """Tells ``value``; raises exceptions that are not failures after recording them."""
-    if isinstance(value, BaseException) and not isinstance(value, (*catch, TrialTimeoutError)):
-        if isinstance(value, Exception):
-            opt.tell(trial, value)
+def _tell(opt: Optimizer, trial: Trial, value: Any) -> Trial:
+    """Tells ``value`` (an `Exception` is a FAILED trial); raises any other `BaseException`."""
+    if isinstance(value, BaseException) and not isinstance(value, Exception):
         raise value
     try:
         return opt.tell(trial, value)

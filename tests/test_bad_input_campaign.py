@@ -71,7 +71,7 @@ def apply(opt: Optimizer, op: tuple, last: Trial | None, path: str) -> tuple[Opt
         opt.close()
     else:
         opt.close()
-        opt = Optimizer(SPACE, storage=path, n_initial=2)
+        opt = Optimizer(SPACE, storage=path, settings={"n_initial": 2})
     return opt, last
 
 
@@ -89,7 +89,7 @@ def check_stored(path: str, opt: Optimizer) -> None:
 def facade_campaign(ops: list, n_initial: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = f"{tmp}/study.db"
-        opt, last = Optimizer(SPACE, storage=path, seed=0, n_initial=n_initial), None
+        opt, last = Optimizer(SPACE, storage=path, seed=0, settings={"n_initial": n_initial}), None
         for op in ops:
             try:
                 with warnings.catch_warnings():
@@ -124,7 +124,7 @@ def build(args: object) -> object:
 def space_campaign(args: object, told: list) -> None:
     try:
         space = build(args)
-        opt = Optimizer(space, seed=0, n_initial=1)
+        opt = Optimizer(space, seed=0, settings={"n_initial": 1})
         opt.tell_many([space.decode(torch.full((space.dim,), 0.5))] * len(told), told)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -155,7 +155,7 @@ def make(shape: object, dtype: torch.dtype, fill: float | None, scale: float) ->
 def engine_campaign(x: tuple, y: tuple, pending: tuple, q: object, acquisition: object) -> None:
     X, Y, P = make(*x), make(*y), make(*pending)
     try:
-        result = suggest(X, Y, pending=P, q=q, acquisition=acquisition, n_raw=32, n_restarts=2)
+        result = suggest(X, Y, pending=P, q=q, settings={"acquisition": acquisition, "n_raw": 32, "n_restarts": 2})
     except GpboError as exc:
         assert str(exc)
         return
@@ -190,8 +190,8 @@ test_engine_campaign_full = pytest.mark.slow(campaign(engine_campaign, engine_ar
 
 ENGINE_GAPS = [
     pytest.param(dict(device="meta"), id="X-on-meta-device"),
-    pytest.param(dict(n_raw=0), id="n_raw-0"),
-    pytest.param(dict(n_restarts=0), id="n_restarts-0"),
+    pytest.param(dict(settings={"n_raw": 0}), id="n_raw-0"),
+    pytest.param(dict(settings={"n_restarts": 0}), id="n_restarts-0"),
     pytest.param(dict(seed=2**70), id="seed-beyond-int64"),
 ]
 

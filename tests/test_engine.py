@@ -27,9 +27,9 @@ def _problems(P: int, n: int, d: int, dtype=torch.float64, device="cpu", seed: i
 def test_batched_call_equals_looped_calls(acquisition: str) -> None:
     X, Y = _problems(3, 12, 2)
     q = 1 if acquisition in ("log_ei", "ucb") else 2
-    batched = suggest(X, Y, q=q, acquisition=acquisition, seed=5)
+    batched = suggest(X, Y, q=q, seed=5, settings={"acquisition": acquisition})
     for p in range(3):
-        single = suggest(X[p : p + 1], Y[p : p + 1], q=q, acquisition=acquisition, seed=5)
+        single = suggest(X[p : p + 1], Y[p : p + 1], q=q, seed=5, settings={"acquisition": acquisition})
         torch.testing.assert_close(batched.candidates[p], single.candidates[0], atol=1e-4, rtol=0)
 
 
@@ -63,8 +63,8 @@ def test_custom_acquisition_function_and_botorch_acquisition_plug_in() -> None:
     def mean_only(ctx):  # the smallest custom acquisition: a plain function
         return lambda Xc: ctx.model.posterior(Xc).mean.squeeze(-1)
 
-    out = suggest(X, Y, acquisition=mean_only)
-    ref = suggest(X, Y, acquisition="posterior_mean")
+    out = suggest(X, Y, settings={"acquisition": mean_only})
+    ref = suggest(X, Y, settings={"acquisition": "posterior_mean"})
     torch.testing.assert_close(out.candidates, ref.candidates)
 
     qucb = BoTorchAcquisition(
@@ -72,7 +72,7 @@ def test_custom_acquisition_function_and_botorch_acquisition_plug_in() -> None:
             model, beta=0.1, sampler=SobolQMCNormalSampler(torch.Size([64]), seed=0)
         )
     )
-    out = suggest(X, Y, acquisition=qucb, q=2)
+    out = suggest(X, Y, q=2, settings={"acquisition": qucb})
     assert out.candidates.shape == (2, 2, 2)
     assert bool(((out.candidates >= 0) & (out.candidates <= 1)).all())
 
@@ -103,10 +103,12 @@ BAD_INPUTS = [
     (dict(X=torch.full((1, 4, 2), 1.5, dtype=torch.float64)), "unit cube"),
     (dict(Y=torch.tensor([[0.0, float("nan"), 1.0, 2.0]], dtype=torch.float64)), "Y must be finite"),
     (dict(pending=torch.zeros(1, 2, 3, dtype=torch.float64)), "pending must have shape"),
-    (dict(q=0), "q must be a positive int"),
-    (dict(noise="sometimes"), "noise must be one of"),
+    (dict(q=0), "q must be an int >= 1, got int 0"),
+    (dict(q=True), "q must be an int >= 1, got bool True"),
+    (dict(seed=2**62), "seed must be an int >= 0 and < 4611686018427387904"),
+    (dict(settings={"noise": "sometimes"}), "noise must be one of"),
     (dict(dims=DimSpec.continuous(5)), "dims must be a DimSpec with d=2"),
-    (dict(acquisition="nope"), "nope"),
+    (dict(settings={"acquisition": "nope"}), "nope"),
 ]
 
 

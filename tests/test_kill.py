@@ -67,7 +67,7 @@ def child(db: str, logs: str, budget: int, seed: int, ready) -> None:
     missing = budget - finished_trials(db)
     ready.set()
     if missing > 0:
-        gpbo.minimize(evaluate, SPACE, missing, seed=0, n_initial=6, storage=db, callbacks=[reported])
+        gpbo.minimize(evaluate, SPACE, missing, seed=0, storage=db, callbacks=[reported], settings={"n_initial": 6})
 
 
 def kill_and_resume(tmp_path, n_kills: int, budget: int, max_delay: float) -> dict:

@@ -36,15 +36,18 @@ def branin(params: dict) -> float:
 
 BAD_CALLS = [
     (dict(fn=3), InvalidArgumentError, "fn must be callable, got int 3"),
-    (dict(n_trials=0), InvalidArgumentError, "n_trials must be a positive int, got int 0"),
-    (dict(n_trials=-2), InvalidArgumentError, "n_trials must be a positive int, got int -2"),
-    (dict(n_trials=2.5), InvalidArgumentError, "n_trials must be a positive int, got float 2.5"),
-    (dict(n_trials=True), InvalidArgumentError, "n_trials must be a positive int, got bool True"),
+    (dict(n_trials=0), InvalidArgumentError, "n_trials must be an int >= 1, got int 0"),
+    (dict(n_trials=-2), InvalidArgumentError, "n_trials must be an int >= 1, got int -2"),
+    (dict(n_trials=2.5), InvalidArgumentError, "n_trials must be an int >= 1, got float 2.5"),
+    (dict(n_trials=True), InvalidArgumentError, "n_trials must be an int >= 1, got bool True"),
     (dict(callbacks=print), InvalidArgumentError, "callbacks must be a list of callables"),
     (dict(callbacks=[print, 1]), InvalidArgumentError, "every callback must be callable, got int 1"),
     (dict(space=[1, 2]), InvalidSpaceError, "space must be a Space or a dict"),
     (dict(seed="0"), InvalidArgumentError, "seed must be an int >= 0"),
-    (dict(dtype=torch.int64), InvalidArgumentError, "dtype must be torch.float32 or torch.float64"),
+    (dict(settings={"dtype": torch.int64}), InvalidArgumentError, "dtype must be torch.float32 or torch.float64"),
+    (dict(settings={"warp": "log"}), InvalidArgumentError, "warp must be one of ('yeo-johnson', 'none'), got 'log'"),
+    (dict(storage=gpbo.Storage("x.db"), study_name="s"), TypeError, "unexpected keyword argument 'study_name'"),
+    (dict(catch=(ValueError,)), TypeError, "unexpected keyword argument 'catch'"),
 ]
 
 
@@ -61,7 +64,7 @@ def test_objective_returning_a_non_number_raises():
 
 
 def test_minimize_sobol_phase_result():
-    result = minimize(quadratic, BOX, 4, seed=0, n_initial=4)
+    result = minimize(quadratic, BOX, 4, seed=0, settings={"n_initial": 4})
     assert isinstance(result, MinimizeResult) and isinstance(result.optimizer, Optimizer)
     assert len(result.trials) == 4 and all(t.state is TrialState.COMPLETE for t in result.trials)
     best = min(result.trials, key=lambda t: t.value)
@@ -78,7 +81,7 @@ def test_failures_are_recorded_and_the_loop_goes_on():
             raise outcome
         return outcome
 
-    result = minimize(objective, BOX, 5, seed=0, n_initial=5)
+    result = minimize(objective, BOX, 5, seed=0, settings={"n_initial": 5})
     states = [t.state.value for t in result.trials]
     assert states == ["failed", "failed", "complete", "failed", "complete"]
     assert result.trials[0].error == "ValueError: bad input"
@@ -123,19 +126,19 @@ def test_objective_gets_a_copy_of_the_params():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_minimize_with_the_engine(dtype):
     space = {**BOX, "c": Categorical(["a", "b"])}
-    result = minimize(lambda p: quadratic(p) + (p["c"] == "b"), space, 5, seed=1, n_initial=3, dtype=dtype)
+    result = minimize(lambda p: quadratic(p) + (p["c"] == "b"), space, 5, seed=1, settings={"n_initial": 3, "dtype": dtype})
     assert len(result.trials) == 5 and all(t.state is TrialState.COMPLETE for t in result.trials)
     assert result.best_value == min(t.value for t in result.trials)
 
 
 def test_maximize_returns_the_largest_value():
-    result = minimize(lambda p: -quadratic(p), BOX, 4, seed=0, maximize=True, n_initial=3)
+    result = minimize(lambda p: -quadratic(p), BOX, 4, seed=0, maximize=True, settings={"n_initial": 3})
     assert result.best_value == max(t.value for t in result.trials)
     assert result.optimizer.maximize
 
 
 def test_branin_beats_sobol_at_seed_0():
-    sobol = minimize(branin, BRANIN_SPACE, 15, seed=0, n_initial=15)
+    sobol = minimize(branin, BRANIN_SPACE, 15, seed=0, settings={"n_initial": 15})
     bo = minimize(branin, BRANIN_SPACE, 15, seed=0)
     assert bo.best_value - BRANIN_MIN < 1.0
     assert bo.best_value < sobol.best_value
@@ -144,7 +147,7 @@ def test_branin_beats_sobol_at_seed_0():
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(4))
 def test_branin_25_trials_reaches_small_regret(seed):
-    sobol = minimize(branin, BRANIN_SPACE, 25, seed=seed, n_initial=25)
+    sobol = minimize(branin, BRANIN_SPACE, 25, seed=seed, settings={"n_initial": 25})
     bo = minimize(branin, BRANIN_SPACE, 25, seed=seed)
     assert bo.best_value - BRANIN_MIN < 1.0
     assert bo.best_value < sobol.best_value
@@ -153,8 +156,6 @@ def test_branin_25_trials_reaches_small_regret(seed):
 # ------------------------------------------------------- failures, workers, progress
 
 BAD_LOOP_OPTIONS = [
-    (dict(catch=ValueError()), InvalidArgumentError, "catch must be a tuple of exception types, got ValueError"),
-    (dict(catch=(ValueError, int)), InvalidArgumentError, "catch must be a tuple of exception types"),
     (dict(timeout_per_trial=0), InvalidArgumentError, "timeout_per_trial must be None or a number of seconds > 0, got int 0"),
     (dict(timeout_per_trial=math.nan), InvalidArgumentError, "timeout_per_trial must be None or a number of seconds > 0"),
     (dict(timeout_per_trial="1"), InvalidArgumentError, "got str '1'"),
@@ -170,28 +171,34 @@ def test_bad_loop_options_raise(kwargs, error, message):
         minimize(quadratic, BOX, 3, **kwargs)
 
 
-def test_catch_decides_which_exceptions_are_failures():
+def test_every_exception_of_fn_is_a_failed_trial_and_the_study_goes_on(tmp_path):
+    path = str(tmp_path / "s.db")
+    errors = iter([KeyError("missing"), OSError("disk gone"), ValueError("bad")])
+
     def objective(params):
-        raise KeyError("missing")
+        raise next(errors)
 
-    result = minimize(objective, BOX, 2, seed=0, catch=(KeyError,))
-    assert [t.error for t in result.trials] == ["KeyError: 'missing'"] * 2
-    seen = []
-    with pytest.raises(KeyError, match="missing"):
-        minimize(objective, BOX, 3, seed=0, catch=(ValueError,), callbacks=[lambda o, t: seen.append(t)])
-    assert seen == []  # raised at the first trial, which was recorded as failed before raising
+    result = minimize(objective, BOX, 3, seed=0, storage=path)
+    expected = ["KeyError: 'missing'", "OSError: disk gone", "ValueError: bad"]
+    assert [t.error for t in result.trials] == expected
+    assert [t.state for t in gpbo.load_study(path).trials] == [TrialState.FAILED] * 3
 
 
-def test_uncaught_exception_is_recorded_as_failed_before_it_propagates(tmp_path):
+def test_a_callback_stops_the_study_by_raising(tmp_path):
     path = str(tmp_path / "s.db")
 
-    def objective(params):
-        raise OSError("disk gone")
+    class GoodEnough(Exception):
+        pass
 
-    with pytest.raises(OSError, match="disk gone"):
-        minimize(objective, BOX, 3, seed=0, storage=path, catch=())
-    (trial,) = gpbo.load_study(path).trials
-    assert trial.state is TrialState.FAILED and trial.error == "OSError: disk gone"
+    def stop_when_good(opt, trial):
+        if trial.value < 1.0:
+            raise GoodEnough(trial.id)
+
+    with pytest.raises(GoodEnough):
+        minimize(quadratic, BOX, 20, seed=0, storage=path, callbacks=[stop_when_good], settings={"n_initial": 20})
+    trials = gpbo.load_study(path).trials
+    assert len(trials) < 20 and trials[-1].value < 1.0
+    assert all(t.state is TrialState.COMPLETE for t in trials)
 
 
 def test_non_number_result_is_recorded_then_raised(tmp_path):
@@ -211,7 +218,7 @@ def test_timeout_per_trial_fails_slow_trials_and_goes_on():
         return quadratic(params)
 
     start = time.monotonic()
-    result = minimize(objective, BOX, 6, seed=0, n_initial=6, timeout_per_trial=0.2)
+    result = minimize(objective, BOX, 6, seed=0, timeout_per_trial=0.2, settings={"n_initial": 6})
     release.set()
     slow = [t for t in result.trials if t.params["x"] > 0]
     assert slow and all(t.state is TrialState.FAILED for t in slow)
@@ -231,7 +238,7 @@ def test_workers_keep_n_trials_in_flight_and_suggestions_see_them_as_pending():
     def record(opt, trial):
         in_flight.append(sum(t.state is TrialState.RUNNING for t in opt.trials))
 
-    result = minimize(sleepy_quadratic, BOX, 10, seed=0, n_initial=4, n_workers=3, callbacks=[record])
+    result = minimize(sleepy_quadratic, BOX, 10, seed=0, n_workers=3, callbacks=[record], settings={"n_initial": 4})
     assert len(result.trials) == 10 and all(t.state is TrialState.COMPLETE for t in result.trials)
     assert max(in_flight) == 2  # while one trial is told, the two others are still running
     assert len({(t.params["x"], t.params["y"]) for t in result.trials}) == 10
@@ -239,7 +246,7 @@ def test_workers_keep_n_trials_in_flight_and_suggestions_see_them_as_pending():
 
 def test_any_executor_works_process_pool_included():
     with concurrent.futures.ProcessPoolExecutor(2) as pool:
-        result = minimize(sleepy_quadratic, BOX, 6, seed=0, n_initial=4, n_workers=2, executor=pool)
+        result = minimize(sleepy_quadratic, BOX, 6, seed=0, n_workers=2, executor=pool, settings={"n_initial": 4})
     assert [t.value for t in result.trials] == [quadratic(t.params) for t in result.trials]
 
 

@@ -18,6 +18,7 @@ import torch
 import gpbo.optimizer as optimizer_module
 from gpbo.errors import FitError, GpboError, InvalidArgumentError, InvalidSpaceError, InvalidTrialError
 from gpbo.optimizer import Optimizer
+from gpbo.settings import Settings
 from gpbo.space import Categorical, Integer, Real, Space
 from gpbo.trial import Trial, TrialState
 
@@ -40,9 +41,10 @@ class FakeEngine:
     def __init__(self) -> None:
         self.calls: list[dict] = []
 
-    def __call__(self, X, Y, *, dims, q, pending, acquisition, seed, warm_start, noise, model, warp):
-        self.calls.append(dict(X=X, Y=Y, dims=dims, q=q, pending=pending, acquisition=acquisition,
-                               seed=seed, warm_start=warm_start, noise=noise, model=model, warp=warp))
+    def __call__(self, X, Y, *, dims, q, pending, seed, warm_start, settings):
+        assert isinstance(settings, Settings)  # validated once, by the facade
+        self.calls.append(dict(X=X, Y=Y, dims=dims, q=q, pending=pending, seed=seed, warm_start=warm_start,
+                               settings=settings))
         generator = torch.Generator().manual_seed(seed)
         candidates = torch.rand(1, q, X.shape[-1], generator=generator, dtype=torch.float64)
         theta = torch.full((1, X.shape[-1] + 1), float(len(self.calls)), dtype=X.dtype)
@@ -74,16 +76,20 @@ BAD_OPTIONS = [
     (dict(seed=1.5), InvalidArgumentError, "seed must be an int >= 0 and < 9223372036854775808, got float 1.5"),
     (dict(seed=True), InvalidArgumentError, "seed must be an int"),
     (dict(seed=2**63), InvalidArgumentError, "< 9223372036854775808"),
-    (dict(device=3), InvalidArgumentError, "device must be a str, a torch.device or None, got int 3"),
-    (dict(device="nonsense"), InvalidArgumentError, "'nonsense' is not a valid torch device"),
-    (dict(dtype=torch.float16), InvalidArgumentError, "torch.float32 or torch.float64, got torch.float16"),
-    (dict(dtype="float64"), InvalidArgumentError, "dtype must be torch.float32 or torch.float64"),
-    (dict(acquisition="nope"), InvalidArgumentError, "unknown acquisition 'nope'"),
-    (dict(acquisition=42), InvalidArgumentError, "acquisition must be a registry name"),
-    (dict(n_initial=-1), InvalidArgumentError, "n_initial must be an int >= 0, got int -1"),
-    (dict(n_initial=2.0), InvalidArgumentError, "n_initial must be an int >= 0, got float 2.0"),
-    (dict(noise="sometimes"), InvalidArgumentError, "noise must be one of ('learned', 'deterministic'), got 'sometimes'"),
-    (dict(model="huge"), InvalidArgumentError, "model must be one of ('auto', 'exact', 'svgp'), got 'huge'"),
+    (dict(settings={"device": 3}), InvalidArgumentError, "device must be a str, a torch.device or None, got int 3"),
+    (dict(settings={"device": "nonsense"}), InvalidArgumentError, "'nonsense' is not a valid torch device"),
+    (dict(settings={"dtype": torch.float16}), InvalidArgumentError, "torch.float32 or torch.float64, got torch.float16"),
+    (dict(settings={"dtype": "float16"}), InvalidArgumentError, "dtype must be torch.float32 or torch.float64"),
+    (dict(settings={"acquisition": "nope"}), InvalidArgumentError, "unknown acquisition 'nope'"),
+    (dict(settings={"acquisition": 42}), InvalidArgumentError, "acquisition must be a registry name"),
+    (dict(settings={"n_initial": -1}), InvalidArgumentError, "n_initial must be an int >= 0, got int -1"),
+    (dict(settings={"n_initial": 2.0}), InvalidArgumentError, "n_initial must be an int >= 0, got float 2.0"),
+    (dict(settings={"noise": "sometimes"}), InvalidArgumentError,
+     "noise must be one of ('learned', 'deterministic'), got 'sometimes'"),
+    (dict(settings={"model": "huge"}), InvalidArgumentError, "model must be one of ('auto', 'exact', 'svgp'), got 'huge'"),
+    (dict(settings={"nosie": "learned"}), InvalidArgumentError, "unknown settings ['nosie']"),
+    (dict(settings="fast"), InvalidArgumentError, "settings must be a gpbo.Settings, a dict of its fields or None"),
+    (dict(acquisition="ucb"), TypeError, "unexpected keyword argument 'acquisition'"),
 ]
 
 
@@ -92,14 +98,14 @@ def test_bad_options_raise(kwargs, error, message):
     kwargs = {"space": BOX, **kwargs}
     with pytest.raises(error, match=re.escape(message)) as info:
         Optimizer(kwargs.pop("space"), **kwargs)
-    assert isinstance(info.value, GpboError) and isinstance(info.value, ValueError)
+    assert error is TypeError or isinstance(info.value, GpboError) and isinstance(info.value, ValueError)
 
 
 def test_cuda_without_cuda_raises():
     if torch.cuda.is_available():
         pytest.skip("CUDA is available")
     with pytest.raises(InvalidArgumentError, match="CUDA is not available"):
-        Optimizer(BOX, device="cuda")
+        Optimizer(BOX, settings={"device": "cuda"})
 
 
 @pytest.mark.parametrize("n", [0, -1, 1.5, True, "2"])
@@ -185,7 +191,7 @@ def test_ask_tell_basics(engine):
 
 
 def test_initial_design_is_sobol_then_engine(engine):
-    opt = Optimizer(BOX, seed=0, n_initial=4)
+    opt = Optimizer(BOX, seed=0, settings={"n_initial": 4})
     first = opt.ask(3)
     for t in first:
         opt.tell(t, t.params["x"])
@@ -195,23 +201,66 @@ def test_initial_design_is_sobol_then_engine(engine):
     assert call["q"] == 2 and call["X"].shape == (1, 3, 2) and call["pending"].shape == (1, 1, 2)
     assert torch.equal(call["pending"][0, 0], opt.space.encode(batch[0].params))
     assert torch.allclose(call["Y"], -torch.tensor([[t.params["x"] for t in first]], dtype=torch.float64))
-    again = Optimizer(BOX, seed=0, n_initial=4).ask(4)
+    again = Optimizer(BOX, seed=0, settings={"n_initial": 4}).ask(4)
     assert [t.params for t in again] == [t.params for t in first + batch[:1]]
-    assert call["noise"] == "learned" and call["model"] == "auto"
+    assert call["settings"] == Settings(n_initial=4)
 
 
-def test_noise_and_model_options_reach_the_engine_and_the_state(engine):
-    opt = Optimizer(BOX, seed=0, n_initial=1, noise="deterministic", model="exact")
+def test_settings_reach_the_engine_and_the_state(engine):
+    settings = Settings(n_initial=1, noise="deterministic", model="exact", kernel="rbf", n_raw=64)
+    opt = Optimizer(BOX, seed=0, settings=settings)
+    assert opt.settings is settings and opt.n_initial == 1
     opt.tell(opt.ask(), 1.0)
     opt.ask()
-    assert engine.calls[-1]["noise"] == "deterministic" and engine.calls[-1]["model"] == "exact"
-    restored = Optimizer.from_state_dict(opt.state_dict())
+    assert engine.calls[-1]["settings"] is settings
+    restored = Optimizer.from_state_dict(json.loads(json.dumps(opt.state_dict())))
     restored.ask()
-    assert engine.calls[-1]["noise"] == "deterministic" and engine.calls[-1]["model"] == "exact"
+    assert engine.calls[-1]["settings"] == settings
+
+
+def test_without_warm_start_the_engine_gets_no_previous_fit(engine):
+    opt = Optimizer(BOX, seed=0, settings={"n_initial": 1, "warm_start": False})
+    run(opt, 3)
+    assert len(engine.calls) == 2 and all(call["warm_start"] is None for call in engine.calls)
+    run(Optimizer(BOX, seed=0, settings={"n_initial": 1}), 3)
+    assert engine.calls[-1]["warm_start"] is not None
+
+
+def test_a_format_1_state_dict_still_loads(engine):
+    state = {
+        "format": 1,
+        "space": Space(BOX).to_dict(),
+        "settings": {"maximize": True, "seed": 11, "device": "cpu", "dtype": "float32", "acquisition": "ucb",
+                     "noise": "deterministic", "model": "exact", "warp": "none", "n_initial": 2},
+        "counters": {"n_sobol": 2, "n_suggest": 0},
+        "gp_theta": None,
+        "trials": [
+            {"id": 0, "params": {"x": 0.25, "y": 1.0}, "state": "complete", "value": 0.5, "error": None},
+            {"id": 1, "params": {"x": 0.75, "y": -1.0}, "state": "complete", "value": 1.5, "error": None},
+        ],
+    }
+    opt = Optimizer.from_state_dict(state)
+    assert (opt.maximize, opt.seed, opt.n_initial, opt.best.value) == (True, 11, 2, 1.5)
+    assert opt.settings == Settings(acquisition="ucb", noise="deterministic", model="exact", warp="none",
+                                    n_initial=2, dtype=torch.float32)
+    opt.ask()
+    assert engine.calls[0]["X"].dtype == torch.float32 and engine.calls[0]["settings"] is opt.settings
+    assert opt.state_dict()["format"] == 2 and opt.state_dict()["settings"]["acquisition"] == "ucb"
+
+
+def test_from_state_dict_replaces_settings(engine):
+    opt = Optimizer(BOX, seed=0, settings={"n_initial": 1, "noise": "deterministic"})
+    run(opt, 2)
+    changed = Optimizer.from_state_dict(opt.state_dict(), settings={"acquisition": "log_ei"})
+    assert changed.settings == opt.settings.replace(acquisition="log_ei")
+    replaced = Optimizer.from_state_dict(opt.state_dict(), settings=Settings(n_raw=32))
+    assert replaced.settings == Settings(n_raw=32) and replaced.n_initial == 5
+    with pytest.raises(InvalidArgumentError, match="unknown settings"):
+        Optimizer.from_state_dict(opt.state_dict(), settings={"acqusition": "ucb"})
 
 
 def test_ask_k_gives_distinct_params_and_pending_avoids_repeats(engine):
-    opt = Optimizer(BOX, seed=1, n_initial=2)
+    opt = Optimizer(BOX, seed=1, settings={"n_initial": 2})
     initial = opt.ask(2)
     assert initial[0].params != initial[1].params
     opt.tell(initial[0], 1.0)
@@ -224,7 +273,7 @@ def test_ask_k_gives_distinct_params_and_pending_avoids_repeats(engine):
 
 
 def test_failed_trials_are_recorded_and_imputed_at_worst_value(engine):
-    opt = Optimizer(BOX, seed=0, n_initial=4)
+    opt = Optimizer(BOX, seed=0, settings={"n_initial": 4})
     trials = opt.ask(4)
     assert opt.tell(trials[0], ValueError("boom")).error == "ValueError: boom"
     assert opt.tell(trials[1], float("nan")).state is TrialState.FAILED
@@ -240,11 +289,11 @@ def test_failed_trials_are_recorded_and_imputed_at_worst_value(engine):
 
 
 def test_no_completed_trial_falls_back_to_sobol(engine):
-    opt = Optimizer(BOX, seed=0, n_initial=1)
+    opt = Optimizer(BOX, seed=0, settings={"n_initial": 1})
     opt.tell(opt.ask(), RuntimeError("x"))
     more = opt.ask(3)
     assert engine.calls == [] and len({tuple(t.params.values()) for t in more}) == 3
-    assert more == Optimizer(BOX, seed=0, n_initial=4).ask(4)[1:]
+    assert more == Optimizer(BOX, seed=0, settings={"n_initial": 4}).ask(4)[1:]
 
 
 def test_fit_error_falls_back_to_sobol_with_warning(monkeypatch):
@@ -252,15 +301,15 @@ def test_fit_error_falls_back_to_sobol_with_warning(monkeypatch):
         raise FitError("no Cholesky")
 
     monkeypatch.setattr(optimizer_module, "suggest", failing)
-    opt = Optimizer(BOX, seed=0, n_initial=1)
+    opt = Optimizer(BOX, seed=0, settings={"n_initial": 1})
     opt.tell(opt.ask(), 1.0)
     with pytest.warns(RuntimeWarning, match="GP fit failed"):
         trial = opt.ask()
-    assert trial.params == Optimizer(BOX, seed=0, n_initial=2).ask(2)[1].params
+    assert trial.params == Optimizer(BOX, seed=0, settings={"n_initial": 2}).ask(2)[1].params
 
 
 def test_tell_never_asked_params_and_tell_many(engine, monkeypatch):
-    opt = Optimizer(BOX, seed=0, n_initial=3)
+    opt = Optimizer(BOX, seed=0, settings={"n_initial": 3})
     added = opt.tell({"y": np.float64(1.0), "x": 0.5}, 2.0)
     assert (added.id, added.state, added.params) == (0, TrialState.COMPLETE, {"x": 0.5, "y": 1.0})
     assert type(added.params["y"]) is float
@@ -289,7 +338,7 @@ def test_best_and_trials(engine):
 
 
 def test_maximize_passes_values_unnegated(engine):
-    opt = Optimizer(BOX, seed=0, n_initial=0, maximize=True)
+    opt = Optimizer(BOX, seed=0, maximize=True, settings={"n_initial": 0})
     opt.tell({"x": 0.5, "y": 0.0}, 2.0)
     opt.ask()
     assert engine.calls[0]["Y"].tolist() == [[2.0]]
@@ -297,7 +346,7 @@ def test_maximize_passes_values_unnegated(engine):
 
 def test_stratified_initial_design_balances_discrete_values(engine):
     space = {"c": Categorical(["a", "b", "c", "d"]), "n": Integer(1, 4), "u": Real(0, 1)}
-    trials = Optimizer(space, seed=3, n_initial=32).ask(32)
+    trials = Optimizer(space, seed=3, settings={"n_initial": 32}).ask(32)
     for name, values in [("c", "abcd"), ("n", [1, 2, 3, 4])]:
         counts = [sum(t.params[name] == v for t in trials) for v in values]
         assert counts == [8, 8, 8, 8]
@@ -305,14 +354,14 @@ def test_stratified_initial_design_balances_discrete_values(engine):
 
 def test_seed_none_draws_and_stores_a_seed():
     opt = Optimizer(BOX)
-    assert isinstance(opt.seed, int) and opt.state_dict()["settings"]["seed"] == opt.seed
+    assert isinstance(opt.seed, int) and opt.state_dict()["seed"] == opt.seed
     assert Optimizer(BOX, seed=opt.seed).ask(3) == Optimizer(BOX, seed=opt.seed).ask(3)
 
 
 # ------------------------------------------------------------------ state_dict
 
 def test_state_dict_round_trip_is_exact_in_the_facade(engine):
-    opt = Optimizer(mixed_space(), seed=5, n_initial=3)
+    opt = Optimizer(mixed_space(), seed=5, settings={"n_initial": 3})
     trials = opt.ask(3)
     opt.tell(trials[0], 1.5)
     opt.tell(trials[1], ValueError("bad"))
@@ -327,7 +376,7 @@ def test_state_dict_round_trip_is_exact_in_the_facade(engine):
 
 
 def test_state_dict_round_trip_continues_initial_design():
-    opt = Optimizer(BOX, seed=7, n_initial=6)
+    opt = Optimizer(BOX, seed=7, settings={"n_initial": 6})
     run(opt, 2)
     restored = Optimizer.from_state_dict(json.loads(json.dumps(opt.state_dict())))
     assert restored.ask(3) == opt.ask(3)
@@ -337,7 +386,7 @@ def test_state_dict_round_trip_continues_initial_design():
     (lambda s: s.pop("counters"), InvalidArgumentError, "malformed optimizer state: KeyError"),
     (lambda s: s.update(format=99), InvalidArgumentError, "unknown state format 99"),
     (lambda s: s["settings"].update(dtype="float16"), InvalidArgumentError, "dtype must be torch.float32"),
-    (lambda s: s["settings"].update(acquisition=None), InvalidArgumentError, "pass acquisition="),
+    (lambda s: s["settings"].update(acquisition=None), InvalidArgumentError, "pass settings={'acquisition': ...}"),
     (lambda s: s["trials"][0].update(state="done"), InvalidArgumentError, "'done' is not a valid TrialState"),
     (lambda s: s["trials"][0]["params"].update(x=3.0), InvalidTrialError, "parameter 'x': value 3.0"),
     (lambda s: s.update(space={"params": 1}), InvalidSpaceError, "expected a dict with a 'params' list"),
@@ -355,12 +404,12 @@ def test_custom_acquisition_is_passed_again_on_restore(engine):
     def mean(ctx):
         return lambda X: ctx.model.posterior(X).mean.sum(-1)
 
-    opt = Optimizer(BOX, seed=0, n_initial=1, acquisition=mean)
+    opt = Optimizer(BOX, seed=0, settings={"n_initial": 1, "acquisition": mean})
     run(opt, 2)
-    assert engine.calls[0]["acquisition"] is mean
-    restored = Optimizer.from_state_dict(opt.state_dict(), acquisition=mean)
+    assert engine.calls[0]["settings"].acquisition is mean
+    restored = Optimizer.from_state_dict(opt.state_dict(), settings={"acquisition": mean})
     restored.ask()
-    assert engine.calls[1]["acquisition"] is mean
+    assert engine.calls[1]["settings"].acquisition is mean
 
 
 # ------------------------------------------------------------------ real engine
@@ -368,7 +417,7 @@ def test_custom_acquisition_is_passed_again_on_restore(engine):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_real_engine_mixed_space(device, dtype):
-    opt = Optimizer(mixed_space(), seed=0, n_initial=4, device=device, dtype=dtype)
+    opt = Optimizer(mixed_space(), seed=0, settings={"n_initial": 4, "device": device, "dtype": dtype})
     penalty = {"relu": 0.0, "tanh": 0.5, "gelu": 1.0}
     for _ in range(3):
         for trial in opt.ask(2):
@@ -382,7 +431,7 @@ def test_real_engine_mixed_space(device, dtype):
 
 
 def test_real_engine_state_dict_round_trip_continues_exactly():
-    opt = Optimizer(BOX, seed=0, n_initial=4)
+    opt = Optimizer(BOX, seed=0, settings={"n_initial": 4})
     run(opt, 5)  # one engine fit: both continue from the same saved hyperparameters
     restored = Optimizer.from_state_dict(json.loads(json.dumps(opt.state_dict())))
     a, b = opt.ask(2), restored.ask(2)

@@ -42,7 +42,7 @@ def ask_valid(opt: Optimizer, n: int = 2) -> list:
 
 
 def loaded(space: Space, values: list, *, dtype=torch.float64, device="cpu", params=None) -> Optimizer:
-    opt = Optimizer(space, seed=0, n_initial=2, dtype=dtype, device=device)
+    opt = Optimizer(space, seed=0, settings={"n_initial": 2, "dtype": dtype, "device": device})
     opt.tell_many(params or sobol_params(space, len(values)), values)
     return opt
 
@@ -108,7 +108,7 @@ def test_categorical_with_fifty_choices():
 
 @pytest.mark.parametrize("n_told", [0, 1])
 def test_zero_or_one_observation_with_pending_trials(n_told):
-    opt = Optimizer(BOX, seed=0, n_initial=0)
+    opt = Optimizer(BOX, seed=0, settings={"n_initial": 0})
     opt.tell_many(sobol_params(BOX, n_told), [1.0] * n_told)
     pending = opt.ask(3)
     more = ask_valid(opt, n=2)

@@ -41,7 +41,7 @@ def db(tmp_path) -> str:
 
 
 def test_trials_are_written_at_once_and_restored_exactly(db):
-    opt = Optimizer(SPACE, storage=db, study_name="s", seed=3, n_initial=4)
+    opt = Optimizer(SPACE, storage=gpbo.Storage(db, "s"), seed=3, settings={"n_initial": 4})
     run(opt, 6)
     opt.tell(opt.ask(), ValueError("boom"))
     running = opt.ask()
@@ -51,17 +51,17 @@ def test_trials_are_written_at_once_and_restored_exactly(db):
     history = load_study(db, "s")
     assert history.trials == opt.trials and history.trials[7] == running
     assert history.trials[6].error == "ValueError: boom" and history.trials[6].state is TrialState.FAILED
-    restored = Optimizer(SPACE, storage=db, study_name="s")
+    restored = Optimizer(SPACE, storage=gpbo.Storage(db, "s"))
     assert restored.trials == opt.trials and restored.seed == 3
 
 
 def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
-    straight = Optimizer(SPACE, storage=str(tmp_path / "a.db"), seed=5, n_initial=4)
+    straight = Optimizer(SPACE, storage=str(tmp_path / "a.db"), seed=5, settings={"n_initial": 4})
     run(straight, 9)
-    first = Optimizer(SPACE, storage=str(tmp_path / "b.db"), seed=5, n_initial=4)
+    first = Optimizer(SPACE, storage=str(tmp_path / "b.db"), seed=5, settings={"n_initial": 4})
     run(first, 6)
     first.close()
-    resumed = Optimizer(SPACE, storage=str(tmp_path / "b.db"), n_initial=4)
+    resumed = Optimizer(SPACE, storage=str(tmp_path / "b.db"), settings={"n_initial": 4})
     run(resumed, 3)
     assert resumed.trials == straight.trials
     assert len({json.dumps(t.params) for t in resumed.trials}) == 9  # no repeated suggestion
@@ -141,10 +141,10 @@ MISMATCHES = [
 
 @pytest.mark.parametrize("space, message", MISMATCHES)
 def test_opening_with_another_space_says_what_differs(db, space, message):
-    Optimizer(SPACE, storage=db, study_name="s", seed=0)
+    Optimizer(SPACE, storage=gpbo.Storage(db, "s"), seed=0)
     with pytest.raises(InvalidSpaceError, match=re.escape(message)):
-        Optimizer(space, storage=db, study_name="s")
-    Optimizer(space, storage=db, study_name="other")  # another study in the same file is fine
+        Optimizer(space, storage=gpbo.Storage(db, "s"))
+    Optimizer(space, storage=gpbo.Storage(db, "other"))  # another study in the same file is fine
 
 
 def test_opening_with_other_settings_raises(db):
@@ -161,8 +161,6 @@ BAD_STORAGE = [
     (dict(storage=b"x.db"), InvalidArgumentError, "storage must be a file path"),
     (dict(storage=""), InvalidArgumentError, "storage must be the path of a file, got ''"),
     (dict(storage=":memory:"), InvalidArgumentError, "storage must be the path of a file, got ':memory:'"),
-    (dict(study_name=""), InvalidArgumentError, "study_name must be a non-empty str, got str ''"),
-    (dict(study_name=None), InvalidArgumentError, "study_name must be a non-empty str, got NoneType None"),
 ]
 
 
@@ -170,6 +168,24 @@ BAD_STORAGE = [
 def test_bad_storage_arguments_raise(db, kwargs, error, message):
     with pytest.raises(error, match=re.escape(message)):
         Optimizer(SPACE, **{"storage": db, **kwargs})
+
+
+@pytest.mark.parametrize("args, message", [
+    ((3,), "storage must be a file path (str or os.PathLike), got int 3"),
+    (("x.db", ""), "study_name must be a non-empty str, got str ''"),
+    (("x.db", None), "study_name must be a non-empty str, got NoneType None"),
+])
+def test_bad_storage_objects_raise_at_construction(args, message):
+    with pytest.raises(InvalidArgumentError, match=re.escape(message)):
+        gpbo.Storage(*args)
+
+
+def test_storage_object_names_the_study(tmp_path):
+    where = gpbo.Storage(tmp_path / "s.db", "mine")
+    assert where == gpbo.Storage(str(tmp_path / "s.db"), "mine") and where.path == str(tmp_path / "s.db")
+    Optimizer(SPACE, storage=where, seed=4).tell({"x": 0.5, "n": 2, "c": "a"}, 1.0)
+    assert Optimizer(SPACE, storage=where).seed == 4
+    assert Optimizer(SPACE, storage=tmp_path / "s.db").trials == []  # the "default" study is another one
 
 
 def test_unusable_files_raise_storage_error(tmp_path):
@@ -209,8 +225,8 @@ def test_load_study_bad_input(db, tmp_path):
 
 
 def test_minimize_with_storage_resumes(db):
-    first = gpbo.minimize(objective, SPACE, 4, seed=2, storage=db, study_name="m")
-    second = gpbo.minimize(objective, SPACE, 3, storage=db, study_name="m")
+    first = gpbo.minimize(objective, SPACE, 4, seed=2, storage=gpbo.Storage(db, "m"))
+    second = gpbo.minimize(objective, SPACE, 3, storage=gpbo.Storage(db, "m"))
     assert len(second.trials) == 7 and second.trials[:4] == first.trials
     assert second.best_value == min(t.value for t in second.trials)
 
@@ -234,7 +250,7 @@ def test_keyboard_interrupt_leaves_storage_intact_and_resumable(db):
 
 
 def test_threads_sharing_one_optimizer_never_duplicate(db):
-    opt = Optimizer(SPACE, storage=db, seed=0, n_initial=100)
+    opt = Optimizer(SPACE, storage=db, seed=0, settings={"n_initial": 100})
 
     def worker():
         for _ in range(5):
@@ -254,7 +270,7 @@ WORKER = textwrap.dedent("""
     import gpbo
     path, n, n_initial = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     space = {"x": gpbo.Real(0.0, 1.0), "y": gpbo.Real(0.0, 1.0)}
-    opt = gpbo.Optimizer(space, storage=path, study_name="shared", seed=0, n_initial=n_initial)
+    opt = gpbo.Optimizer(space, storage=gpbo.Storage(path, "shared"), seed=0, settings={"n_initial": n_initial})
     for _ in range(n):
         trial = opt.ask()
         opt.tell(trial, (trial.params["x"] - 0.3) ** 2 + trial.params["y"])

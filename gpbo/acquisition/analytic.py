@@ -12,6 +12,7 @@ from the incumbent, where EI itself underflows.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -113,23 +114,31 @@ class LogAugmentedEI:
     Args:
         c: the incumbent's weight on the posterior standard deviation (>= 0;
             Huang et al.'s 1.0).
+        discount: apply the noise discount; False is LogEI from the
+            effective best (the ``nodiscount`` ablation of ``benchmarks/ablations.py``).
 
     Raises:
-        InvalidArgumentError: if ``c`` is negative or not finite, or (when
-            built) the model lacks the NoiseAndScale capability.
+        InvalidArgumentError: if ``c`` is negative or not finite, ``discount``
+            is not a bool, or (when built with the discount) the model lacks
+            the NoiseAndScale capability.
     """
 
     joint = False
-    requires = (NoiseAndScale,)
 
-    def __init__(self, c: float = 1.0) -> None:
+    def __init__(self, c: float = 1.0, discount: bool = True) -> None:
         self.c = _nonnegative(c, "LogAugmentedEI c")
+        if not isinstance(discount, bool):
+            raise InvalidArgumentError(f"LogAugmentedEI discount must be a bool, got {discount!r}")
+        self.discount = discount
+        self.requires = (NoiseAndScale,) if discount else ()  # the discount needs the noise
 
     def __repr__(self) -> str:
-        return f"LogAugmentedEI(c={self.c})"
+        return f"LogAugmentedEI(c={self.c})" if self.discount else f"LogAugmentedEI(c={self.c}, discount=False)"
 
     def __call__(self, ctx: AcquisitionContext) -> AcquisitionFn:
         """Build ``X (..., P, 1, d) -> (..., P)``."""
+        if not self.discount:
+            return LogEI()(dataclasses.replace(ctx, best_f=effective_best(ctx, self.c)))
         noise = noise_variance(ctx.model, "LogAugmentedEI")  # (P,); checks NoiseAndScale
         best_f = effective_best(ctx, self.c)  # (P,)
 

@@ -33,17 +33,17 @@ import logging
 import math
 import secrets
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
-from gpbo.acquisition import DEFAULT_ACQUISITION
-from gpbo.acquisition import get as get_acquisition
-from gpbo.acquisition.protocol import Acquisition
 from gpbo.engine import suggest
 from gpbo.errors import InvalidArgumentError
 from gpbo.integrations import require
+from gpbo.settings import Settings, as_settings
 from gpbo.space import Categorical, Integer, Param, Real, Space
+from gpbo.validation import check_int
 
 require("optuna", "optuna")
 from optuna.distributions import (
@@ -104,10 +104,9 @@ class GPBOSampler(BaseSampler):
             GP takes over, >= 1.
         independent_sampler: Sampler of the parameters outside the relative
             search space; ``RandomSampler(seed)`` if None.
-        acquisition: A gpbo acquisition name or object (see
-            :mod:`gpbo.acquisition`).
-        device: torch device of the GP (None: the CPU).
-        dtype: torch.float64 (default) or torch.float32.
+        settings: A `gpbo.Settings` or a dict of its fields (acquisition,
+            noise, model, warp, device, dtype, search sizes, ...); None is
+            the defaults. Its ``n_initial`` is not used (``n_startup_trials`` is).
         warn_independent_sampling: Log a warning when a parameter is sampled
             independently after the startup trials.
 
@@ -121,25 +120,16 @@ class GPBOSampler(BaseSampler):
         seed: int | None = None,
         n_startup_trials: int = 10,
         independent_sampler: BaseSampler | None = None,
-        acquisition: str | Acquisition = DEFAULT_ACQUISITION,
-        device: str | torch.device | None = None,
-        dtype: torch.dtype = torch.float64,
+        settings: Settings | Mapping[str, Any] | None = None,
         warn_independent_sampling: bool = True,
     ) -> None:
-        if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) or n_startup_trials < 1:
-            raise InvalidArgumentError(f"n_startup_trials must be an int >= 1, got {n_startup_trials!r}")
+        self._n_startup = check_int("n_startup_trials", n_startup_trials, 1)
         if independent_sampler is not None and not isinstance(independent_sampler, BaseSampler):
             raise InvalidArgumentError(
                 f"independent_sampler must be an optuna BaseSampler, got {independent_sampler!r}")
-        if dtype not in (torch.float32, torch.float64):
-            raise InvalidArgumentError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
-        get_acquisition(acquisition)  # raises InvalidArgumentError for unknown names
-        self._seed = secrets.randbits(32) if seed is None else int(seed)
-        self._n_startup = n_startup_trials
+        self._settings = as_settings(settings)
+        self._seed = secrets.randbits(32) if seed is None else check_int("seed", seed, 0)
         self._independent = independent_sampler or RandomSampler(seed=seed)
-        self._acquisition = acquisition
-        self._device = torch.device(device or "cpu")
-        self._dtype = dtype
         self._warn = warn_independent_sampling
         self._intersection = IntersectionSearchSpace()
         self._lock = threading.Lock()  # study.optimize(n_jobs=k) calls from k threads
@@ -222,12 +212,12 @@ class GPBOSampler(BaseSampler):
     def _suggest(self, space: Space, X: torch.Tensor, Y: torch.Tensor, pending: list[dict],
                  number: int) -> dict[str, Any]:
         """Runs the engine (P = 1, q = 1) and decodes its point."""
-        kw = {"dtype": self._dtype, "device": self._device}
+        kw = {"dtype": self._settings.dtype, "device": self._settings.device}
         theta = self._theta if self._theta is not None and self._theta.shape[-1] == space.dim + 1 else None
         result = suggest(
             X.to(**kw).unsqueeze(0), Y.to(**kw).unsqueeze(0), dims=space.dims,
             pending=space.encode(pending).to(**kw).unsqueeze(0) if pending else None,
-            settings={"acquisition": self._acquisition}, seed=(self._seed * 1_000_003 + number) % _MAX_SEED,
+            settings=self._settings, seed=(self._seed * 1_000_003 + number) % _MAX_SEED,
             warm_start=theta,
         )
         self._theta = result.model.theta.detach()

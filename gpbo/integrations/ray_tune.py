@@ -30,13 +30,13 @@ passed as ``space`` instead.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Mapping
 from typing import Any
 
-from gpbo.acquisition import DEFAULT_ACQUISITION
-from gpbo.acquisition.protocol import Acquisition
 from gpbo.errors import InvalidArgumentError, InvalidSpaceError, InvalidTrialError
 from gpbo.integrations import require
 from gpbo.optimizer import Optimizer
+from gpbo.settings import Settings, as_settings
 from gpbo.space import Categorical, Integer, Param, Real, Space
 
 require("ray.tune", "ray")
@@ -96,7 +96,8 @@ class GPBOSearch(Searcher):
             parameters; None takes the ``param_space`` given to ``tune.Tuner``.
         metric: The result key to optimise; None takes TuneConfig's metric.
         mode: ``"min"`` or ``"max"``; None takes TuneConfig's mode.
-        seed, acquisition, n_initial, device: As for `gpbo.Optimizer`.
+        seed, settings: As for `gpbo.Optimizer` (``settings`` a `gpbo.Settings`
+            or a dict of its fields: acquisition, n_initial, device, ...).
 
     Raises:
         InvalidArgumentError: If ``mode`` is invalid.
@@ -110,13 +111,12 @@ class GPBOSearch(Searcher):
         metric: str | None = None,
         mode: str | None = None,
         seed: int | None = None,
-        acquisition: str | Acquisition = DEFAULT_ACQUISITION,
-        n_initial: int | None = None,
-        device: str | None = None,
+        settings: Settings | Mapping[str, Any] | None = None,
     ) -> None:
         _check_mode(mode)
         super().__init__(metric=metric, mode=mode)
-        self._options = {"seed": seed, "acquisition": acquisition, "n_initial": n_initial, "device": device}
+        self._seed = seed
+        self._settings = as_settings(settings)
         self._space: Space | None = None
         self._choices: dict[str, list[Any]] = {}
         self._opt: Optimizer | None = None
@@ -177,19 +177,20 @@ class GPBOSearch(Searcher):
     def get_state(self) -> dict[str, Any]:
         """The searcher's state as plain data (the optimizer as its `state_dict`)."""
         return {
-            "metric": self._metric, "mode": self._mode, "options": self._options,
+            "metric": self._metric, "mode": self._mode, "seed": self._seed, "settings": self._settings,
             "space": None if self._space is None else self._space.to_dict(), "choices": self._choices,
             "optimizer": None if self._opt is None else self._opt.state_dict(), "live": dict(self._live),
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restores a `get_state` result."""
-        self._metric, self._mode, self._options = state["metric"], state["mode"], state["options"]
+        self._metric, self._mode = state["metric"], state["mode"]
+        self._seed, self._settings = state["seed"], state["settings"]
         self._space = None if state["space"] is None else Space.from_dict(state["space"])
         self._choices, self._live = state["choices"], dict(state["live"])
         self._opt = None
         if state["optimizer"] is not None:
-            self._opt = Optimizer.from_state_dict(state["optimizer"], acquisition=self._options["acquisition"])
+            self._opt = Optimizer.from_state_dict(state["optimizer"], settings=self._settings)
 
     def save(self, checkpoint_path: str) -> None:
         """Pickles `get_state` to ``checkpoint_path``."""
@@ -209,7 +210,7 @@ class GPBOSearch(Searcher):
                 raise InvalidArgumentError(
                     f"GPBOSearch has no {', '.join(missing)}: pass them to GPBOSearch or to "
                     "tune.Tuner (param_space=, TuneConfig(metric=, mode=))")
-            self._opt = Optimizer(self._space, maximize=self._mode == "max", **self._options)
+            self._opt = Optimizer(self._space, settings=self._settings, maximize=self._mode == "max", seed=self._seed)
         return self._opt
 
 

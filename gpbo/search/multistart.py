@@ -49,6 +49,8 @@ def maximize_acquisition(
     discrete_rounds: int = 2,
     anchors: Tensor | None = None,
     scale: Tensor | None = None,
+    hold: Tensor | None = None,
+    accelerator_path: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Maximise ``fn`` per problem.
 
@@ -65,6 +67,13 @@ def maximize_acquisition(
             of the R Sobol restarts (q = 1 only).
         scale: (P, d) positive per-dim scales (the GP lengthscales) that
             precondition the continuous ascent; None: no preconditioning.
+        hold: (P, d) bool, dims held at their starting values (Sobol point
+            or anchor) during the continuous ascent, e.g. those whose
+            lengthscale exceeds a threshold (`gpbo.Settings.freeze_lengthscale`);
+            None holds none. The discrete search is not affected.
+        accelerator_path: run every L-BFGS-B ascent on the code path it takes
+            on a GPU (all line-search steps in one batched call, "all done"
+            checked every 10 iterations), also on a CPU.
 
     Returns:
         X (P, q, d) best points and their values (P,).
@@ -77,14 +86,16 @@ def maximize_acquisition(
     if anchors is not None and q == 1:
         X = torch.cat([X, _anchor_starts(fn, anchors, dims, seed)])  # (R + k, P, 1, d)
     fixed = ~dims.continuous_mask(device).repeat(q)  # (q*d,)
+    if hold is not None:
+        fixed = fixed | hold.repeat(1, q)  # (P, q*d)
     has_continuous = len(dims.discrete_dims) < d
     if has_continuous:
-        X = _ascend(fn, X, fixed, max_iter, scale)
+        X = _ascend(fn, X, fixed, max_iter=max_iter, scale=scale, accelerator_path=accelerator_path)
     if dims.discrete_dims:
         for _ in range(discrete_rounds):
             X = _discrete_sweep(fn, X, dims)
             if has_continuous:
-                X = _ascend(fn, X, fixed, max_iter, scale)
+                X = _ascend(fn, X, fixed, max_iter=max_iter, scale=scale, accelerator_path=accelerator_path)
     with torch.no_grad():
         values = fn(X)  # (R, P)
     best = values.nan_to_num(-torch.inf).argmax(0)  # (P,)
@@ -154,9 +165,12 @@ def _select_restarts(raw: Tensor, values: Tensor, R: int, seed: int) -> Tensor:
 
 
 def _ascend(
-    fn: AcquisitionFn, X: Tensor, fixed: Tensor, max_iter: int, scale: Tensor | None
+    fn: AcquisitionFn, X: Tensor, fixed: Tensor, *, max_iter: int, scale: Tensor | None,
+    accelerator_path: bool,
 ) -> Tensor:
     """L-BFGS-B ascent of ``fn`` on the free coordinates of X (R, P, q, d).
+
+    ``fixed`` (q*d,) or (P, q*d) marks the coordinates held at their start.
 
     With ``scale`` (P, d), the ascent runs in ``z = x / scale`` (Optuna's
     preconditioning: with the GP's lengthscales the acquisition varies about
@@ -174,6 +188,7 @@ def _ascend(
     result = minimize_lbfgsb(
         neg_fn, z0, torch.zeros_like(z0), (1.0 / s).expand_as(z0),
         fixed=fixed, max_iter=max_iter, pgtol=_PGTOL, ftol=_FTOL,
+        check_every=10 if accelerator_path else None, unit_first=False if accelerator_path else None,
     )
     return (result.x * s).clamp(0.0, 1.0).view(shape)
 

@@ -49,10 +49,10 @@ def test_engine_batch_and_pending_points_advance_the_turn() -> None:
     Y = torch.sin(5 * X).sum(-1)
     log: list[tuple[str, int]] = []
     rr = RoundRobin((_Recording("a", log), _Recording("b", log)))
-    suggest(X, Y, q=3, acquisition=rr, seed=0)
+    suggest(X, Y, q=3, seed=0, settings={"acquisition": rr})
     assert log == [("a", 6), ("b", 7), ("a", 8)]
     log.clear()
-    suggest(X, Y, q=2, acquisition=rr, seed=0, pending=torch.rand(2, 1, 2, dtype=torch.float64))
+    suggest(X, Y, q=2, seed=0, pending=torch.rand(2, 1, 2, dtype=torch.float64), settings={"acquisition": rr})
     assert log == [("b", 7), ("a", 8)]
 
 
@@ -61,10 +61,10 @@ def test_a_joint_member_takes_its_turn_for_one_point_and_batched_equals_looped()
     X = torch.rand(3, 9, 2, generator=g, dtype=torch.float64)
     Y = torch.sin(5 * X).sum(-1)
     rr = RoundRobin((LogEI(), ThompsonSampling(num_features=64), qLogNEI()))
-    batched = suggest(X, Y, q=4, acquisition=rr, seed=3).candidates  # (P, q, d)
+    batched = suggest(X, Y, q=4, seed=3, settings={"acquisition": rr}).candidates  # (P, q, d)
     assert batched.shape == (3, 4, 2)
     for p in range(3):
-        looped = suggest(X[p : p + 1], Y[p : p + 1], q=4, acquisition=rr, seed=3).candidates
+        looped = suggest(X[p : p + 1], Y[p : p + 1], q=4, seed=3, settings={"acquisition": rr}).candidates
         torch.testing.assert_close(looped[0], batched[p], atol=1e-4, rtol=0)
 
 

@@ -7,6 +7,7 @@ import math
 import re
 
 import pytest
+import torch
 
 optuna = pytest.importorskip("optuna")
 
@@ -17,6 +18,7 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState
 
+import gpbo
 from gpbo.errors import InvalidArgumentError
 from gpbo.integrations.optuna import GPBOSampler
 
@@ -190,11 +192,29 @@ def test_multi_objective_is_rejected_with_a_clear_error():
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"n_startup_trials": 0}, "n_startup_trials must be an int >= 1, got 0"),
+    ({"n_startup_trials": 0}, "n_startup_trials must be an int >= 1, got int 0"),
     ({"independent_sampler": "random"}, "independent_sampler must be an optuna BaseSampler, got 'random'"),
-    ({"acquisition": "nope"}, "unknown acquisition 'nope'"),
-    ({"dtype": float}, "dtype must be torch.float32 or torch.float64, got <class 'float'>"),
+    ({"settings": {"acquisition": "nope"}}, "unknown acquisition 'nope'"),
+    ({"settings": {"dtype": float}}, "dtype must be torch.float32 or torch.float64, got <class 'float'>"),
+    ({"seed": -1}, "seed must be an int >= 0, got int -1"),
 ])
 def test_bad_options(kwargs, message):
     with pytest.raises(InvalidArgumentError, match=re.escape(message)):
         GPBOSampler(**kwargs)
+
+
+def test_settings_reach_the_engine(monkeypatch):
+    import gpbo.integrations.optuna as module
+
+    seen = []
+
+    def spy(X, Y, **kwargs):
+        seen.append((X.dtype, kwargs["settings"]))
+        return module_suggest(X, Y, **kwargs)
+
+    module_suggest = module.suggest
+    monkeypatch.setattr(module, "suggest", spy)
+    settings = gpbo.Settings(acquisition="ucb", dtype=torch.float32, n_raw=64, n_restarts=2)
+    study = optuna.create_study(sampler=GPBOSampler(seed=0, n_startup_trials=3, settings=settings))
+    study.optimize(branin, n_trials=5)
+    assert seen == [(torch.float32, settings)] * 2

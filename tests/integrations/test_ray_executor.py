@@ -39,7 +39,7 @@ def test_submit_returns_concurrent_futures(ray_local):
 def test_minimize_runs_trials_as_ray_tasks(ray_local):
     space = {"x": Real(0.0, 1.0), "kind": Categorical(["ok", "broken"])}
     with RayExecutor(num_cpus=1) as pool:
-        result = minimize(Quadratic(), space, 8, seed=0, n_workers=2, executor=pool, n_initial=4)
+        result = minimize(Quadratic(), space, 8, seed=0, n_workers=2, executor=pool, settings={"n_initial": 4})
     states = [t.state for t in result.trials]
     assert len(states) == 8 and TrialState.RUNNING not in states
     failed = [t for t in result.trials if t.state is TrialState.FAILED]

@@ -40,7 +40,7 @@ def test_convert_search_space_maps_every_domain():
 
 
 def test_suggest_and_complete_drive_the_optimizer():
-    search = GPBOSearch(PARAM_SPACE, metric="loss", mode="min", seed=0, n_initial=3)
+    search = GPBOSearch(PARAM_SPACE, metric="loss", mode="min", seed=0, settings={"n_initial": 3})
     assert isinstance(search, Searcher)
     for i in range(6):
         config = search.suggest(f"t{i}")
@@ -78,7 +78,7 @@ def test_set_search_properties_takes_tuner_settings_once():
 
 
 def test_save_restore_continues_with_the_same_suggestions(tmp_path):
-    search = GPBOSearch(PARAM_SPACE, metric="loss", mode="min", seed=1, n_initial=2)
+    search = GPBOSearch(PARAM_SPACE, metric="loss", mode="min", seed=1, settings={"n_initial": 2})
     for i in range(3):
         search.on_trial_complete(f"t{i}", {"loss": loss(search.suggest(f"t{i}"))})
     running = search.suggest("t3")
@@ -119,7 +119,7 @@ def _train(config: dict) -> None:
 
 
 def test_tuner_fit_under_a_concurrency_limiter(ray_local, tmp_path):
-    search = ConcurrencyLimiter(GPBOSearch(seed=0, n_initial=2), max_concurrent=2)
+    search = ConcurrencyLimiter(GPBOSearch(seed=0, settings={"n_initial": 2}), max_concurrent=2)
     tuner = tune.Tuner(
         _train,
         param_space=PARAM_SPACE,

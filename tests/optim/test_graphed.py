@@ -125,6 +125,6 @@ def test_cuda_engine_with_graphs_equals_eager(monkeypatch, acquisition, mixed):
         monkeypatch.setenv("GPBO_CUDA_GRAPHS", flag)
         with warnings.catch_warnings():
             warnings.filterwarnings("error", message="gpbo: could not capture")
-            runs[flag] = engine.suggest(X, Y, dims=dims, q=2, acquisition=acquisition, seed=3)
+            runs[flag] = engine.suggest(X, Y, dims=dims, q=2, seed=3, settings={"acquisition": acquisition})
     torch.testing.assert_close(runs["1"].candidates, runs["0"].candidates, rtol=0, atol=0)
     torch.testing.assert_close(runs["1"].acq_values, runs["0"].acq_values, rtol=0, atol=0)
