@@ -144,7 +144,7 @@ def test_engine_warp_option() -> None:
     X = torch.rand(2, 12, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     Y = -(X - 0.3).pow(2).sum(-1).mul(50).exp()  # heavy lower tail
     for warp in ("yeo-johnson", "none"):
-        s = suggest(X, Y, warp=warp, n_raw=64, n_restarts=2)
+        s = suggest(X, Y, settings={"warp": warp, "n_raw": 64, "n_restarts": 2})
         assert s.candidates.shape == (2, 1, 3)
     with pytest.raises(InvalidArgumentError, match="warp"):
-        suggest(X, Y, warp="box-cox")
+        suggest(X, Y, settings={"warp": "box-cox"})
