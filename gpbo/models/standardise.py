@@ -69,15 +69,18 @@ def standardise(Y: Tensor, prior_mean: str = "worst") -> tuple[Tensor, Tensor, T
 
     Raises:
         FitError: if the standardised outcomes are not finite (the outcomes
-            span more than the dtype can represent, so no GP can be fitted).
+            are not, e.g. after an output warp that overflowed, or they span
+            more than the dtype can represent), so that no GP can be fitted.
     """
     y_mean, y_std = standardisation(Y, prior_mean)
     Y_train = (Y - y_mean.unsqueeze(-1)) / y_std.unsqueeze(-1)  # (P, n)
     bad = ~Y_train.isfinite().all(-1)  # (P,)
     if bool(bad.any()):  # one host check per fit
-        problems = bad.nonzero().flatten().tolist()
+        problems = bad.nonzero().flatten().tolist()[:10]
+        if not bool(Y[bad].isfinite().all()):
+            raise FitError(f"the outcomes given to the GP of problem(s) {problems} are not finite (NaN or inf)")
         raise FitError(
-            f"the standardised outcomes of problem(s) {problems[:10]} are not finite: their range "
+            f"the standardised outcomes of problem(s) {problems} are not finite: their range "
             f"(min {Y[bad].min().item():.3g}, max {Y[bad].max().item():.3g}) overflows {Y.dtype}; "
             "no GP can be fitted to them (rescale the objective)"
         )
