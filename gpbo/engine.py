@@ -135,10 +135,11 @@ def _fit(
 ) -> tuple[ExactGP | SVGP, Tensor]:
     """The fitted surrogate and the (warped) outcomes Y (P, n) it was fitted to."""
     if settings.warp == "yeo-johnson":
-        Y = warp_outcomes(Y)  # increasing: same maximiser and incumbent, a better-behaved GP
+        Y = warp_outcomes(Y, fence=settings.warp_fence)  # increasing: same maximiser and incumbent, a better-behaved GP
     fitted = fit_surrogate(
-        X, Y, model=settings.model, categorical=dims.categorical, noise=settings.noise,
-        warm_start=warm_start, seed=seed,
+        X, Y, model=settings.model, categorical=dims.categorical, kernel=settings.kernel, noise=settings.noise,
+        prior_mean=settings.prior_mean, warm_start=warm_start, seed=seed,
+        svgp_adam_steps=settings.svgp_adam_steps, solver_path=settings.solver_path,
     )
     return fitted, Y
 

@@ -1,20 +1,15 @@
 """Batched exact GP surrogate over P independent problems.
 
 Model (per problem, on standardised outcomes):
-``y = f(x) + eps``, ``f ~ GP(0, k)``, ``eps ~ N(0, noise)``, with ``k`` the
-Matérn-5/2 ARD kernel of :mod:`gpbo.models.kernel` (unit outputscale, as in
-BoTorch's SingleTaskGP since 0.12).
+``y = f(x) + eps``, ``f ~ GP(0, k)``, ``eps ~ N(0, noise)``, with ``k`` an
+ARD kernel of :mod:`gpbo.models.kernel` held by the model (Matérn-5/2 by
+default; unit outputscale, as in BoTorch's SingleTaskGP since 0.12).
 
 Standardisation ``Y_train = (Y - y_mean) / y_std``: ``y_std`` is the sample
-standard deviation, and ``y_mean``, the GP's constant prior mean, is the
-*worst* observation (the smallest Y: the engine maximises), not the average.
-Far from the data the posterior then reverts to the worst value seen rather
-than to a typical one, so the acquisition stops paying for the box's corners
-and faces merely for being unexplored (De Ath, Fieldsend and Everson, GECCO
-2020, "What do you mean? The role of the mean function in Bayesian
-optimisation": the worst-observation mean was the best of eight mean
-functions on their synthetic problems of 5+ dims). Measured against the
-average on both benchmark suites: docs/decisions/0003-prior-mean-at-worst.md.
+standard deviation, and ``y_mean``, the GP's constant prior mean, is by
+default the *worst* observation (the smallest Y: the engine maximises), or
+the average (``prior_mean="average"``); see :mod:`gpbo.models.standardise`
+and docs/decisions/0003-prior-mean-at-worst.md.
 
 Priors are taken from BoTorch's own factories so they stay in step with it
 (Hvarfner et al. 2024, "Vanilla Bayesian optimization performs great in high
@@ -26,7 +21,9 @@ dimensions"):
 
 Hyperparameters ``theta = [log lengthscale (d), log noise]`` are fitted by
 MAP with gpbo's batched L-BFGS-B, one independent optimisation per problem,
-warm-started from the previous fit. After the fit the Cholesky factor, its
+warm-started from the previous fit. A fit that cannot be recovered (outcomes
+whose standardisation overflows, or a covariance matrix that no jitter makes
+positive definite) raises :class:`gpbo.errors.FitError`. After the fit the Cholesky factor, its
 inverse and ``alpha = K^-1 y`` are cached, so ``posterior`` is two matmuls.
 """
 
@@ -34,18 +31,29 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from gpbo.models.kernel import kernel_matrix
+from gpbo.errors import FitError
+from gpbo.models.base import NOISE_FLOOR, StationaryGP, check_noise
+from gpbo.models.kernel import Kernel, get_kernel, kernel_matrix
 from gpbo.models.marginal import GPPriors, neg_log_posterior
 from gpbo.models.per_problem import per_problem_matmul
 from gpbo.models.pointwise import point_moments
 from gpbo.models.protocol import Posterior
+from gpbo.models.standardise import standardise
 from gpbo.optim.lbfgsb import minimize_lbfgsb
+from gpbo.validation import check_choice
 
-NOISE_FLOOR = {torch.float64: 1e-6, torch.float32: 1e-4}
+__all__ = ["NOISE_FLOOR", "SOLVER_PATHS", "ExactGP"]
+
+# minimize_lbfgsb's options of each solver path (gpbo.Settings.solver_path): "auto"
+# takes the path that suits the device; "accelerator" forces the GPU's (all
+# line-search steps in one batched call, "all done" checked every 10
+# iterations), so that its search quality can be measured on a CPU.
+SOLVER_PATHS: dict[str, dict[str, Any]] = {"auto": {}, "accelerator": {"check_every": 10, "unit_first": False}}
 _MAX_NOISE = 2.0  # standardised units: noise above the signal variance is pointless
 _MAX_LENGTHSCALE = 1e3
 _JITTERS = (1e-8, 1e-6, 1e-4, 1e-2)
@@ -63,17 +71,12 @@ _GRAPH_MAX_N = 2000
 
 
 @dataclass(frozen=True)
-class ExactGP:
-    """A fitted batched exact GP. Build it with :meth:`fit`.
+class ExactGP(StationaryGP):
+    """A fitted batched exact GP. Build it with :meth:`fit` (or :meth:`at_theta`).
 
     Attributes:
-        X_train: (P, n, d) inputs in the unit cube.
-        Y_train: (P, n) standardised outcomes.
-        y_mean, y_std: (P,) standardisation, ``Y = Y_train * y_std + y_mean``;
-            ``y_mean`` is the constant prior mean, the worst observation.
-        lengthscale: (P, d); noise: (P,) in standardised units.
-        outputscale: (P,) signal variance in standardised units (fixed at 1).
-        categorical: encoded dims with the indicator distance.
+        X_train, Y_train, y_mean, y_std, lengthscale, noise, outputscale,
+            categorical, base_kernel: as in :class:`gpbo.models.base.StationaryGP`.
         chol_inv: (P, n, n) inverse Cholesky factor of ``K + diag(point_noise)``.
         alpha: (P, n) ``(K + diag(point_noise))^-1 Y_train``.
         point_noise: (P, n) noise variance of each training point: ``noise``
@@ -81,14 +84,6 @@ class ExactGP:
             ``condition(..., noiseless=True)`` (kriging-believer fantasies).
     """
 
-    X_train: Tensor
-    Y_train: Tensor
-    y_mean: Tensor
-    y_std: Tensor
-    lengthscale: Tensor
-    noise: Tensor
-    outputscale: Tensor
-    categorical: tuple[int, ...]
     chol_inv: Tensor
     alpha: Tensor
     point_noise: Tensor
@@ -100,9 +95,12 @@ class ExactGP:
         Y: Tensor,
         *,
         categorical: tuple[int, ...] = (),
+        kernel: str | Kernel = "matern52",
         noise: str = "learned",
+        prior_mean: str = "worst",
         warm_start: ExactGP | Tensor | None = None,
         max_iter: int | None = None,
+        solver_path: str = "auto",
     ) -> ExactGP:
         """Fit hyperparameters by MAP and cache the posterior factors.
 
@@ -110,14 +108,24 @@ class ExactGP:
             X: (P, n, d) inputs in [0, 1]^d.
             Y: (P, n) finite outcomes.
             categorical: encoded dims with the indicator distance.
+            kernel: a name in :data:`gpbo.models.kernel.KERNELS` or a
+                :class:`~gpbo.models.kernel.Kernel`.
             noise: ``"learned"`` or ``"deterministic"`` (fixed at the floor).
+            prior_mean: ``"worst"`` or ``"average"`` observation (:mod:`gpbo.models.standardise`).
             warm_start: a previous fit of the same P and d to start from, or
                 its ``theta`` (P, d + 1); ignored if the shape does not match.
             max_iter: L-BFGS-B iteration cap; None: 100 from the prior modes,
                 20 from a usable warm start.
+            solver_path: a key of :data:`SOLVER_PATHS`.
+
+        Raises:
+            InvalidArgumentError: for an unknown kernel, noise, prior_mean or solver_path.
+            FitError: if no GP can be fitted (see :func:`_build`).
         """
-        y_mean, y_std = _standardisation(Y)
-        Y_std = (Y - y_mean.unsqueeze(-1)) / y_std.unsqueeze(-1)
+        check_noise("ExactGP.fit", noise)
+        base_kernel = get_kernel(kernel)
+        solver = SOLVER_PATHS[check_choice("solver_path", solver_path, tuple(SOLVER_PATHS))]
+        Y_std, y_mean, y_std = standardise(Y, prior_mean)
         priors = GPPriors.for_dim(X.shape[-1], X)
         theta0, warm = _initial_theta(X, priors, warm_start)
         if max_iter is None:
@@ -127,34 +135,49 @@ class ExactGP:
         fixed[..., -1] = noise == "deterministic"
 
         def loss(theta: Tensor) -> Tensor:
-            return neg_log_posterior(theta, X, Y_std, categorical, priors)
+            return neg_log_posterior(theta, X, Y_std, categorical, priors, base_kernel)
 
         result = minimize_lbfgsb(
             loss, theta0.clamp(lower, upper), lower, upper, fixed=fixed,
             max_iter=max_iter, pgtol=1e-3, ftol=1e-7, n_steps=8, max_step=4.0,
-            graph=None if X.shape[-2] <= _GRAPH_MAX_N else False,
+            graph=None if X.shape[-2] <= _GRAPH_MAX_N else False, **solver,
         )
         theta = result.x
         point_noise = theta[..., -1:].exp().expand(Y.shape)  # (P, n)
-        return _build(X, Y_std, y_mean, y_std, theta, point_noise, categorical)
+        return _build(X, Y_std, y_mean, y_std, theta, point_noise, categorical, base_kernel)
+
+    @classmethod
+    def at_theta(
+        cls, X: Tensor, Y: Tensor, theta: Tensor, *, categorical: tuple[int, ...] = (),
+        kernel: str | Kernel = "matern52", prior_mean: str = "worst",
+    ) -> ExactGP:
+        """The exact GP with the given hyperparameters, without a fit.
+
+        Args:
+            X: (P, n, d) inputs; Y: (P, n) finite outcomes.
+            theta: (P, d + 1) ``[log lengthscale, log noise]`` (standardised units).
+            categorical, kernel, prior_mean: as in :meth:`fit`.
+
+        Raises:
+            FitError: as :meth:`fit`, e.g. for non-finite ``theta``.
+        """
+        Y_std, y_mean, y_std = standardise(Y, prior_mean)
+        point_noise = theta[..., -1:].exp().expand(Y.shape)  # (P, n)
+        return _build(X, Y_std, y_mean, y_std, theta, point_noise, categorical, get_kernel(kernel))
 
     def posterior(self, X: Tensor) -> Posterior:
         """Joint posterior of the latent f at ``X`` (..., P, q, d), in Y units."""
         ls = self.lengthscale
         if X.shape[-2] == 1:  # the acquisition ascent's hot path: closed-form gradient
-            mean, var = point_moments(X, self.X_train, ls, self.alpha, self.chol_inv, self.categorical)
+            mean, var = point_moments(X, self.X_train, ls, self.alpha, self.chol_inv, self.categorical, self.base_kernel)
             cov = var.unsqueeze(-1)  # (..., P, 1, 1)
         else:
-            k_star = kernel_matrix(X, self.X_train, ls, self.categorical)  # (..., P, q, n)
-            k_xx = kernel_matrix(X, X, ls, self.categorical)  # (..., P, q, q)
+            k_star = self.kernel(X, self.X_train)  # (..., P, q, n)
+            k_xx = self.kernel(X, X)  # (..., P, q, q)
             mean = per_problem_matmul(k_star, self.alpha.unsqueeze(-1)).squeeze(-1)  # (..., P, q)
             v = per_problem_matmul(k_star, self.chol_inv.transpose(-1, -2))  # (..., P, q, n)
             cov = k_xx - v @ v.transpose(-1, -2)  # (..., P, q, q)
         return Posterior.from_standardised(mean, cov, self.y_mean, self.y_std)
-
-    def kernel(self, X1: Tensor, X2: Tensor) -> Tensor:
-        """Prior covariance (standardised units) of (..., P, a, d) and (P, b, d)."""
-        return kernel_matrix(X1, X2, self.lengthscale, self.categorical)
 
     def condition(self, X: Tensor, Y: Tensor, *, noiseless: bool = False) -> ExactGP:
         """Add observations (P, k, d), (P, k) in Y units, keeping hyperparameters.
@@ -163,32 +186,14 @@ class ExactGP:
         learned noise: a kriging-believer fantasy is believed exactly, so the
         posterior variance there collapses and a batch does not repeat it.
         """
-        Y_std = (Y - self.y_mean.unsqueeze(-1)) / self.y_std.unsqueeze(-1)
-        new_noise = torch.full_like(Y_std, NOISE_FLOOR[Y.dtype]) if noiseless else self.noise.unsqueeze(-1).expand_as(Y_std)
+        Y_std = self.standardised(Y)
         return _build(
             torch.cat([self.X_train, X], dim=-2),
             torch.cat([self.Y_train, Y_std], dim=-1),
             self.y_mean, self.y_std, self.theta,
-            torch.cat([self.point_noise, new_noise], dim=-1), self.categorical,
+            torch.cat([self.point_noise, self.new_point_noise(Y_std, noiseless)], dim=-1),
+            self.categorical, self.base_kernel,
         )
-
-    @property
-    def theta(self) -> Tensor:
-        """(P, d + 1) raw hyperparameters ``[log lengthscale, log noise]``."""
-        return _theta(self.lengthscale, self.noise)
-
-
-def _standardisation(Y: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-problem prior mean (the worst, smallest, observation) and std (P,); a constant problem gets std 1."""
-    mean = Y.mean(-1)  # only sets the tolerance of the constant-problem test
-    std = Y.std(-1) if Y.shape[-1] > 1 else torch.zeros_like(mean)  # unbiased, as BoTorch
-    tiny = torch.finfo(Y.dtype).tiny
-    constant = std <= 1e-9 * mean.abs().clamp_min(tiny) + tiny
-    return Y.min(-1).values, torch.where(constant, torch.ones_like(std), std)
-
-
-def _theta(lengthscale: Tensor, noise: Tensor) -> Tensor:
-    return torch.cat([lengthscale.log(), noise.log().unsqueeze(-1)], dim=-1)
 
 
 def _theta_bounds(X: Tensor, noise: str, priors: GPPriors) -> tuple[Tensor, Tensor]:
@@ -212,13 +217,21 @@ def _initial_theta(X: Tensor, priors: GPPriors, warm_start: ExactGP | Tensor | N
 
 def _build(
     X: Tensor, Y_std: Tensor, y_mean: Tensor, y_std: Tensor, theta: Tensor, point_noise: Tensor,
-    categorical: tuple[int, ...],
+    categorical: tuple[int, ...], base_kernel: Kernel,
 ) -> ExactGP:
-    """Cache the factors for ``theta`` (P, d + 1) and ``point_noise`` (P, n), adding jitter where needed."""
+    """Cache the factors for ``theta`` (P, d + 1) and ``point_noise`` (P, n), adding jitter where needed.
+
+    Each jitter of ``_JITTERS`` is tried in turn where the factorisation
+    fails, then a noise of 1 (a very noisy but valid model).
+
+    Raises:
+        FitError: if the covariance is not positive definite even then
+            (non-finite hyperparameters or inputs).
+    """
     n = X.shape[-2]
     ls, noise = theta[..., :-1].exp(), theta[..., -1].exp()
     eye = torch.eye(n, dtype=X.dtype, device=X.device)
-    K = kernel_matrix(X, X, ls, categorical) + torch.diag_embed(point_noise)
+    K = kernel_matrix(X, X, ls, categorical, base_kernel) + torch.diag_embed(point_noise)
     L, info = torch.linalg.cholesky_ex(K)
     for jitter in _JITTERS:  # one host check per fit, not per iteration
         if not bool((info > 0).any()):
@@ -232,11 +245,34 @@ def _build(
         bad = info > 0
         noise = torch.where(bad, torch.ones_like(noise), noise)
         point_noise = torch.where(bad.unsqueeze(-1), point_noise + 1.0, point_noise)
-        L = torch.where(bad[..., None, None], torch.linalg.cholesky(K + eye), L)
+        L_1, info_1 = torch.linalg.cholesky_ex(K + eye)
+        if bool((bad & (info_1 > 0)).any()):
+            raise _cholesky_failure(bad & (info_1 > 0), theta, X)
+        L = torch.where(bad[..., None, None], L_1, L)
     chol_inv = torch.linalg.solve_triangular(L, eye.expand_as(L), upper=False)
     alpha = (chol_inv.transpose(-1, -2) @ (chol_inv @ Y_std.unsqueeze(-1))).squeeze(-1)
     return ExactGP(
         X_train=X, Y_train=Y_std, y_mean=y_mean, y_std=y_std,
         lengthscale=ls, noise=noise, outputscale=torch.ones_like(noise),
-        categorical=categorical, chol_inv=chol_inv, alpha=alpha, point_noise=point_noise,
+        categorical=categorical, base_kernel=base_kernel, chol_inv=chol_inv, alpha=alpha, point_noise=point_noise,
     )
+
+
+def _cholesky_failure(failed: Tensor, theta: Tensor, X: Tensor) -> FitError:
+    """The FitError for problems ``failed`` (P,) whose covariance no jitter made positive definite."""
+    causes = []
+    for what, bad in (
+        ("non-finite hyperparameters [log lengthscale, log noise]", ~theta.isfinite().all(-1)),  # (P,)
+        ("non-finite inputs", ~X.isfinite().flatten(-2).all(-1)),  # (P,)
+    ):
+        if bool(bad.any()):
+            causes.append(f"{what} in problem(s) {_first(bad)}")
+    return FitError(
+        f"the GP covariance of problem(s) {_first(failed)} is not positive definite even with jitters "
+        f"{_JITTERS} and a noise of 1 ({'; '.join(causes) or 'no non-finite hyperparameter or input found'})"
+    )
+
+
+def _first(mask: Tensor, k: int = 10) -> list[int]:
+    """The first ``k`` indices where ``mask`` (P,) is True."""
+    return mask.nonzero().flatten().tolist()[:k]

@@ -1,25 +1,46 @@
-"""Matérn-5/2 ARD kernel with categorical (indicator-distance) dimensions.
+"""Stationary ARD kernels with categorical (indicator-distance) dimensions.
 
-The kernel is the same as BoTorch's ``get_covar_module_with_dim_scaled_prior(
-use_rbf_kernel=False)``, a GPyTorch ``MaternKernel(nu=2.5)`` with one
-lengthscale per dimension, extended to categorical dimensions the way
-Optuna's ``_gp`` does: on a categorical dimension the squared distance is
-``1[x != x'] / lengthscale**2`` (a Hamming-type distance). Encoded categorical
-values are level indices scaled to [0, 1], so only equality matters.
+A kernel here is the correlation ``k(r²)`` of a squared scaled distance
+``r² = Σ_j (x_j - x'_j)² / ℓ_j²`` (unit outputscale), together with its
+derivative ``dk/d(r²)``, which the closed-form gradients of the MAP fit
+(:mod:`gpbo.models.marginal`) and of the acquisition ascent
+(:mod:`gpbo.models.pointwise`) need. The model holds its kernel object
+(``ExactGP.base_kernel``, ``SVGP.base_kernel``); :data:`KERNELS` maps the
+names of ``gpbo.Settings.kernel`` to them:
 
-It is written as a plain function rather than called through a GPyTorch
-module because GPyTorch's lazy-tensor dispatch costs milliseconds per call at
-small n, and the fit and the acquisition ascent call the kernel hundreds of
-times per suggestion (benchmarks/RESULTS.md, "Suggestion latency").
+- :class:`Matern52` (default): the same as BoTorch's
+  ``get_covar_module_with_dim_scaled_prior(use_rbf_kernel=False)``, a GPyTorch
+  ``MaternKernel(nu=2.5)`` with one lengthscale per dimension;
+- :class:`RBF`: the squared exponential ``exp(-r²/2)`` (BoTorch's
+  ``use_rbf_kernel=True``), with the same priors.
+
+Categorical dimensions are handled the way Optuna's ``_gp`` does: there the
+squared distance is ``1[x != x'] / lengthscale**2`` (a Hamming-type
+distance). Encoded categorical values are level indices scaled to [0, 1], so
+only equality matters.
+
+Kernels are plain tensor functions rather than GPyTorch modules because
+GPyTorch's lazy-tensor dispatch costs milliseconds per call at small n, and
+the fit and the acquisition ascent call the kernel hundreds of times per
+suggestion (benchmarks/RESULTS.md, "Suggestion latency").
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
+from typing import ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
+
+from gpbo.errors import InvalidArgumentError
+
+__all__ = [
+    "KERNELS", "Kernel", "Matern52", "RBF", "continuous_mask", "dim_index", "get_kernel", "kernel_matrix",
+    "scaled_sq_dist",
+]
 
 _SQRT5 = math.sqrt(5.0)
 _MIN_SQ_DIST = 1e-30  # keeps d sqrt(r2) finite at r2 = 0
@@ -77,42 +98,88 @@ def dim_index(dims: tuple[int, ...], device: torch.device) -> Tensor:
     return torch.tensor(dims, dtype=torch.int64).to(device)
 
 
-def matern52(sq_dist: Tensor) -> Tensor:
-    """Matérn-5/2 correlation ``(1 + √5 r + 5 r²/3) exp(-√5 r)`` of ``r² = sq_dist``.
+@runtime_checkable
+class Kernel(Protocol):
+    """A stationary correlation of the squared scaled distance.
 
-    Args:
-        sq_dist: (...) squared scaled distances.
-
-    Returns:
-        (...) correlations in (0, 1].
+    Attributes:
+        name: the key of the kernel in :data:`KERNELS` (``gpbo.Settings.kernel``).
     """
-    r = sq_dist.clamp_min(_MIN_SQ_DIST).sqrt()
-    return (1.0 + _SQRT5 * r + (5.0 / 3.0) * sq_dist) * torch.exp(-_SQRT5 * r)
+
+    name: str
+
+    def __call__(self, sq_dist: Tensor) -> Tensor:
+        """(...) correlations in (0, 1] of (...) squared scaled distances ``r²``."""
+        ...
+
+    def dsq(self, sq_dist: Tensor) -> Tensor:
+        """(...) derivatives ``dk/d(r²)`` at (...) squared scaled distances, finite at 0."""
+        ...
 
 
-def matern52_dsq(sq_dist: Tensor) -> Tensor:
-    """Derivative of :func:`matern52` w.r.t. ``r² = sq_dist``: ``-(5/6)(1 + √5 r) exp(-√5 r)``.
+@dataclass(frozen=True)
+class Matern52:
+    """Matérn-5/2: ``k = (1 + √5 r + 5 r²/3) exp(-√5 r)``."""
 
-    Args:
-        sq_dist: (...) squared scaled distances.
+    name: ClassVar[str] = "matern52"
 
-    Returns:
-        (...) derivatives, finite at r = 0.
+    def __call__(self, sq_dist: Tensor) -> Tensor:
+        """(...) correlations of (...) squared scaled distances ``r² = sq_dist``."""
+        r = sq_dist.clamp_min(_MIN_SQ_DIST).sqrt()
+        return (1.0 + _SQRT5 * r + (5.0 / 3.0) * sq_dist) * torch.exp(-_SQRT5 * r)
+
+    def dsq(self, sq_dist: Tensor) -> Tensor:
+        """``dk/d(r²) = -(5/6)(1 + √5 r) exp(-√5 r)`` at (...) ``r² = sq_dist``, finite at r = 0."""
+        r = sq_dist.clamp_min(_MIN_SQ_DIST).sqrt()
+        return -(5.0 / 6.0) * (1.0 + _SQRT5 * r) * torch.exp(-_SQRT5 * r)
+
+
+@dataclass(frozen=True)
+class RBF:
+    """Squared exponential: ``k = exp(-r²/2)``."""
+
+    name: ClassVar[str] = "rbf"
+
+    def __call__(self, sq_dist: Tensor) -> Tensor:
+        """(...) correlations of (...) squared scaled distances ``r² = sq_dist``."""
+        return torch.exp(-0.5 * sq_dist)
+
+    def dsq(self, sq_dist: Tensor) -> Tensor:
+        """``dk/d(r²) = -exp(-r²/2) / 2`` at (...) ``r² = sq_dist``."""
+        return -0.5 * torch.exp(-0.5 * sq_dist)
+
+
+MATERN52 = Matern52()
+KERNELS: dict[str, Kernel] = {"matern52": MATERN52, "rbf": RBF()}
+
+
+def get_kernel(kernel: str | Kernel) -> Kernel:
+    """The kernel named ``kernel`` in :data:`KERNELS`, or ``kernel`` itself if it is a :class:`Kernel`.
+
+    Raises:
+        InvalidArgumentError: for an unknown name or an object that is not a kernel.
     """
-    r = sq_dist.clamp_min(_MIN_SQ_DIST).sqrt()
-    return -(5.0 / 6.0) * (1.0 + _SQRT5 * r) * torch.exp(-_SQRT5 * r)
+    if isinstance(kernel, str):
+        if kernel in KERNELS:
+            return KERNELS[kernel]
+    elif isinstance(kernel, Kernel):
+        return kernel
+    raise InvalidArgumentError(
+        f"kernel must be one of {tuple(KERNELS)} or a gpbo.models.kernel.Kernel, got {kernel!r:.200}"
+    )
 
 
 def kernel_matrix(
-    x1: Tensor, x2: Tensor, lengthscale: Tensor, categorical: tuple[int, ...]
+    x1: Tensor, x2: Tensor, lengthscale: Tensor, categorical: tuple[int, ...], kernel: Kernel = MATERN52
 ) -> Tensor:
-    """Matérn-5/2 ARD covariance (unit outputscale) between two point sets.
+    """ARD covariance (unit outputscale) between two point sets.
 
     Args:
         x1: (..., P, a, d); x2: (..., P, b, d); lengthscale: (..., P, d).
         categorical: encoded dims compared by equality only.
+        kernel: the correlation of the squared scaled distance (a model passes its own).
 
     Returns:
         (..., P, a, b) covariance matrix.
     """
-    return matern52(scaled_sq_dist(x1, x2, lengthscale, categorical))
+    return kernel(scaled_sq_dist(x1, x2, lengthscale, categorical))

@@ -1,8 +1,8 @@
 """The MAP objective of the exact GP, with an analytic gradient.
 
 ``loss(theta) = (-log p(y | theta) - log p(theta)) / n`` per problem, for
-``theta = [log lengthscale (d), log noise]``, the Matérn-5/2 kernel of
-:mod:`gpbo.models.kernel` and BoTorch's priors.
+``theta = [log lengthscale (d), log noise]``, a kernel of
+:mod:`gpbo.models.kernel` (the model's) and BoTorch's priors.
 
 The gradient is the textbook one (Rasmussen & Williams 2006, eq. 5.9):
 ``d(-log p)/d theta_j = -1/2 tr((alpha alpha^T - K^-1) dK/d theta_j)``.
@@ -27,7 +27,7 @@ from botorch.models.utils.gpytorch_modules import (
 )
 from torch import Tensor
 
-from gpbo.models.kernel import matern52, matern52_dsq, scaled_sq_dist
+from gpbo.models.kernel import MATERN52, Kernel, scaled_sq_dist
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,8 @@ def _priors(d: int, dtype: torch.dtype, device: torch.device) -> GPPriors:
 
 
 def neg_log_posterior(
-    theta: Tensor, X: Tensor, Y: Tensor, categorical: tuple[int, ...], priors: GPPriors
+    theta: Tensor, X: Tensor, Y: Tensor, categorical: tuple[int, ...], priors: GPPriors,
+    kernel: Kernel = MATERN52,
 ) -> Tensor:
     """Negative log marginal likelihood minus log prior, divided by n.
 
@@ -100,24 +101,27 @@ def neg_log_posterior(
         X: (P, n, d) inputs; Y: (P, n) standardised outcomes.
         categorical: encoded dims with the indicator distance.
         priors: the hyperparameter priors.
+        kernel: the correlation of the squared scaled distance (the model's).
 
     Returns:
         (..., P) losses, differentiable w.r.t. ``theta``; +inf (zero
         gradient) where the Cholesky factorisation fails.
     """
-    return _NegLogPosterior.apply(theta, X, Y, categorical, priors)
+    return _NegLogPosterior.apply(theta, X, Y, categorical, priors, kernel)
 
 
 class _NegLogPosterior(torch.autograd.Function):
     """Forward: the loss. Backward: the closed-form gradient w.r.t. theta."""
 
     @staticmethod
-    def forward(ctx: Any, theta: Tensor, X: Tensor, Y: Tensor, categorical: tuple[int, ...], priors: GPPriors) -> Tensor:  # noqa: E501
+    def forward(
+        ctx: Any, theta: Tensor, X: Tensor, Y: Tensor, categorical: tuple[int, ...], priors: GPPriors, kernel: Kernel
+    ) -> Tensor:
         n = X.shape[-2]
         ls, noise = theta[..., :-1].exp(), theta[..., -1].exp()
         sq = scaled_sq_dist(X, X, ls, categorical)  # (..., P, n, n)
         eye = torch.eye(n, dtype=X.dtype, device=X.device)
-        K = matern52(sq) + noise[..., None, None] * eye
+        K = kernel(sq) + noise[..., None, None] * eye
         L, info = torch.linalg.cholesky_ex(K)
         ok = info == 0
         L = torch.where(ok[..., None, None], L, eye)  # failed elements: finite stand-in
@@ -125,7 +129,7 @@ class _NegLogPosterior(torch.autograd.Function):
         nll = 0.5 * a.squeeze(-1).pow(2).sum(-1) + L.diagonal(dim1=-2, dim2=-1).log().sum(-1)
         loss = (nll + 0.5 * n * math.log(2 * math.pi) - priors.log_prob(theta)) / n
         ctx.save_for_backward(theta, X, L, a, sq, ok)
-        ctx.categorical, ctx.priors = categorical, priors
+        ctx.categorical, ctx.priors, ctx.kernel = categorical, priors, kernel
         return torch.where(ok, loss, torch.full_like(loss, math.inf))
 
     @staticmethod
@@ -134,14 +138,14 @@ class _NegLogPosterior(torch.autograd.Function):
         n = X.shape[-2]
         alpha = torch.linalg.solve_triangular(L.transpose(-1, -2), a, upper=True)  # (..., P, n, 1)
         W = alpha @ alpha.transpose(-1, -2) - _inverse_from_cholesky(L)  # (..., P, n, n)
-        M = W * matern52_dsq(sq)  # (..., P, n, n), symmetric
+        M = W * ctx.kernel.dsq(sq)  # (..., P, n, n), symmetric
         inv_ls2 = (-2.0 * theta[..., :-1]).exp()  # (..., P, d)
         grad_ls = _weighted_sq_diff(M, X, ctx.categorical) * inv_ls2  # (..., P, d)
         noise = theta[..., -1].exp()
         grad_noise = -0.5 * W.diagonal(dim1=-2, dim2=-1).sum(-1) * noise  # (..., P)
         grad = torch.cat([grad_ls, grad_noise.unsqueeze(-1)], -1) - ctx.priors.grad_log_prob(theta)
         grad = torch.where(ok.unsqueeze(-1), grad / n, torch.zeros_like(grad))
-        return grad * grad_out.unsqueeze(-1), None, None, None, None
+        return grad * grad_out.unsqueeze(-1), None, None, None, None, None
 
 
 def _inverse_from_cholesky(L: Tensor) -> Tensor:

@@ -3,8 +3,8 @@
 The acquisition ascent evaluates the posterior at one point per (restart,
 problem) some thirty times per suggestion, and autograd's backward pass
 through the kernel and the two matmuls costs about twice the forward pass at
-these sizes. The gradient has a short closed form (Matérn-5/2, ``r² = Σ_j
-(x_j - x_ij)² / ℓ_j²``):
+these sizes. The gradient has a short closed form (for the model's kernel
+``k(r²)`` of :mod:`gpbo.models.kernel`, ``r² = Σ_j (x_j - x_ij)² / ℓ_j²``):
 
 ``d mean / dx = Σ_i alpha_i dk_i/dx``, ``d var / dx = -2 Σ_i (K⁻¹k)_i dk_i/dx``,
 ``dk_i/dx_j = k'(r_i²) · 2 (x_j - x_ij) / ℓ_j²``, zero on categorical dims
@@ -21,13 +21,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gpbo.models.kernel import continuous_mask, matern52, matern52_dsq, scaled_sq_dist
+from gpbo.models.kernel import Kernel, continuous_mask, scaled_sq_dist
 from gpbo.models.per_problem import fold, unfold
 
 
 def point_moments(
     X: Tensor, X_train: Tensor, lengthscale: Tensor, alpha: Tensor, chol_inv: Tensor,
-    categorical: tuple[int, ...],
+    categorical: tuple[int, ...], kernel: Kernel,
 ) -> tuple[Tensor, Tensor]:
     """Posterior mean and variance (standardised units) at single points.
 
@@ -36,12 +36,15 @@ def point_moments(
         X_train: (P, n, d); lengthscale: (P, d); alpha: (P, n) ``K⁻¹y``;
         chol_inv: (P, n, n) inverse Cholesky factor of ``K + noise I``.
         categorical: encoded dims with the indicator distance.
+        kernel: the model's correlation of the squared scaled distance.
 
     Returns:
         mean (..., P, 1) and variance (..., P, 1), differentiable w.r.t. X.
     """
     # one (M, n) @ (n, n) product per problem, see gpbo.models.per_problem
-    mean, var = _PointMoments.apply(fold(X), X_train, lengthscale, alpha, chol_inv, categorical)  # (P, M) each
+    mean, var = _PointMoments.apply(
+        fold(X), X_train, lengthscale, alpha, chol_inv, categorical, kernel
+    )  # (P, M) each
     lead = X.shape[:-3]
     return unfold(mean.unsqueeze(-1), lead, 1).squeeze(-1), unfold(var.unsqueeze(-1), lead, 1).squeeze(-1)
 
@@ -52,15 +55,15 @@ class _PointMoments(torch.autograd.Function):
     @staticmethod
     def forward(
         ctx: Any, X: Tensor, X_train: Tensor, ls: Tensor, alpha: Tensor, chol_inv: Tensor,
-        categorical: tuple[int, ...],
+        categorical: tuple[int, ...], kernel: Kernel,
     ) -> tuple[Tensor, Tensor]:
         sq = scaled_sq_dist(X, X_train, ls, categorical)  # (P, M, n)
-        k = matern52(sq)
+        k = kernel(sq)
         mean = (k @ alpha.unsqueeze(-1)).squeeze(-1)  # (P, M)
         v = k @ chol_inv.transpose(-1, -2)  # (P, M, n)
         var = 1.0 - v.pow(2).sum(-1)  # (P, M)
         ctx.save_for_backward(X, X_train, ls, alpha, chol_inv, sq, v)
-        ctx.categorical = categorical
+        ctx.categorical, ctx.kernel = categorical, kernel
         return mean, var
 
     @staticmethod
@@ -68,8 +71,8 @@ class _PointMoments(torch.autograd.Function):
         X, X_train, ls, alpha, chol_inv, sq, v = ctx.saved_tensors
         kinv_k = v @ chol_inv  # (P, M, n)
         d_k = g_mean.unsqueeze(-1) * alpha.unsqueeze(-2) - 2.0 * g_var.unsqueeze(-1) * kinv_k
-        c = d_k * matern52_dsq(sq)  # dL/d(r²), (P, M, n)
+        c = d_k * ctx.kernel.dsq(sq)  # dL/d(r²), (P, M, n)
         grad = 2.0 * (c.sum(-1, keepdim=True) * X - c @ X_train) / ls.pow(2).unsqueeze(-2)  # (P, M, d)
         if ctx.categorical:
             grad = grad * continuous_mask(ctx.categorical, X.shape[-1], X.dtype, X.device)
-        return grad, None, None, None, None, None
+        return grad, None, None, None, None, None, None

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from gpbo.errors import InvalidArgumentError
 from gpbo.models.exact import ExactGP
+from gpbo.models.kernel import Kernel
 from gpbo.models.variational import SVGP
 
 MODELS = ("auto", "exact", "svgp")
@@ -31,15 +32,46 @@ def choose_model(model: str, n: int) -> str:
 
 
 def fit_surrogate(
-    X: Tensor, Y: Tensor, *, model: str = "auto", categorical: tuple[int, ...] = (),
-    noise: str = "learned", warm_start: object = None, seed: int = 0,
+    X: Tensor,
+    Y: Tensor,
+    *,
+    model: str = "auto",
+    categorical: tuple[int, ...] = (),
+    kernel: str | Kernel = "matern52",
+    noise: str = "learned",
+    prior_mean: str = "worst",
+    warm_start: object = None,
+    seed: int = 0,
+    svgp_adam_steps: int = 0,
+    solver_path: str = "auto",
 ) -> ExactGP | SVGP:
     """Fit the surrogate chosen by :func:`choose_model` for X (P, n, d), Y (P, n).
 
-    ``warm_start`` may be either model or a ``theta`` tensor (P, d + 1); an
-    exact fit uses its hyperparameters, an SVGP fit also its variational state.
+    Args:
+        X: (P, n, d) inputs in [0, 1]^d; Y: (P, n) finite outcomes.
+        model: ``"auto"``, ``"exact"`` or ``"svgp"`` (:data:`MODELS`).
+        categorical: encoded dims with the indicator distance.
+        kernel: a name in :data:`gpbo.models.kernel.KERNELS` or a kernel object.
+        noise: ``"learned"`` or ``"deterministic"``.
+        prior_mean: ``"worst"`` or ``"average"`` observation (:mod:`gpbo.models.standardise`).
+        warm_start: either model or a ``theta`` tensor (P, d + 1); an exact
+            fit uses its hyperparameters, an SVGP fit also its variational state.
+        seed: seed of the SVGP's random draws.
+        svgp_adam_steps: minibatch Adam steps of an SVGP fit (``SVGP.fit(steps=...)``);
+            unused by the exact GP.
+        solver_path: the MAP fit's L-BFGS-B path (:data:`gpbo.models.exact.SOLVER_PATHS`).
+
+    Raises:
+        InvalidArgumentError: for an unknown option.
+        FitError: if the fit cannot be recovered.
     """
     if choose_model(model, X.shape[-2]) == "svgp":
-        return SVGP.fit(X, Y, categorical=categorical, noise=noise, warm_start=warm_start, seed=seed)
+        return SVGP.fit(
+            X, Y, categorical=categorical, kernel=kernel, noise=noise, prior_mean=prior_mean,
+            warm_start=warm_start, seed=seed, steps=svgp_adam_steps, solver_path=solver_path,
+        )
     theta = getattr(warm_start, "theta", warm_start)
-    return ExactGP.fit(X, Y, categorical=categorical, noise=noise, warm_start=theta)
+    return ExactGP.fit(
+        X, Y, categorical=categorical, kernel=kernel, noise=noise, prior_mean=prior_mean,
+        warm_start=theta, solver_path=solver_path,
+    )

@@ -1,9 +1,10 @@
 """Batched sparse variational GP (SVGP) surrogate over P independent problems.
 
 Model (per problem, on standardised outcomes, as :mod:`gpbo.models.exact`):
-``y = f(x) + eps``, ``f ~ GP(0, k)`` with the same Matérn-5/2 ARD kernel
-(:mod:`gpbo.models.kernel`, unit outputscale), the same BoTorch priors on
-lengthscales and noise, and the same per-problem standardisation. The
+``y = f(x) + eps``, ``f ~ GP(0, k)`` with the same ARD kernel held by the
+model (:mod:`gpbo.models.kernel`, Matérn-5/2 by default, unit outputscale),
+the same BoTorch priors on lengthscales and noise, and the same per-problem
+standardisation (:mod:`gpbo.models.standardise`). The
 posterior is approximated with M inducing points ``Z`` per problem and a
 whitened Gaussian ``q(u_w) = N(m, S)``, ``u = L u_w`` with ``L L^T = K_ZZ``
 (Hensman et al. 2013), built on GPyTorch's ``ApproximateGP`` and
@@ -50,19 +51,22 @@ from dataclasses import dataclass, replace
 import torch
 from gpytorch.constraints import GreaterThan
 from gpytorch.distributions import MultivariateNormal
-from gpytorch.kernels import Kernel
+from gpytorch.kernels import Kernel as GPyTorchKernel
 from gpytorch.likelihoods import GaussianLikelihood
 from gpytorch.models import ApproximateGP
 from gpytorch.variational import CholeskyVariationalDistribution, VariationalStrategy
 from torch import Tensor
 
 from gpbo.errors import InvalidArgumentError
-from gpbo.models.exact import NOISE_FLOOR, _standardisation, _theta
-from gpbo.models.kernel import kernel_matrix
+from gpbo.models.base import NOISE_FLOOR, StationaryGP, check_noise
+from gpbo.models.kernel import Kernel, get_kernel, kernel_matrix
 from gpbo.models.marginal import GPPriors
 from gpbo.models.per_problem import per_problem_matmul
 from gpbo.models.protocol import Posterior, psd_cholesky
+from gpbo.models.standardise import standardise
 from gpbo.models.variational_train import DEFAULT_SUBSET, kmeans_pp, subset_theta, train_elbo
+
+__all__ = ["DEFAULT_INDUCING", "SVGP"]
 
 DEFAULT_INDUCING = 2048
 _BATCH = 256
@@ -70,28 +74,29 @@ _STEPS = 0  # see the module docstring
 _CHUNK = 4096  # rows of X per block when computing the optimal q
 
 
-class _Matern52(Kernel):
-    """GPyTorch wrapper of :func:`gpbo.models.kernel.kernel_matrix`, batch (P,)."""
+class _GPyTorchKernel(GPyTorchKernel):
+    """GPyTorch wrapper of :func:`gpbo.models.kernel.kernel_matrix` with a given kernel, batch (P,)."""
 
     has_lengthscale = True
 
-    def __init__(self, P: int, d: int, categorical: tuple[int, ...], min_lengthscale: float) -> None:
+    def __init__(self, P: int, d: int, categorical: tuple[int, ...], min_lengthscale: float, base_kernel: Kernel) -> None:
         super().__init__(
             ard_num_dims=d, batch_shape=torch.Size([P]),
             lengthscale_constraint=GreaterThan(min_lengthscale),
         )
         self.categorical = categorical
+        self.base_kernel = base_kernel
 
     def forward(self, x1: Tensor, x2: Tensor, diag: bool = False, **params) -> Tensor:
         if diag:  # unit outputscale: k(x, x) = 1
             return torch.ones(x1.shape[:-1], dtype=x1.dtype, device=x1.device)
-        return kernel_matrix(x1, x2, self.lengthscale.squeeze(-2), self.categorical)
+        return kernel_matrix(x1, x2, self.lengthscale.squeeze(-2), self.categorical, self.base_kernel)
 
 
 class _Module(ApproximateGP):
     """Zero-mean batched SVGP with whitened inducing values."""
 
-    def __init__(self, Z: Tensor, kernel: _Matern52) -> None:
+    def __init__(self, Z: Tensor, kernel: _GPyTorchKernel) -> None:
         P, M, _ = Z.shape
         dist = CholeskyVariationalDistribution(M, batch_shape=torch.Size([P]), mean_init_std=0.0)
         super().__init__(VariationalStrategy(self, Z, dist, learn_inducing_locations=True))
@@ -103,14 +108,12 @@ class _Module(ApproximateGP):
 
 
 @dataclass(frozen=True)
-class SVGP:
+class SVGP(StationaryGP):
     """A fitted batched SVGP. Build it with :meth:`fit`.
 
     Attributes:
-        X_train: (P, n, d) inputs; Y_train: (P, n) standardised outcomes.
-        y_mean, y_std: (P,) standardisation, ``Y = Y_train * y_std + y_mean``.
-        lengthscale: (P, d); noise: (P,); outputscale: (P,) (fixed at 1).
-        categorical: encoded dims with the indicator distance.
+        X_train, Y_train, y_mean, y_std, lengthscale, noise, outputscale,
+            categorical, base_kernel: as in :class:`gpbo.models.base.StationaryGP`.
         inducing_points: (P, M, d) learned ``Z``.
         q_mean: (P, M), q_covar: (P, M, M) whitened ``q(u_w)``.
         chol_inv: (P, M, M) inverse Cholesky factor of ``K_ZZ``.
@@ -121,14 +124,6 @@ class SVGP:
             posterior); k = 0 after a fit.
     """
 
-    X_train: Tensor
-    Y_train: Tensor
-    y_mean: Tensor
-    y_std: Tensor
-    lengthscale: Tensor
-    noise: Tensor
-    outputscale: Tensor
-    categorical: tuple[int, ...]
     inducing_points: Tensor
     q_mean: Tensor
     q_covar: Tensor
@@ -146,7 +141,9 @@ class SVGP:
         Y: Tensor,
         *,
         categorical: tuple[int, ...] = (),
+        kernel: str | Kernel = "matern52",
         noise: str = "learned",
+        prior_mean: str = "worst",
         warm_start: object = None,
         num_inducing: int = DEFAULT_INDUCING,
         steps: int = _STEPS,
@@ -154,13 +151,16 @@ class SVGP:
         lr: float = 0.01,
         seed: int = 0,
         hyper_subset: int = DEFAULT_SUBSET,
+        solver_path: str = "auto",
     ) -> SVGP:
         """Train the SVGP and cache the posterior factors.
 
         Args:
             X: (P, n, d) inputs in [0, 1]^d; Y: (P, n) finite outcomes.
             categorical: encoded dims with the indicator distance.
+            kernel: a name in :data:`gpbo.models.kernel.KERNELS` or a kernel object.
             noise: ``"learned"`` or ``"deterministic"`` (fixed near the floor).
+            prior_mean: ``"worst"`` or ``"average"`` observation (:mod:`gpbo.models.standardise`).
             warm_start: any model with ``theta`` (P, d + 1), or such a
                 tensor: the start of the hyperparameter fit; with
                 ``steps > 0``, a previous :class:`SVGP` of the same P, M and
@@ -172,26 +172,31 @@ class SVGP:
             lr: Adam step size.
             seed: seed of the k-means++ draws and the minibatches.
             hyper_subset: points of the exact-GP fit that sets the hyperparameters.
+            solver_path: the L-BFGS-B path of that fit (:data:`gpbo.models.exact.SOLVER_PATHS`).
 
         Raises:
             InvalidArgumentError: on bad shapes, non-finite data or options.
+            FitError: if the hyperparameter fit cannot be recovered.
         """
         _check_fit_inputs(X, Y, noise, num_inducing, steps, batch_size, hyper_subset)
-        y_mean, y_std = _standardisation(Y)
-        Y_std = (Y - y_mean.unsqueeze(-1)) / y_std.unsqueeze(-1)
+        base_kernel = get_kernel(kernel)
+        Y_std, y_mean, y_std = standardise(Y, prior_mean)
         P, n, d = X.shape
         M = min(num_inducing, n)
         prev = warm_start if steps and _compatible(warm_start, P, M, d) else None
         gen = torch.Generator(device=X.device).manual_seed(seed)
-        theta = subset_theta(X, Y, categorical, noise, warm_start, gen, hyper_subset)
+        theta = subset_theta(
+            X, Y, categorical, noise, warm_start, gen, hyper_subset,
+            kernel=base_kernel, prior_mean=prior_mean, solver_path=solver_path,
+        )
         Z = prev.inducing_points if prev is not None else kmeans_pp(X, M, gen)
-        module, likelihood = _build_modules(Z, theta, categorical)
+        module, likelihood = _build_modules(Z, theta, categorical, base_kernel)
         if prev is not None:
             _load_q(module, prev.rescaled_q(y_mean, y_std))
             steps = steps // 4
         if steps:
-                train_elbo(module, X, Y_std, noise=likelihood.noise.detach().squeeze(-1), categorical=categorical,
-                       gen=gen, steps=steps, batch_size=batch_size, lr=lr)
+            train_elbo(module, X, Y_std, noise=likelihood.noise.detach().squeeze(-1), categorical=categorical,
+                       kernel=base_kernel, gen=gen, steps=steps, batch_size=batch_size, lr=lr)
         return _cache(module, likelihood, X, Y_std, y_mean, y_std, categorical)
 
     def posterior(self, X: Tensor) -> Posterior:
@@ -199,28 +204,19 @@ class SVGP:
         mean, cov = self._latent(X) if self.extra_X.shape[-2] == 0 else self._conditioned(X)
         return Posterior.from_standardised(mean, cov, self.y_mean, self.y_std)
 
-    def kernel(self, X1: Tensor, X2: Tensor) -> Tensor:
-        """Prior covariance (standardised units) of (..., P, a, d) and (P, b, d)."""
-        return kernel_matrix(X1, X2, self.lengthscale, self.categorical)
-
     def condition(self, X: Tensor, Y: Tensor, *, noiseless: bool = False) -> SVGP:
         """Add observations (P, k, d), (P, k) in Y units, keeping everything else.
 
         ``noiseless=True`` gives them the noise floor (kriging-believer fantasies).
         """
-        Y_std = (Y - self.y_mean.unsqueeze(-1)) / self.y_std.unsqueeze(-1)
-        noise = torch.full_like(Y_std, NOISE_FLOOR[Y.dtype]) if noiseless else self.noise.unsqueeze(-1).expand_as(Y_std)
+        Y_std = self.standardised(Y)
+        noise = self.new_point_noise(Y_std, noiseless)
         return replace(
             self,
             extra_X=torch.cat([self.extra_X, X], dim=-2),
             extra_Y=torch.cat([self.extra_Y, Y_std], dim=-1),
             extra_noise=torch.cat([self.extra_noise, noise], dim=-1),
         )
-
-    @property
-    def theta(self) -> Tensor:
-        """(P, d + 1) raw hyperparameters ``[log lengthscale, log noise]``."""
-        return _theta(self.lengthscale, self.noise)
 
     @property
     def pathwise_basis(self) -> Tensor:
@@ -279,12 +275,12 @@ def _compatible(prev: object, P: int, M: int, d: int) -> bool:
 
 
 def _build_modules(
-    Z: Tensor, theta: Tensor, categorical: tuple[int, ...]
+    Z: Tensor, theta: Tensor, categorical: tuple[int, ...], base_kernel: Kernel
 ) -> tuple[_Module, GaussianLikelihood]:
     """GPyTorch modules at ``theta`` (P, d + 1) with inducing points ``Z`` (P, M, d)."""
     P, _, d = Z.shape
     priors = GPPriors.for_dim(d, Z)
-    kernel = _Matern52(P, d, categorical, priors.min_lengthscale)
+    kernel = _GPyTorchKernel(P, d, categorical, priors.min_lengthscale, base_kernel)
     module = _Module(Z.detach().clone(), kernel).to(Z)
     floor = NOISE_FLOOR[Z.dtype]
     likelihood = GaussianLikelihood(
@@ -316,15 +312,16 @@ def _cache(
     over chunks of X instead of two (half the time of the fit at n = 20,000).
     """
     strategy = module.variational_strategy
+    base_kernel = module.covar_module.base_kernel
     Z = strategy.inducing_points.detach().clone()  # (P, M, d)
     ls = module.covar_module.lengthscale.detach().squeeze(-2)  # (P, d)
     noise = likelihood.noise.detach().squeeze(-1)  # (P,)
     eye = torch.eye(Z.shape[-2], dtype=Z.dtype, device=Z.device)
-    K = kernel_matrix(Z, Z, ls, categorical) + strategy.jitter_val * eye  # (P, M, M)
+    K = kernel_matrix(Z, Z, ls, categorical, base_kernel) + strategy.jitter_val * eye  # (P, M, M)
     chol_inv = torch.linalg.solve_triangular(psd_cholesky(K), eye, upper=False)
     gram, kzy = torch.zeros_like(K), torch.zeros_like(Z[..., 0])  # K_ZX K_XZ (P, M, M), K_ZX y (P, M)
     for start in range(0, X.shape[-2], _CHUNK):
-        k_xz = kernel_matrix(X[:, start:start + _CHUNK], Z, ls, categorical)  # (P, c, M)
+        k_xz = kernel_matrix(X[:, start:start + _CHUNK], Z, ls, categorical, base_kernel)  # (P, c, M)
         gram += k_xz.transpose(-1, -2) @ k_xz
         kzy += (k_xz.transpose(-1, -2) @ Y_std[:, start:start + _CHUNK].unsqueeze(-1)).squeeze(-1)
     ata = chol_inv @ gram @ chol_inv.transpose(-1, -2)  # A^T A
@@ -334,7 +331,7 @@ def _cache(
     q_mean = (q_covar @ b.unsqueeze(-1)).squeeze(-1)  # (P, M)
     return SVGP(
         X_train=X, Y_train=Y_std, y_mean=y_mean, y_std=y_std, lengthscale=ls, noise=noise,
-        outputscale=torch.ones_like(noise), categorical=categorical, inducing_points=Z,
+        outputscale=torch.ones_like(noise), categorical=categorical, base_kernel=base_kernel, inducing_points=Z,
         q_mean=q_mean, q_covar=q_covar, chol_inv=chol_inv,
         alpha=(chol_inv.transpose(-1, -2) @ q_mean.unsqueeze(-1)).squeeze(-1),
         c_matrix=chol_inv.transpose(-1, -2) @ (eye - q_covar) @ chol_inv, extra_X=X[:, :0], extra_Y=Y_std[:, :0], extra_noise=Y_std[:, :0],
@@ -362,8 +359,7 @@ def _check_fit_inputs(
                 f"SVGP.fit: {name} must be finite, got {int(bad.sum())} NaN/inf entries "
                 f"(first at index {tuple(bad.nonzero()[0].tolist())})"
             )
-    if noise not in ("learned", "deterministic"):
-        raise InvalidArgumentError(f"SVGP.fit: noise must be 'learned' or 'deterministic', got {noise!r}")
+    check_noise("SVGP.fit", noise)
     options = (("num_inducing", num_inducing, 1), ("steps", steps, 0), ("batch_size", batch_size, 1),
                ("hyper_subset", hyper_subset, 2))
     for name, value, low in options:

@@ -22,7 +22,7 @@ from gpytorch.models import ApproximateGP
 from torch import Tensor
 
 from gpbo.models.exact import ExactGP
-from gpbo.models.kernel import kernel_matrix
+from gpbo.models.kernel import MATERN52, Kernel, kernel_matrix
 
 DEFAULT_SUBSET = 1024  # points of the exact-GP fit that sets the hyperparameters
 _CHECK_EVERY = 50
@@ -70,24 +70,28 @@ def _sq_dist(X: Tensor, sq: Tensor, idx: Tensor) -> Tensor:
 
 def subset_theta(
     X: Tensor, Y: Tensor, categorical: tuple[int, ...], noise: str, warm_start: object,
-    gen: torch.Generator, size: int = DEFAULT_SUBSET,
+    gen: torch.Generator, size: int = DEFAULT_SUBSET, *, kernel: Kernel = MATERN52,
+    prior_mean: str = "worst", solver_path: str = "auto",
 ) -> Tensor:
     """(P, d + 1) MAP hyperparameters of an exact GP on a random subset of the data.
 
     The subset indices (at most ``size``) are shared by the P problems; the
     fit starts from ``warm_start``'s ``theta`` when it has a compatible one.
+    ``kernel``, ``prior_mean`` and ``solver_path`` are passed to :meth:`ExactGP.fit`.
     """
     idx = torch.randperm(X.shape[-2], generator=gen, device=X.device)[:size]
     theta = getattr(warm_start, "theta", warm_start)
     theta = theta if isinstance(theta, Tensor) else None
     return ExactGP.fit(
-        X[:, idx], Y[:, idx], categorical=categorical, noise=noise, warm_start=theta
+        X[:, idx], Y[:, idx], categorical=categorical, kernel=kernel, noise=noise, prior_mean=prior_mean,
+        warm_start=theta, solver_path=solver_path,
     ).theta
 
 
 def whitened_elbo(
     Z: Tensor, m: Tensor, chol_S: Tensor, X: Tensor, Y: Tensor, *,
     lengthscale: Tensor, noise: Tensor, categorical: tuple[int, ...], jitter: float, num_data: int,
+    kernel: Kernel = MATERN52,
 ) -> Tensor:
     """Minibatch ELBO per data point of the whitened SVGP, one value per problem.
 
@@ -100,14 +104,15 @@ def whitened_elbo(
             triangle is used.
         X: (P, b, d), Y: (P, b) standardised minibatch.
         lengthscale: (P, d); noise: (P,); jitter: added to the diagonal of K_ZZ.
+        kernel: the model's correlation of the squared scaled distance.
 
     Returns:
         (P,) ELBO values.
     """
     M = Z.shape[-2]
     eye = torch.eye(M, dtype=Z.dtype, device=Z.device)
-    L = torch.linalg.cholesky(kernel_matrix(Z, Z, lengthscale, categorical) + jitter * eye)  # (P, M, M)
-    A = torch.linalg.solve_triangular(L, kernel_matrix(Z, X, lengthscale, categorical), upper=False)  # (P, M, b)
+    L = torch.linalg.cholesky(kernel_matrix(Z, Z, lengthscale, categorical, kernel) + jitter * eye)  # (P, M, M)
+    A = torch.linalg.solve_triangular(L, kernel_matrix(Z, X, lengthscale, categorical, kernel), upper=False)  # (P, M, b)
     chol_S = chol_S.tril()
     mean = (A * m.unsqueeze(-1)).sum(-2)  # (P, b)
     var = 1.0 - A.pow(2).sum(-2) + (chol_S.transpose(-1, -2) @ A).pow(2).sum(-2)  # (P, b)
@@ -120,7 +125,7 @@ def whitened_elbo(
 
 def train_elbo(
     module: ApproximateGP, X: Tensor, Y: Tensor, *, noise: Tensor, categorical: tuple[int, ...],
-    gen: torch.Generator, steps: int, batch_size: int, lr: float,
+    kernel: Kernel, gen: torch.Generator, steps: int, batch_size: int, lr: float,
 ) -> None:
     """Maximise the ELBO over ``Z`` and ``q`` in chunks, undoing chunks that diverge.
 
@@ -137,7 +142,8 @@ def train_elbo(
 
     def loss(Xb: Tensor, Yb: Tensor) -> Tensor:  # (P,)
         return -whitened_elbo(*params, Xb, Yb, lengthscale=lengthscale, noise=noise,
-                              categorical=categorical, jitter=strategy.jitter_val, num_data=X.shape[-2])
+                              categorical=categorical, jitter=strategy.jitter_val, num_data=X.shape[-2],
+                              kernel=kernel)
 
     good, done, failures = _snapshot(params), 0, 0
     optimiser = torch.optim.Adam(params, lr=lr)

@@ -50,9 +50,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from gpbo.models.standardise import constant_rows
+
 WARPS = ("yeo-johnson", "none")
 LAM_MIN, LAM_MAX, LAM_STEP = -1.0, 3.0, 0.05
-FENCE = 3.0  # Tukey's far-out fences: quartiles -/+ 3 interquartile ranges
+FENCE = 3.0  # default fences: Tukey's far-out ones, the quartiles -/+ 3 interquartile ranges
 
 
 def yeo_johnson(z: Tensor, lam: Tensor) -> Tensor:
@@ -75,20 +77,35 @@ def fit_yeo_johnson(Y: Tensor, lam_min: float = LAM_MIN, lam_max: float = LAM_MA
     return _profile_fit(Y, lam_min, lam_max)[1]
 
 
-def warp_outcomes(Y: Tensor, lam_min: float = LAM_MIN, lam_max: float = LAM_MAX) -> Tensor:
+def warp_outcomes(
+    Y: Tensor, *, fence: float | None = FENCE, lam_min: float = LAM_MIN, lam_max: float = LAM_MAX
+) -> Tensor:
     """Y (P, n) -> warped outcomes (P, n), increasing in Y per problem.
 
-    Per problem, the outcomes are used as they are or with the far-out ones
-    pulled in, whichever the fitted model makes more likely.
+    Per problem, the outcomes are used as they are or with those beyond the
+    fences pulled in, whichever the fitted model makes more likely.
+
+    Args:
+        Y: (P, n) outcomes.
+        fence: the fences are the quartiles -/+ ``fence`` interquartile ranges
+            (``gpbo.Settings.warp_fence``); None pulls nothing in: the
+            outcomes are warped as they are.
+        lam_min, lam_max: range of the Yeo-Johnson lam grid.
     """
-    pulled, log_jac = pull_in_far_outcomes(Y)  # (P, n), (P,)
+    if fence is None:
+        _, lam, z = _profile_fit(Y, lam_min, lam_max)  # (P,), (P, n)
+        return yeo_johnson(z, lam.unsqueeze(-1))
+    pulled, log_jac = pull_in_far_outcomes(Y, fence)  # (P, n), (P,)
     ll, lam, z = _profile_fit(torch.stack([Y, pulled]), lam_min, lam_max)  # (2, P), (2, P), (2, P, n)
     use = ll[1] + log_jac > ll[0]  # (P,)
     return yeo_johnson(torch.where(use.unsqueeze(-1), z[1], z[0]), torch.where(use, lam[1], lam[0]).unsqueeze(-1))
 
 
-def pull_in_far_outcomes(Y: Tensor) -> tuple[Tensor, Tensor]:
-    """Y (P, n) -> (Y', log_jac (P,)): the outcomes beyond Tukey's far-out fences pulled in logarithmically.
+def pull_in_far_outcomes(Y: Tensor, fence: float = FENCE) -> tuple[Tensor, Tensor]:
+    """Y (P, n) -> (Y', log_jac (P,)): the outcomes beyond the fences pulled in logarithmically.
+
+    The fences are the quartiles -/+ ``fence`` interquartile ranges (by
+    default Tukey's far-out fences).
 
     Y' is increasing in Y and equal to it within the fences; ``log_jac`` is
     the sum over outcomes of log dY'/dY, for comparing likelihoods with Y's.
@@ -97,8 +114,8 @@ def pull_in_far_outcomes(Y: Tensor) -> tuple[Tensor, Tensor]:
     q1, q3 = torch.quantile(Y, quartiles, dim=-1, keepdim=True)  # (P, 1) each
     std = Y.std(-1, keepdim=True, correction=0) if Y.shape[-1] > 1 else torch.zeros_like(q1)
     s = torch.where(q3 > q1, q3 - q1, std).clamp_min(torch.finfo(Y.dtype).tiny)  # (P, 1)
-    below = (q1 - FENCE * s - Y).clamp_min(0) / s  # (P, n) distance beyond a fence, in units of s
-    above = (Y - q3 - FENCE * s).clamp_min(0) / s
+    below = (q1 - fence * s - Y).clamp_min(0) / s  # (P, n) distance beyond a fence, in units of s
+    above = (Y - q3 - fence * s).clamp_min(0) / s
     pulled = Y + s * (below - below.log1p()) - s * (above - above.log1p())
     return pulled, -(below.log1p() + above.log1p()).sum(-1)
 
@@ -126,7 +143,6 @@ def _standardise(Y: Tensor) -> tuple[Tensor, Tensor]:
     """(z, std): z = (Y - mean) / std per row of Y (..., n), std (...,); a constant row maps to zeros (std 1)."""
     mean = Y.mean(-1, keepdim=True)
     std = Y.std(-1, keepdim=True, correction=0) if Y.shape[-1] > 1 else torch.zeros_like(mean)
-    tiny = torch.finfo(Y.dtype).tiny
-    constant = std <= 1e-9 * mean.abs().clamp_min(tiny) + tiny
+    constant = constant_rows(mean, std)
     std = torch.where(constant, 1.0, std)
     return torch.where(constant, torch.zeros_like(Y), (Y - mean) / std), std.squeeze(-1)

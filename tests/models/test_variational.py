@@ -169,7 +169,8 @@ def test_switching_threshold(monkeypatch):
 def test_every_acquisition_runs_on_svgp(acquisition):
     X, Y = _data(2, 40)
     pending = torch.rand(2, 1, 3, dtype=X.dtype)
-    out = suggest(X, Y, q=2, pending=pending, settings={"acquisition": acquisition, "model": "svgp", "n_raw": 64, "n_restarts": 2})
+    out = suggest(X, Y, q=2, pending=pending,
+                  settings={"acquisition": acquisition, "model": "svgp", "n_raw": 64, "n_restarts": 2})
     assert isinstance(out.model, SVGP)
     assert out.candidates.shape == (2, 2, 3)
     assert bool(((out.candidates >= 0) & (out.candidates <= 1)).all())
@@ -196,12 +197,13 @@ def test_whitened_elbo_equals_gpytorch_variational_elbo():
     """gpbo's ELBO on the module's parameters equals GPyTorch's VariationalELBO."""
     import gpytorch
 
+    from gpbo.models.kernel import Matern52
     from gpbo.models.variational import _build_modules
 
     X, Y = _data(2, 30)
     g = torch.Generator().manual_seed(0)
     theta = torch.tensor([[-1.0, -1.2, -0.8, -3.0], [-0.5, -1.0, -1.5, -4.0]], dtype=X.dtype)
-    module, likelihood = _build_modules(X[:, :8], theta, ())
+    module, likelihood = _build_modules(X[:, :8], theta, (), Matern52())
     dist = module.variational_strategy._variational_distribution
     with torch.no_grad():
         dist.variational_mean.copy_(torch.randn(2, 8, generator=g, dtype=X.dtype))
