@@ -56,8 +56,12 @@ class Splits:
 
 def load_splits(seed: int, device: torch.device) -> Splits:
     """Digits split 60/20/20 (stratified, fixed seed), standardised on the train split."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    try:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+    except ImportError as exc:
+        raise ImportError(
+            'the gpbo demo needs scikit-learn for its digits data: pip install "gpbo[demo]"') from exc
 
     X, y = load_digits(return_X_y=True)
     X_tr, X_rest, y_tr, y_rest = train_test_split(

@@ -35,6 +35,7 @@ does); a failed steepest-descent search shrinks its next trial steps.
 
 from __future__ import annotations
 
+import numbers
 import os
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
@@ -42,6 +43,7 @@ from typing import Callable, NamedTuple
 import torch
 from torch import Tensor
 
+from gpbo.errors import InvalidArgumentError
 from gpbo.optim.graphed import iterate
 from gpbo.optim.lbfgs_history import direction, push_pair
 
@@ -89,8 +91,8 @@ def _evaluate(
         f = fun(xr)
         if not isinstance(f, Tensor) or f.shape != x.shape[:-1]:
             shape = getattr(f, "shape", type(f).__name__)
-            raise ValueError(
-                "fun must return one value per batch element, shape "
+            raise InvalidArgumentError(
+                "fun must return a tensor with one value per batch element, shape "
                 f"{tuple(x.shape[:-1])}; got {shape}"
             )
         if f.requires_grad:
@@ -266,6 +268,22 @@ def _step(
     return _State(x, f, g, S, Y, valid, sd_scale, t0, n_iter, converged, st.done | converged)
 
 
+def _first(mask: Tensor) -> tuple[int, ...]:
+    """Index of the first True entry of ``mask`` (error messages only)."""
+    return tuple(int(i) for i in mask.nonzero()[0])
+
+
+def _broadcast(name: str, bound: Tensor | float, x0: Tensor) -> Tensor:
+    """``bound`` as a ``(*B, D)`` tensor of ``x0``'s dtype and device."""
+    try:
+        return torch.as_tensor(bound, dtype=x0.dtype, device=x0.device).detach().expand_as(x0)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        got = tuple(bound.shape) if isinstance(bound, Tensor) else f"{bound!r:.80}"
+        raise InvalidArgumentError(
+            f"{name} must be a number or a tensor broadcastable to x0's shape {tuple(x0.shape)}; got {got}"
+        ) from exc
+
+
 def _prepare(
     x0: Tensor, lower: Tensor | float, upper: Tensor | float, fixed: Tensor | None
 ) -> tuple[Tensor, tuple[Tensor, Tensor], Tensor]:
@@ -274,19 +292,33 @@ def _prepare(
     Fixed coordinates get ``lower = upper = x0`` so that projection pins them.
     """
     if not isinstance(x0, Tensor) or not x0.is_floating_point() or x0.dim() < 1 or x0.shape[-1] < 1:
-        raise ValueError(f"x0 must be a floating tensor of shape (*B, D), D >= 1; got {x0!r:.80}")
+        got = f"{x0.dtype} tensor of shape {tuple(x0.shape)}" if isinstance(x0, Tensor) else f"{x0!r:.80}"
+        raise InvalidArgumentError(f"x0 must be a floating tensor of shape (*B, D), D >= 1; got {got}")
     x0 = x0.detach()
-    lo = torch.as_tensor(lower, dtype=x0.dtype, device=x0.device).detach().expand_as(x0)
-    hi = torch.as_tensor(upper, dtype=x0.dtype, device=x0.device).detach().expand_as(x0)
+    lo, hi = (_broadcast(name, bound, x0) for name, bound in (("lower", lower), ("upper", upper)))
     if not bool(torch.isfinite(x0).all()):
-        raise ValueError("x0 must be finite")
-    if bool((lo > hi).any() | lo.isnan().any() | hi.isnan().any()):
-        raise ValueError("lower must be <= upper everywhere (and not NaN)")
+        index = _first(~torch.isfinite(x0))
+        raise InvalidArgumentError(f"x0 must be finite; got x0{list(index)} = {x0[index].item()}")
+    bad = (lo > hi) | lo.isnan() | hi.isnan()
+    if bool(bad.any()):
+        index = _first(bad)
+        raise InvalidArgumentError(
+            "lower must be <= upper everywhere (and not NaN); got "
+            f"lower{list(index)} = {lo[index].item()}, upper{list(index)} = {hi[index].item()}"
+        )
     movable = torch.ones_like(x0, dtype=torch.bool)
     if fixed is not None:
         movable = ~torch.as_tensor(fixed, device=x0.device).to(torch.bool).expand_as(x0)
     lo, hi = torch.where(movable, lo, x0), torch.where(movable, hi, x0)
     return _project(x0, lo, hi), (lo, hi), movable
+
+
+def _check_options(**options: int) -> None:
+    """``max_iter >= 0`` and the other counts ``>= 1``, all integers (not bools)."""
+    for name, value in options.items():
+        least = 0 if name == "max_iter" else 1
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+            raise InvalidArgumentError(f"{name} must be an int >= {least}; got {value!r}")
 
 
 def minimize_lbfgsb(
@@ -343,8 +375,10 @@ def minimize_lbfgsb(
         ``n_iter (*B,)``, ``converged (*B,)`` and ``graphed``.
 
     Raises:
-        ValueError: bad options, non-finite ``x0``, ``lower > upper``, or
-            ``fun`` not returning shape ``(*L, *B)``.
+        gpbo.errors.InvalidArgumentError: (a ``ValueError``) bad options,
+            ``x0`` not a floating ``(*B, D)`` tensor or not finite,
+            ``lower > upper`` or NaN bounds, or ``fun`` not returning shape
+            ``(*L, *B)``.
     """
     on_cpu = isinstance(x0, Tensor) and x0.device.type == "cpu"
     check_every = (1 if on_cpu else 10) if check_every is None else check_every
@@ -352,11 +386,7 @@ def minimize_lbfgsb(
     if graph is None:
         graph = not on_cpu and os.environ.get("GPBO_CUDA_GRAPHS", "1") != "0"
     graph = graph and not unit_first and isinstance(x0, Tensor) and x0.device.type == "cuda"
-    if min(history, check_every, n_steps) < 1 or max_iter < 0:
-        raise ValueError(
-            "need history, check_every, n_steps >= 1 and max_iter >= 0; got "
-            f"history={history}, check_every={check_every}, n_steps={n_steps}, max_iter={max_iter}"
-        )
+    _check_options(history=history, check_every=check_every, n_steps=n_steps, max_iter=max_iter)
     with torch.no_grad():
         x, box, movable = _prepare(x0, lower, upper, fixed)
         f, g = _evaluate(fun, x)
