@@ -17,7 +17,7 @@ import gpbo
 
 
 def test_unrecoverable_fit_falls_back_to_sobol_points():
-    opt = gpbo.Optimizer({"x": gpbo.Real(0.0, 1.0), "y": gpbo.Real(0.0, 1.0)}, seed=0, n_initial=4)
+    opt = gpbo.Optimizer({"x": gpbo.Real(0.0, 1.0), "y": gpbo.Real(0.0, 1.0)}, seed=0, settings={"n_initial": 4})
     for i in range(4):
         t = opt.ask()
         opt.tell(t, 1e308 if i % 2 else -1e308)
