@@ -28,6 +28,7 @@ from gpbo.acquisition import DEFAULT_ACQUISITION
 from gpbo.acquisition import get as get_acquisition
 from gpbo.acquisition.protocol import Acquisition
 from gpbo.errors import InvalidArgumentError
+from gpbo.outcomes import Outcomes
 from gpbo.validation import check_bool, check_choice, check_device, check_dtype, check_int
 
 __all__ = ["Settings", "as_settings"]
@@ -79,6 +80,10 @@ class Settings:
         device: Where the facade runs the engine; None is the CPU. The
             engine itself runs where its tensors are.
         dtype: torch.float64 (default) or torch.float32 (facade only, as device).
+        outcomes: How the engine reads the columns of Y (P, n, O): objectives
+            to maximise, then constraints feasible iff <= 0 (see
+            `gpbo.outcomes.Outcomes`). The facade sets it from the user's
+            ``objectives=`` / ``constraints=``; the default is one objective.
 
     Raises:
         InvalidArgumentError: naming the field, the bad value and what was expected.
@@ -102,6 +107,7 @@ class Settings:
     svgp_adam_steps: int = 0
     device: torch.device | str | None = None
     dtype: torch.dtype = torch.float64
+    outcomes: Outcomes = Outcomes()
 
     def __post_init__(self) -> None:
         get_acquisition(self.acquisition)  # raises InvalidArgumentError for an unknown name or object
@@ -120,6 +126,10 @@ class Settings:
             object.__setattr__(self, name, _positive_or_none(name, getattr(self, name)))
         object.__setattr__(self, "device", check_device(self.device))
         object.__setattr__(self, "dtype", check_dtype(_DTYPES.get(self.dtype, self.dtype)))
+        outcomes = Outcomes(**self.outcomes) if isinstance(self.outcomes, Mapping) else self.outcomes
+        if not isinstance(outcomes, Outcomes):
+            raise InvalidArgumentError(f"outcomes must be a gpbo.outcomes.Outcomes or a dict of its fields, got {outcomes!r:.200}")
+        object.__setattr__(self, "outcomes", outcomes)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (and validated)."""
@@ -132,6 +142,7 @@ class Settings:
         out["acquisition"] = self.acquisition if isinstance(self.acquisition, str) else None
         out["device"] = str(self.device)
         out["dtype"] = str(self.dtype).removeprefix("torch.")
+        out["outcomes"] = dataclasses.asdict(self.outcomes)
         return out
 
     @classmethod

@@ -17,7 +17,7 @@ ROOT = Path(gpbo.__file__).parent
 
 # (layer, module prefixes); a module belongs to the layer of its longest matching prefix
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("gpbo.errors", "gpbo.threads", "gpbo.owners")),
+    ("base", ("gpbo.errors", "gpbo.threads", "gpbo.owners", "gpbo.pareto", "gpbo.outcomes")),
     ("optim", ("gpbo.optim",)),
     ("space", ("gpbo.dims", "gpbo.space", "gpbo.design", "gpbo.validation")),
     ("models", ("gpbo.models",)),

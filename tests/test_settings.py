@@ -75,3 +75,23 @@ def test_as_settings_takes_none_a_dict_or_settings():
         as_settings({"kernal": "rbf"})
     with pytest.raises(InvalidArgumentError, match="settings must be"):
         as_settings("rbf")
+
+
+def test_outcomes_take_a_dict_and_round_trip_through_json():
+    from gpbo.outcomes import Outcomes
+
+    s = gpbo.Settings(outcomes={"n_objectives": 2, "n_constraints": 1, "ref_point": [0, -1]})
+    assert s.outcomes == Outcomes(2, 1, (0.0, -1.0)) and s.outcomes.n_outcomes == 3
+    assert gpbo.Settings.from_dict(json.loads(json.dumps(s.to_dict()))) == s
+    assert gpbo.Settings().outcomes.is_single
+
+
+@pytest.mark.parametrize(("outcomes", "match"), [
+    ({"n_objectives": 0}, "n_objectives must be an int >= 1"),
+    ({"n_constraints": -1}, "n_constraints must be an int >= 0"),
+    ({"n_objectives": 2, "ref_point": [1.0]}, "ref_point must hold 2 finite numbers"),
+    ("two", "outcomes must be"),
+])
+def test_bad_outcomes_are_named(outcomes, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        gpbo.Settings(outcomes=outcomes)

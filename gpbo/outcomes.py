@@ -1,0 +1,59 @@
+"""How the engine reads the columns of a multi-outcome Y (P, n, O).
+
+The first ``n_objectives`` columns are objectives to *maximise*; the next
+``n_constraints`` are constraints, feasible where the value is ``<= 0``.
+The facade turns a user's ``objectives={"error": "minimize", ...}`` and
+``constraints={"memory_gb": ("<=", 16.0)}`` into this form (negating
+minimised objectives, moving each bound to zero); the engine and the
+acquisitions only ever see this form. A single-objective study without
+constraints is ``Outcomes()`` and may pass Y as (P, n).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from gpbo.errors import InvalidArgumentError
+
+__all__ = ["Outcomes"]
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """The outcome columns of Y, in the engine's convention.
+
+    Attributes:
+        n_objectives: objectives, maximised (>= 1).
+        n_constraints: constraints after them, feasible iff ``<= 0`` (>= 0).
+        ref_point: hypervolume reference point in the maximisation units of
+            the objectives (length ``n_objectives``), or None to infer one
+            from the data (see `gpbo.pareto.infer_reference_point`).
+    """
+
+    n_objectives: int = 1
+    n_constraints: int = 0
+    ref_point: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for name, low in (("n_objectives", 1), ("n_constraints", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise InvalidArgumentError(f"Outcomes.{name} must be an int >= {low}, got {value!r}")
+        if self.ref_point is not None:
+            ref = tuple(float(v) for v in self.ref_point)
+            if len(ref) != self.n_objectives or not all(math.isfinite(v) for v in ref):
+                raise InvalidArgumentError(
+                    f"Outcomes.ref_point must hold {self.n_objectives} finite numbers, got {self.ref_point!r}"
+                )
+            object.__setattr__(self, "ref_point", ref)
+
+    @property
+    def n_outcomes(self) -> int:
+        """O, the number of columns of Y."""
+        return self.n_objectives + self.n_constraints
+
+    @property
+    def is_single(self) -> bool:
+        """One objective and no constraint: today's single-objective engine."""
+        return self.n_outcomes == 1
