@@ -46,6 +46,7 @@ import torch
 from torch import Tensor
 
 from gpbo.errors import InvalidArgumentError
+from gpbo.models.kernel import SpectralKernel
 
 __all__ = [
     "Lengthscales",
@@ -280,15 +281,17 @@ class ThompsonFeatures(NoiseAndScale, Lengthscales, Protocol):
     """Capability: the prior and data behind the posterior, for Thompson sampling.
 
     Contract: the model's posterior is that of a zero-mean GP on standardised
-    outcomes whose prior covariance is ``kernel``, a Matérn-5/2 ARD kernel
-    with ``lengthscale`` and ``outputscale`` that uses the indicator distance
-    ``1[x != x'] / lengthscale**2`` on the ``categorical`` dims, observed at
-    ``X_train`` with targets ``Y_train`` and Gaussian noise ``noise``
-    (:class:`PointNoise` refines it per point; :class:`PathwiseUpdate`
-    replaces the exact update for sparse models). Thompson sampling draws
-    prior paths from random Fourier features of exactly that kernel and
-    updates them with Matheron's rule, so a model with another kernel gets
-    samples from another posterior.
+    outcomes whose prior covariance is ``kernel``: ``outputscale *
+    base_kernel(r²)``, an ARD kernel with ``lengthscale`` that uses the
+    indicator distance ``1[x != x'] / lengthscale**2`` on the ``categorical``
+    dims, observed at ``X_train`` with targets ``Y_train`` and Gaussian noise
+    ``noise`` (:class:`PointNoise` refines it per point;
+    :class:`PathwiseUpdate` replaces the exact update for sparse models).
+    Thompson sampling draws prior paths from random Fourier features of the
+    spectral measure of ``base_kernel``
+    (:class:`gpbo.models.kernel.SpectralKernel`: gpbo's Matérn-5/2 and RBF)
+    and updates them with Matheron's rule, so ``kernel`` must be exactly
+    that kernel, or the samples come from another posterior.
 
     Attributes:
         lengthscale: (P, d) (from :class:`Lengthscales`).
@@ -298,6 +301,8 @@ class ThompsonFeatures(NoiseAndScale, Lengthscales, Protocol):
         Y_train: (P, n) standardised targets, ``Y = Y_train * y_std + y_mean``.
         y_mean: (P,) the standardisation's offset.
         categorical: encoded dims with the indicator distance.
+        base_kernel: the correlation of the squared scaled distance
+            (:class:`gpbo.models.kernel.SpectralKernel`, e.g. ``Matern52()``, ``RBF()``).
     """
 
     outputscale: Tensor
@@ -305,6 +310,7 @@ class ThompsonFeatures(NoiseAndScale, Lengthscales, Protocol):
     Y_train: Tensor
     y_mean: Tensor
     categorical: tuple[int, ...]
+    base_kernel: SpectralKernel
 
     def kernel(self, X1: Tensor, X2: Tensor) -> Tensor:
         """Prior covariance of X1 (..., P, a, d) and X2 (P, b, d): (..., P, a, b), standardised."""

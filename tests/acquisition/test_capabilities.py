@@ -130,7 +130,7 @@ def test_thompson_sampling_on_a_base_model_names_thompson_features() -> None:
     X, Y = _data()
     with pytest.raises(InvalidArgumentError, match=(
         r"ThompsonSampling needs a surrogate with the ThompsonFeatures capability \(attributes "
-        r"lengthscale, noise, y_std, outputscale, X_train, Y_train, y_mean, categorical, kernel; "
+        r"lengthscale, noise, y_std, outputscale, X_train, Y_train, y_mean, categorical, base_kernel, kernel; "
         r".*\); FixedGPWithNoise lacks lengthscale, outputscale, X_train"
     )):
         _suggest(FixedGPWithNoise(X, Y), X, Y, "thompson", q=2)
