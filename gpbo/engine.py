@@ -1,7 +1,8 @@
 """Tensor-level Bayesian-optimisation step for P independent problems at once.
 
 ``suggest`` is the one code path behind the facade and the benchmark sweeps:
-fit the batched exact GP, build the acquisition, maximise it with the
+fit the batched exact GP (or SVGP, or a researcher's own surrogate from the
+``Settings.model`` factory), build the acquisition, maximise it with the
 on-device multi-start optimiser. A single study is P = 1.
 
 Batches of q points come either from a joint acquisition (``qLogNEI``,
@@ -33,7 +34,7 @@ from gpbo.acquisition.protocol import Acquisition, AcquisitionContext
 from gpbo.dims import DimSpec
 from gpbo.errors import InvalidArgumentError
 from gpbo.models.exact import ExactGP
-from gpbo.models.protocol import lengthscale_of
+from gpbo.models.protocol import Surrogate, SurrogateFactory, capability_members, lengthscale_of
 from gpbo.models.select import fit_surrogate
 from gpbo.models.variational import SVGP
 from gpbo.models.warping import warp_outcomes
@@ -54,12 +55,13 @@ class Suggestion:
             their first point; with the default portfolio, in the units of
             the member that chose it: LogEI's log scale or UCB's outcome
             scale, so values of successive calls are not comparable).
-        model: the fitted surrogate; pass it back as ``warm_start``.
+        model: the fitted surrogate (gpbo's, or what a custom
+            ``Settings.model`` factory returned); pass it back as ``warm_start``.
     """
 
     candidates: Tensor
     acq_values: Tensor
-    model: ExactGP | SVGP
+    model: ExactGP | SVGP | Surrogate
 
 
 def suggest(
@@ -70,7 +72,7 @@ def suggest(
     q: int = 1,
     pending: Tensor | None = None,
     seed: int = 0,
-    warm_start: ExactGP | SVGP | Tensor | None = None,
+    warm_start: ExactGP | SVGP | Surrogate | Tensor | None = None,
     settings: Settings | Mapping[str, Any] | None = None,
 ) -> Suggestion:
     """Suggest q new points for each of P problems (maximisation).
@@ -86,7 +88,8 @@ def suggest(
         seed: seed of every random number drawn by this call.
         warm_start: previous model of the same P and d (or its ``theta``,
             (P, d + 1)), to start the fit from; ignored with
-            ``settings.warm_start=False``.
+            ``settings.warm_start=False``. A custom ``settings.model``
+            factory gets it as its ``warm_start`` (a model, not a ``theta``).
         settings: `gpbo.Settings` (or a dict of its fields): acquisition,
             surrogate, kernel, noise, warp, search sizes. None is the defaults.
             Its device, dtype and n_initial are the facade's: the engine runs
@@ -116,8 +119,8 @@ def fit_model(
     dims: DimSpec | None = None,
     settings: Settings | Mapping[str, Any] | None = None,
     seed: int = 0,
-    warm_start: ExactGP | SVGP | Tensor | None = None,
-) -> ExactGP | SVGP:
+    warm_start: ExactGP | SVGP | Surrogate | Tensor | None = None,
+) -> ExactGP | SVGP | Surrogate:
     """The surrogate `suggest` would fit to X (P, n, d), Y (P, n), output warp included.
 
     With ``settings.warp == "yeo-johnson"`` the model is fitted to the warped
@@ -132,16 +135,37 @@ def fit_model(
 
 def _fit(
     X: Tensor, Y: Tensor, dims: DimSpec, settings: Settings, seed: int, warm_start: object
-) -> tuple[ExactGP | SVGP, Tensor]:
+) -> tuple[ExactGP | SVGP | Surrogate, Tensor]:
     """The fitted surrogate and the (warped) outcomes Y (P, n) it was fitted to."""
     if settings.warp == "yeo-johnson":
         Y = warp_outcomes(Y, fence=settings.warp_fence)  # increasing: same maximiser and incumbent, a better-behaved GP
+    if not isinstance(settings.model, str):
+        return _fit_custom(settings.model, X, Y, dims.categorical, seed, warm_start), Y
     fitted = fit_surrogate(
         X, Y, model=settings.model, categorical=dims.categorical, kernel=settings.kernel, noise=settings.noise,
         prior_mean=settings.prior_mean, warm_start=warm_start, seed=seed,
         svgp_adam_steps=settings.svgp_adam_steps, solver_path=settings.solver_path,
     )
     return fitted, Y
+
+
+def _fit_custom(
+    factory: SurrogateFactory, X: Tensor, Y: Tensor, categorical: tuple[int, ...], seed: int, warm_start: object
+) -> Surrogate:
+    """``factory.fit`` on X (P, n, d), Y (P, n), its result checked to follow the base protocol."""
+    if isinstance(warm_start, Tensor):
+        raise InvalidArgumentError(
+            f"warm_start of a custom surrogate factory ({factory!r:.120}) must be the model it returned "
+            f"before (Suggestion.model) or None, got a tensor of shape {tuple(warm_start.shape)}"
+        )
+    fitted = factory.fit(X, Y, categorical=categorical, seed=seed, warm_start=warm_start)
+    missing = [name for name in capability_members(Surrogate) if not callable(getattr(fitted, name, None))]
+    if missing:
+        raise InvalidArgumentError(
+            f"settings.model {factory!r:.120}: fit returned {type(fitted).__name__}, which lacks "
+            f"{', '.join(missing)} (a surrogate needs posterior and condition, see gpbo.models.protocol.Surrogate)"
+        )
+    return fitted
 
 
 def _kriging_believer(

@@ -254,9 +254,9 @@ class Optimizer:
         """Returns the whole state as a plain, JSON-serialisable dict.
 
         The GP is kept as its hyperparameters only (its data are the trials). The
-        settings are kept as `Settings.to_dict`: a custom acquisition object is
-        saved as None and must be passed again to `from_state_dict`. The storage
-        is not part of the state.
+        settings are kept as `Settings.to_dict`: a custom acquisition object or
+        surrogate factory is saved as None and must be passed again to
+        `from_state_dict`. The storage is not part of the state.
         """
         trials = self.trials  # refreshes from storage
         return {
@@ -280,8 +280,8 @@ class Optimizer:
             state: The dict from `state_dict` (possibly through JSON).
             settings: A `gpbo.Settings` that replaces the saved settings, or a
                 dict of fields that replace theirs (e.g. ``{"device": "cuda"}``).
-                Required, with an acquisition, if a custom acquisition object
-                was used.
+                Required, with an acquisition (a model), if a custom
+                acquisition object (surrogate factory) was used.
 
         Raises:
             InvalidArgumentError: If the state is malformed.
@@ -397,7 +397,7 @@ class Optimizer:
         except FitError as exc:
             warnings.warn(f"gpbo: GP fit failed ({exc}); suggesting Sobol points instead", RuntimeWarning, stacklevel=2)
             return self._sobol(q)
-        self._theta = suggestion.model.theta
+        self._theta = _warm_theta(suggestion.model, self._settings)
         return self._canonical(suggestion.candidates[0])
 
     def _observations(self) -> tuple[Tensor, Tensor] | None:
@@ -432,12 +432,23 @@ def _restored_settings(saved: dict[str, Any], given: Settings | Mapping[str, Any
     if given is not None and not isinstance(given, Mapping):
         as_settings(given)  # raises InvalidArgumentError naming what settings may be
     changes = dict(given or {})
-    if saved.get("acquisition") is None and changes.get("acquisition") is None:
-        raise InvalidArgumentError(
-            "the state was saved with a custom acquisition; pass settings={'acquisition': ...} "
-            "or a gpbo.Settings holding it"
-        )
+    for name, what in (("acquisition", "a custom acquisition"), ("model", "a custom surrogate factory")):
+        if name in saved and saved[name] is None and changes.get(name) is None:  # a missing field is the default
+            raise InvalidArgumentError(
+                f"the state was saved with {what}; pass settings={{'{name}': ...}} or a gpbo.Settings holding it"
+            )
     return Settings.from_dict({**saved, **changes})
+
+
+def _warm_theta(model: object, settings: Settings) -> Tensor | None:
+    """The hyperparameters (P, d + 1) of gpbo's own fitted model that warm-start its next fit.
+
+    None for a custom surrogate factory's model: a model object is not kept
+    between asks (it would not survive `Optimizer.state_dict`, and a
+    restored optimizer would then suggest differently), so its fits start cold.
+    """
+    theta = getattr(model, "theta", None)
+    return theta if isinstance(settings.model, str) and isinstance(theta, Tensor) else None
 
 
 def _plain(value: Any) -> Any:

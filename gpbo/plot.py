@@ -30,6 +30,7 @@ from gpbo.engine import fit_model
 from gpbo.errors import InvalidArgumentError
 from gpbo.loop import MinimizeResult
 from gpbo.models.exact import ExactGP
+from gpbo.models.protocol import lengthscale_of
 from gpbo.models.variational import SVGP
 from gpbo.models.warping import warp_outcomes
 from gpbo.optimizer import Optimizer
@@ -414,7 +415,13 @@ def importances(study: Study, *, method: str = "sobol", n_samples: int = 1024,
         raise InvalidArgumentError(f"method must be one of {_IMPORTANCE_METHODS}, got {method!r}")
     sur = fit_surrogate(study) if surrogate is None else surrogate
     if method == "lengthscale":
-        raw = sur.model.lengthscale[0].reciprocal()  # (d,)
+        lengthscale = lengthscale_of(sur.model)  # (1, d), None for a custom model without lengthscales
+        if lengthscale is None:
+            raise InvalidArgumentError(
+                f"method='lengthscale' needs a model with the Lengthscales capability "
+                f"(gpbo.models.protocol.Lengthscales); {type(sur.model).__name__} has none, use method='sobol'"
+            )
+        raw = lengthscale[0].reciprocal()  # (d,)
     else:
         raw = _total_sobol(sur, n_samples)
     total = raw.sum()

@@ -10,8 +10,14 @@ model its kernel, the search its sizes). An ablation is a settings value::
     gpbo.Settings(n_anchors=0, warm_start=False) # no anchored restarts, cold fits
 
 Every field is a plain value (str, number, bool, torch dtype) except
-``acquisition``, which may also be an acquisition object; `to_dict` /
-`from_dict` give the JSON form kept in ``state_dict`` and in storage.
+``acquisition``, which may also be an acquisition object, and ``model``,
+which may also be a surrogate factory (a researcher's own model, see
+`gpbo.models.protocol.SurrogateFactory`)::
+
+    gpbo.Settings(model=MyFactory(), acquisition="log_ei")
+
+`to_dict` / `from_dict` give the JSON form kept in ``state_dict`` and in
+storage (a custom acquisition or factory is saved as None).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from gpbo.acquisition import DEFAULT_ACQUISITION
 from gpbo.acquisition import get as get_acquisition
 from gpbo.acquisition.protocol import Acquisition
 from gpbo.errors import InvalidArgumentError
+from gpbo.models.protocol import SurrogateFactory, check_factory
 from gpbo.outcomes import Outcomes
 from gpbo.validation import check_bool, check_choice, check_device, check_dtype, check_int
 
@@ -52,7 +59,18 @@ class Settings:
             object following `gpbo.acquisition.protocol.Acquisition`.
         model: Surrogate: ``"auto"`` (exact GP up to
             ``gpbo.models.select.SVGP_THRESHOLD`` observations, SVGP above),
-            ``"exact"`` or ``"svgp"``.
+            ``"exact"``, ``"svgp"``, or a researcher's own surrogate factory:
+            an object with ``fit(X (P, n, d), Y (P, n), *, categorical,
+            seed, warm_start) -> Surrogate``
+            (`gpbo.models.protocol.SurrogateFactory`). The engine calls it
+            instead of fitting gpbo's GP, on the warped outcomes; the model
+            it returns needs ``posterior`` and ``condition``
+            (`gpbo.models.protocol.Surrogate`) and whatever capability the
+            acquisition asks for (the default ``"log_aei_ucb"``:
+            ``NoiseAndScale``; ``"log_ei"``, ``"ucb"``, ``"qlog_nei"``:
+            nothing more). ``kernel``, ``noise``, ``prior_mean``,
+            ``solver_path`` and ``svgp_adam_steps`` are gpbo's models' and
+            are not passed to it.
         kernel: The GP's stationary kernel, ARD with categorical dims:
             ``"matern52"`` (default) or ``"rbf"``.
         noise: ``"learned"`` (the GP learns the observation noise, with a
@@ -90,7 +108,7 @@ class Settings:
     """
 
     acquisition: str | Acquisition = DEFAULT_ACQUISITION
-    model: str = "auto"
+    model: str | SurrogateFactory = "auto"
     kernel: str = "matern52"
     noise: str = "learned"
     prior_mean: str = "worst"
@@ -111,8 +129,12 @@ class Settings:
 
     def __post_init__(self) -> None:
         get_acquisition(self.acquisition)  # raises InvalidArgumentError for an unknown name or object
+        if isinstance(self.model, str):
+            check_choice("model", self.model, MODELS)
+        else:
+            check_factory(self.model)  # raises InvalidArgumentError naming what the factory lacks
         for name, choices in (
-            ("model", MODELS), ("kernel", KERNELS), ("noise", NOISE_MODES), ("prior_mean", PRIOR_MEANS),
+            ("kernel", KERNELS), ("noise", NOISE_MODES), ("prior_mean", PRIOR_MEANS),
             ("warp", WARPS), ("solver_path", SOLVER_PATHS),
         ):
             check_choice(name, getattr(self, name), choices)
@@ -137,9 +159,10 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form: a custom acquisition object is saved as None."""
+        """JSON form: a custom acquisition object or surrogate factory is saved as None."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["acquisition"] = self.acquisition if isinstance(self.acquisition, str) else None
+        out["model"] = self.model if isinstance(self.model, str) else None
         out["device"] = str(self.device)
         out["dtype"] = str(self.dtype).removeprefix("torch.")
         out["outcomes"] = dataclasses.asdict(self.outcomes)
@@ -147,10 +170,11 @@ class Settings:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Settings:
-        """Inverse of `to_dict` (a None acquisition means the default)."""
+        """Inverse of `to_dict` (a None acquisition or model means the default)."""
         data = dict(data)
-        if data.get("acquisition") is None:
-            data.pop("acquisition", None)
+        for name in ("acquisition", "model"):
+            if data.get(name) is None:
+                data.pop(name, None)
         _check_fields(data)
         return cls(**data)
 

@@ -76,6 +76,7 @@ _SIGNATURE_TARGETS = {
     "maximize_acquisition": "gpbo.search.multistart.maximize_acquisition",
     "suggest": "gpbo.engine.suggest",
     "warp_outcomes": "gpbo.models.warping.warp_outcomes",
+    "SurrogateFactory.fit": "gpbo.models.protocol.SurrogateFactory.fit",
 }
 
 

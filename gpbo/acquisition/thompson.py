@@ -11,16 +11,20 @@ and the q points are q independent Thompson draws (diverse for large q,
 with no q x q linear algebra). Paths are cheap to evaluate: O(m d + n) per
 point for m features, after an O(n^3 + q n m d) setup.
 
-Prior features (Matérn-5/2 ARD, unit-cube inputs): frequencies
-``w = t z / lengthscale`` with ``z ~ N(0, I)`` and ``t = sqrt(5 / chi2_5)``
-(a multivariate Student-t with 2 nu = 5 dof, the Matérn-5/2 spectral
-density), phases ``b ~ U(0, 2 pi)``, and
+Prior features follow the model's kernel (``model.base_kernel``, ARD,
+unit-cube inputs; Rahimi & Recht 2007): frequencies ``w = s z / lengthscale``
+with ``z ~ N(0, I)`` and a radial scale ``s`` from the kernel's
+``spectral_scale`` (:class:`~gpbo.models.kernel.SpectralKernel`): ``s = 1``
+for the RBF (Gaussian spectral density), ``s = sqrt(5 / chi2_5)`` for
+Matérn-5/2 (a multivariate Student-t with 2 nu = 5 dof), phases
+``b ~ U(0, 2 pi)``, and
 ``g(x) = sqrt(2 outputscale / m) sum_j a_j cos(w_j . x + b_j)``, ``a_j ~ N(0, 1)``.
 
 Categorical dims. The model's kernel uses the squared distance
 ``1[x != x'] / lengthscale**2`` on them. That is the Euclidean distance of
-one-hot codes scaled by ``1/sqrt(2)``, so the prior stays an exact Matérn
-RFF if each feature has an independent normal frequency per *level*. Levels
+one-hot codes scaled by ``1/sqrt(2)``, so the prior stays an exact RFF of
+the kernel if each feature has an independent normal frequency per *level*
+(times the same radial scale ``s``). Levels
 are not known here, so the per-level normals come from a counter-based hash
 of the level (``round(value * 27720)``, distinct for any level grid
 ``i / (k - 1)`` with k <= 27721) and of per-feature random seeds:
@@ -55,7 +59,7 @@ from torch import Tensor
 
 from gpbo.acquisition.protocol import AcquisitionContext, AcquisitionFn, draw_seed
 from gpbo.errors import InvalidArgumentError
-from gpbo.models.kernel import dim_index
+from gpbo.models.kernel import Kernel, SpectralKernel, dim_index
 from gpbo.models.protocol import (
     PathwiseUpdate,
     PointNoise,
@@ -66,7 +70,6 @@ from gpbo.models.protocol import (
 
 __all__ = ["ThompsonSampling"]
 
-_NU2 = 5  # 2 * nu for Matérn-5/2: Student-t degrees of freedom of the spectral density
 _LEVEL_GRID = 27720  # lcm(1..12): level values i/(k-1) map to exact integers for k <= 13
 _M32 = 0xFFFFFFFF
 _MAX_CHUNK = 2**24  # elements per chunk when evaluating paths at the training points
@@ -77,24 +80,36 @@ class _Paths:
     """Random parameters of q prior paths with m features (no P dim)."""
 
     freq: Tensor  # (q, m, d) standard normals (continuous dims used)
-    scale: Tensor  # (q, m) Student-t radial scale sqrt(5 / chi2_5)
+    scale: Tensor  # (q, m) the kernel's spectral radial scale s (Matérn-5/2: sqrt(5 / chi2_5); RBF: 1)
     phase: Tensor  # (q, m) U(0, 2 pi)
     weight: Tensor  # (q, m) N(0, 1)
     seeds: Tensor  # (q, m, c) int64 hash seeds for categorical dims
     eps: Tensor  # (q, n) N(0, 1) observation-noise draws
 
 
-def _draw_paths(q: int, m: int, d: int, c: int, n: int, seed: int, like: Tensor) -> _Paths:
-    """Draw the path parameters from a generator seeded with ``seed``."""
+def _draw_paths(q: int, m: int, d: int, c: int, n: int, seed: int, like: Tensor, kernel: SpectralKernel) -> _Paths:
+    """Draw the path parameters of ``kernel``'s features from a generator seeded with ``seed``."""
     gen = torch.Generator(device=like.device).manual_seed(seed)
     kw = {"generator": gen, "dtype": like.dtype, "device": like.device}
     freq = torch.randn(q, m, d, **kw)
-    chi2 = torch.randn(q, m, _NU2, **kw).pow(2).sum(-1)  # (q, m) chi-square, 5 dof
+    scale = kernel.spectral_scale((q, m), **kw)  # (q, m)
     phase = 2.0 * math.pi * torch.rand(q, m, **kw)
     weight = torch.randn(q, m, **kw)
     seeds = torch.randint(0, 2**32, (q, m, c), generator=gen, device=like.device)
     eps = torch.randn(q, n, **kw)
-    return _Paths(freq, (_NU2 / chi2).sqrt(), phase, weight, seeds, eps)
+    return _Paths(freq, scale, phase, weight, seeds, eps)
+
+
+def _spectral_kernel(model: ThompsonFeatures) -> SpectralKernel:
+    """The model's ``base_kernel``, checked to draw its spectral measure."""
+    kernel: Kernel = model.base_kernel
+    if not isinstance(kernel, SpectralKernel):
+        raise InvalidArgumentError(
+            f"ThompsonSampling draws random Fourier features from the model's kernel, which needs "
+            f"spectral_scale (gpbo.models.kernel.SpectralKernel); {type(model).__name__}.base_kernel "
+            f"{kernel!r:.120} has none"
+        )
+    return kernel
 
 
 def _mix32(x: Tensor) -> Tensor:
@@ -226,6 +241,7 @@ class ThompsonSampling:
     def paths(self, ctx: AcquisitionContext) -> AcquisitionFn:
         """Build ``X (..., P, q, d) -> (..., P, q)``: path i at point i, in Y units."""
         model = require(ctx.model, ThompsonFeatures, "ThompsonSampling")
+        kernel = _spectral_kernel(model)
         seed, cache = draw_seed(ctx.generator), {}
         c, basis = len(model.categorical), _basis(model)
         P, n, d = basis.shape
@@ -233,7 +249,7 @@ class ThompsonSampling:
         def setup(q: int) -> tuple[_Paths, Tensor]:
             if q not in cache:
                 with torch.no_grad():
-                    paths = _draw_paths(q, self.num_features, d, c, n, seed, model.X_train)
+                    paths = _draw_paths(q, self.num_features, d, c, n, seed, model.X_train, kernel)
                     cache[q] = (paths, _update_weights(model, paths))
             return cache[q]
 

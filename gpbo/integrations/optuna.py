@@ -220,7 +220,8 @@ class GPBOSampler(BaseSampler):
             settings=self._settings, seed=(self._seed * 1_000_003 + number) % _MAX_SEED,
             warm_start=theta,
         )
-        self._theta = result.model.theta.detach()
+        theta = getattr(result.model, "theta", None)  # a custom Settings.model factory's model: no warm start
+        self._theta = theta.detach() if isinstance(self._settings.model, str) and isinstance(theta, torch.Tensor) else None
         return space.decode(result.candidates[0, 0].to("cpu", torch.float64))
 
 

@@ -14,6 +14,15 @@ names of ``gpbo.Settings.kernel`` to them:
 - :class:`RBF`: the squared exponential ``exp(-r²/2)`` (BoTorch's
   ``use_rbf_kernel=True``), with the same priors.
 
+Each kernel also brings its spectral measure, which Thompson sampling's
+random Fourier features draw from (Rahimi & Recht 2007): a correlation of
+``r²`` that is valid in every dimension is a scale mixture of Gaussians
+(Schoenberg 1938), ``k(r²) = E_s[exp(-s² r² / 2)]``, so its frequencies are
+``w = s z / ℓ`` with ``z ~ N(0, I)`` and a radial scale ``s`` drawn by
+:meth:`SpectralKernel.spectral_scale`: ``s = 1`` for the RBF (Gaussian
+spectral density), ``s = sqrt(2ν / χ²_2ν)`` for Matérn-ν (a Student-t with
+2ν degrees of freedom; Rasmussen & Williams 2006, eq. 4.15).
+
 Categorical dimensions are handled the way Optuna's ``_gp`` does: there the
 squared distance is ``1[x != x'] / lengthscale**2`` (a Hamming-type
 distance). Encoded categorical values are level indices scaled to [0, 1], so
@@ -38,8 +47,8 @@ from torch import Tensor
 from gpbo.errors import InvalidArgumentError
 
 __all__ = [
-    "KERNELS", "Kernel", "Matern52", "RBF", "continuous_mask", "dim_index", "get_kernel", "kernel_matrix",
-    "scaled_sq_dist",
+    "KERNELS", "Kernel", "Matern52", "RBF", "SpectralKernel", "continuous_mask", "dim_index", "get_kernel",
+    "kernel_matrix", "scaled_sq_dist",
 ]
 
 _SQRT5 = math.sqrt(5.0)
@@ -117,11 +126,27 @@ class Kernel(Protocol):
         ...
 
 
+@runtime_checkable
+class SpectralKernel(Kernel, Protocol):
+    """A :class:`Kernel` that can draw its spectral measure (Thompson sampling's random features need it)."""
+
+    def spectral_scale(
+        self, shape: tuple[int, ...], *, generator: torch.Generator, dtype: torch.dtype, device: torch.device
+    ) -> Tensor:
+        """Radial scales ``s`` (shape) with ``k(r²) = E[exp(-s² r² / 2)]``.
+
+        Frequencies ``w = s z / ℓ``, ``z ~ N(0, I)`` independent of ``s``,
+        then have the kernel's spectral density: ``E[cos(w · (x - x'))] = k(r²)``.
+        """
+        ...
+
+
 @dataclass(frozen=True)
 class Matern52:
     """Matérn-5/2: ``k = (1 + √5 r + 5 r²/3) exp(-√5 r)``."""
 
     name: ClassVar[str] = "matern52"
+    dof: ClassVar[int] = 5  # 2ν: Student-t degrees of freedom of the spectral density
 
     def __call__(self, sq_dist: Tensor) -> Tensor:
         """(...) correlations of (...) squared scaled distances ``r² = sq_dist``."""
@@ -132,6 +157,16 @@ class Matern52:
         """``dk/d(r²) = -(5/6)(1 + √5 r) exp(-√5 r)`` at (...) ``r² = sq_dist``, finite at r = 0."""
         r = sq_dist.clamp_min(_MIN_SQ_DIST).sqrt()
         return -(5.0 / 6.0) * (1.0 + _SQRT5 * r) * torch.exp(-_SQRT5 * r)
+
+    def spectral_scale(
+        self, shape: tuple[int, ...], *, generator: torch.Generator, dtype: torch.dtype, device: torch.device
+    ) -> Tensor:
+        """``s = sqrt(5 / χ²_5)`` (shape): a multivariate Student-t with 5 dof (R&W eq. 4.15, ν = 5/2).
+
+        The χ²_5 is the sum of 5 squared standard normals drawn from ``generator``.
+        """
+        chi2 = torch.randn(*shape, self.dof, generator=generator, dtype=dtype, device=device).pow(2).sum(-1)
+        return (self.dof / chi2).sqrt()
 
 
 @dataclass(frozen=True)
@@ -147,6 +182,12 @@ class RBF:
     def dsq(self, sq_dist: Tensor) -> Tensor:
         """``dk/d(r²) = -exp(-r²/2) / 2`` at (...) ``r² = sq_dist``."""
         return -0.5 * torch.exp(-0.5 * sq_dist)
+
+    def spectral_scale(
+        self, shape: tuple[int, ...], *, generator: torch.Generator, dtype: torch.dtype, device: torch.device
+    ) -> Tensor:
+        """``s = 1`` (shape): the RBF's spectral density is Gaussian, ``w ~ N(0, 1/ℓ²)``; draws nothing."""
+        return torch.ones(shape, dtype=dtype, device=device)
 
 
 MATERN52 = Matern52()

@@ -26,12 +26,19 @@ An acquisition that needs a capability checks it with :func:`require` when
 it is built from a context, so a model that lacks it fails at once, with an
 error that names the capability, the model and what needed it.
 
+A researcher's own surrogate enters through a :class:`SurrogateFactory`
+(``gpbo.Settings(model=factory)``): an object whose ``fit(X, Y, *,
+categorical, seed, warm_start)`` returns a fitted :class:`Surrogate`; the
+engine calls it where it would fit gpbo's GP (:func:`check_factory`
+validates it when the settings are built).
+
 :func:`psd_cholesky` is the jitter-fallback Cholesky used by
 :meth:`Posterior.rsample` and by the Monte-Carlo acquisitions.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Protocol, TypeVar, runtime_checkable
 
@@ -39,6 +46,7 @@ import torch
 from torch import Tensor
 
 from gpbo.errors import InvalidArgumentError
+from gpbo.models.kernel import SpectralKernel
 
 __all__ = [
     "Lengthscales",
@@ -47,8 +55,10 @@ __all__ = [
     "PointNoise",
     "Posterior",
     "Surrogate",
+    "SurrogateFactory",
     "ThompsonFeatures",
     "capability_members",
+    "check_factory",
     "lengthscale_of",
     "noise_variance",
     "psd_cholesky",
@@ -163,6 +173,76 @@ class Surrogate(Protocol):
 
 
 @runtime_checkable
+class SurrogateFactory(Protocol):
+    """How a custom surrogate is fitted: ``gpbo.Settings(model=factory)``.
+
+    The engine calls ``factory.fit`` once per suggestion, where it would fit
+    gpbo's own GP, with the outcomes after the output warp
+    (``Settings.warp``), to be maximised. A class whose ``fit`` is a
+    classmethod is itself a factory. Raising :class:`gpbo.errors.FitError`
+    makes the `gpbo.Optimizer` fall back to Sobol points for that ask.
+    """
+
+    def fit(
+        self, X: Tensor, Y: Tensor, *, categorical: tuple[int, ...], seed: int, warm_start: Surrogate | None
+    ) -> Surrogate:
+        """Fit a surrogate to P problems at once.
+
+        Args:
+            X: (P, n, d) inputs in the unit cube.
+            Y: (P, n) finite outcomes (warped when ``Settings.warp`` is on).
+            categorical: encoded dims that are categorical (only equality matters).
+            seed: seed of any random draw of the fit.
+            warm_start: the model this factory returned for the previous
+                suggestion of the same problems, or None (a first fit,
+                ``Settings.warm_start=False``, or the facade, which does
+                not keep a custom model between asks).
+
+        Returns:
+            A fitted :class:`Surrogate` (plus whatever capabilities the
+            acquisition needs, e.g. :class:`NoiseAndScale` for the default).
+        """
+        ...
+
+
+_FIT_KEYWORDS = ("categorical", "seed", "warm_start")
+
+
+def check_factory(factory: object) -> SurrogateFactory:
+    """``factory``, checked to follow :class:`SurrogateFactory` as far as it can be without calling it.
+
+    Checks that ``factory.fit`` exists, is callable and accepts
+    ``(X, Y, *, categorical, seed, warm_start)``.
+
+    Raises:
+        InvalidArgumentError: naming the factory and what it lacks.
+    """
+    where = (
+        f"model must be one of ('auto', 'exact', 'svgp') or a surrogate factory with "
+        f"fit(X, Y, *, {', '.join(_FIT_KEYWORDS)}) -> Surrogate (gpbo.models.protocol.SurrogateFactory); "
+        f"got {type(factory).__name__} {factory!r:.120}"
+    )
+    fit = getattr(factory, "fit", None)
+    if not callable(fit):
+        raise InvalidArgumentError(f"{where}, which has no fit method")
+    try:
+        signature = inspect.signature(fit)
+    except (TypeError, ValueError):  # a builtin without a signature: trust it
+        return factory  # type: ignore[return-value]
+    params = signature.parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        missing = [k for k in _FIT_KEYWORDS if k not in params or params[k].kind is inspect.Parameter.POSITIONAL_ONLY]
+        if missing:
+            raise InvalidArgumentError(f"{where}, whose fit lacks the keyword argument(s) {', '.join(missing)}")
+    try:
+        signature.bind(None, None, categorical=(), seed=0, warm_start=None)
+    except TypeError as exc:
+        hint = " (pass an instance, not the class?)" if isinstance(factory, type) else ""
+        raise InvalidArgumentError(f"{where}, whose fit cannot be called so: {exc}{hint}") from None
+    return factory  # type: ignore[return-value]
+
+
+@runtime_checkable
 class NoiseAndScale(Protocol):
     """Capability: the observation noise, for acquisitions that discount it.
 
@@ -201,15 +281,17 @@ class ThompsonFeatures(NoiseAndScale, Lengthscales, Protocol):
     """Capability: the prior and data behind the posterior, for Thompson sampling.
 
     Contract: the model's posterior is that of a zero-mean GP on standardised
-    outcomes whose prior covariance is ``kernel``, a Matérn-5/2 ARD kernel
-    with ``lengthscale`` and ``outputscale`` that uses the indicator distance
-    ``1[x != x'] / lengthscale**2`` on the ``categorical`` dims, observed at
-    ``X_train`` with targets ``Y_train`` and Gaussian noise ``noise``
-    (:class:`PointNoise` refines it per point; :class:`PathwiseUpdate`
-    replaces the exact update for sparse models). Thompson sampling draws
-    prior paths from random Fourier features of exactly that kernel and
-    updates them with Matheron's rule, so a model with another kernel gets
-    samples from another posterior.
+    outcomes whose prior covariance is ``kernel``: ``outputscale *
+    base_kernel(r²)``, an ARD kernel with ``lengthscale`` that uses the
+    indicator distance ``1[x != x'] / lengthscale**2`` on the ``categorical``
+    dims, observed at ``X_train`` with targets ``Y_train`` and Gaussian noise
+    ``noise`` (:class:`PointNoise` refines it per point;
+    :class:`PathwiseUpdate` replaces the exact update for sparse models).
+    Thompson sampling draws prior paths from random Fourier features of the
+    spectral measure of ``base_kernel``
+    (:class:`gpbo.models.kernel.SpectralKernel`: gpbo's Matérn-5/2 and RBF)
+    and updates them with Matheron's rule, so ``kernel`` must be exactly
+    that kernel, or the samples come from another posterior.
 
     Attributes:
         lengthscale: (P, d) (from :class:`Lengthscales`).
@@ -219,6 +301,8 @@ class ThompsonFeatures(NoiseAndScale, Lengthscales, Protocol):
         Y_train: (P, n) standardised targets, ``Y = Y_train * y_std + y_mean``.
         y_mean: (P,) the standardisation's offset.
         categorical: encoded dims with the indicator distance.
+        base_kernel: the correlation of the squared scaled distance
+            (:class:`gpbo.models.kernel.SpectralKernel`, e.g. ``Matern52()``, ``RBF()``).
     """
 
     outputscale: Tensor
@@ -226,6 +310,7 @@ class ThompsonFeatures(NoiseAndScale, Lengthscales, Protocol):
     Y_train: Tensor
     y_mean: Tensor
     categorical: tuple[int, ...]
+    base_kernel: SpectralKernel
 
     def kernel(self, X1: Tensor, X2: Tensor) -> Tensor:
         """Prior covariance of X1 (..., P, a, d) and X2 (P, b, d): (..., P, a, b), standardised."""

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from gpbo.acquisition import AcquisitionContext
+from gpbo.models.kernel import MATERN52
 from gpbo.models.protocol import Posterior
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -20,6 +21,8 @@ class TinyGP:
     Follows the Surrogate protocol and the ThompsonFeatures capability
     (gpbo.models.protocol).
     """
+
+    base_kernel = MATERN52  # what `kernel` below computes, for the random features
 
     def __init__(self, X: Tensor, Y: Tensor, lengthscale: Tensor, noise: Tensor,
                  categorical: tuple[int, ...] = (), outputscale: Tensor | None = None) -> None:

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from gpbo.acquisition import ThompsonSampling
-from gpbo.acquisition.thompson import _level_normals
+from gpbo.acquisition.thompson import _draw_paths, _level_normals, _prior_paths
 from gpbo.errors import InvalidArgumentError
+from gpbo.models.kernel import RBF, Matern52, kernel_matrix
 
 N_PATHS = 2000
 
@@ -162,3 +163,70 @@ def test_paths_match_the_posterior_of_a_model_with_believed_points() -> None:
     post = believed.posterior(elsewhere)
     torch.testing.assert_close(values.mean(-1), post.mean.squeeze(-1), atol=0.06 * sd, rtol=0)
     torch.testing.assert_close(values.var(-1), post.variance.squeeze(-1), atol=0.03 * sd**2, rtol=0.12)
+
+
+@pytest.mark.parametrize("kernel", [Matern52(), RBF()], ids=["matern52", "rbf"])
+def test_prior_features_have_the_covariance_of_the_models_kernel(kernel) -> None:
+    """Many feature-based prior draws: their empirical covariance is the kernel matrix
+    (within 5 standard errors from the number of draws), and not the other kernel's."""
+    from types import SimpleNamespace
+
+    S, m = 40_000, 8
+    ls, outputscale = torch.tensor([[0.5, 0.3, 1.0]], dtype=torch.float64), 1.3  # P = 1, dim 2 categorical
+    model = SimpleNamespace(lengthscale=ls, outputscale=torch.tensor([outputscale], dtype=torch.float64),
+                            categorical=(2,))
+    points = torch.tensor([[0.1, 0.2, 0.0], [0.6, 0.4, 0.0], [0.3, 0.5, 1.0], [0.9, 0.9, 0.5]], dtype=torch.float64)
+    paths = _draw_paths(S, m, 3, 1, 0, 0, points, kernel)
+    values = _prior_paths(points[:, None, None, :].expand(-1, 1, S, -1), model, paths)[:, 0]  # (T, S)
+    products = values.unsqueeze(1) * values.unsqueeze(0)  # (T, T, S), zero-mean paths
+    empirical, se = products.mean(-1), products.std(-1) / S**0.5
+
+    def covariance(k) -> torch.Tensor:
+        return outputscale * kernel_matrix(points[None], points[None], ls, (2,), k)[0]  # (T, T)
+
+    assert bool(((empirical - covariance(kernel)).abs() <= 5 * se).all()), (empirical, covariance(kernel))
+    other = RBF() if isinstance(kernel, Matern52) else Matern52()
+    assert bool(((empirical - covariance(other)).abs() > 5 * se).any())  # the test tells the kernels apart
+
+
+def test_matern_spectral_scale_is_the_student_t_draw_it_always_was() -> None:
+    """Bit for bit the former hard-coded Matérn-5/2 draw: suggestions stay the same."""
+    g1, g2 = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    chi2 = torch.randn(3, 4, 5, generator=g1, dtype=torch.float64).pow(2).sum(-1)
+    new = Matern52().spectral_scale((3, 4), generator=g2, dtype=torch.float64, device=torch.device("cpu"))
+    assert torch.equal(new, (5 / chi2).sqrt())
+    assert torch.equal(RBF().spectral_scale((3, 4), generator=g2, dtype=torch.float64, device="cpu"),
+                       torch.ones(3, 4, dtype=torch.float64))
+
+
+def test_thompson_sampling_runs_with_the_rbf_kernel() -> None:
+    import gpbo
+
+    result = gpbo.minimize(
+        lambda p: (p["x"] - 0.3) ** 2 + (p["y"] - 0.6) ** 2, {"x": gpbo.Real(0.0, 1.0), "y": gpbo.Real(0.0, 1.0)},
+        8, seed=0, n_workers=1,
+        settings={"kernel": "rbf", "acquisition": "thompson", "n_initial": 4, "n_raw": 64, "n_restarts": 3},
+    )
+    assert all(t.state is gpbo.TrialState.COMPLETE for t in result.trials)
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(2, 10, 2, generator=g, dtype=torch.float64)
+    out = gpbo.suggest(X, -(X - 0.5).pow(2).sum(-1), q=3, settings={"kernel": "rbf", "acquisition": "thompson"})
+    assert isinstance(out.model.base_kernel, RBF) and out.candidates.shape == (2, 3, 2)
+    assert bool(out.acq_values.isfinite().all())
+
+
+def test_a_kernel_without_a_spectral_sampler_is_named(make_gp, make_ctx) -> None:
+    gp = make_gp(P=1)
+
+    class Plain:
+        name = "plain"
+
+        def __call__(self, sq_dist):
+            return torch.exp(-0.5 * sq_dist)
+
+        def dsq(self, sq_dist):
+            return -0.5 * torch.exp(-0.5 * sq_dist)
+
+    gp.base_kernel = Plain()
+    with pytest.raises(InvalidArgumentError, match=r"needs spectral_scale .*SpectralKernel.*TinyGP.base_kernel .* has none"):
+        ThompsonSampling()(make_ctx(gp))
