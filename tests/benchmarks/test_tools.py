@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
 import sys
 
 import pytest
 import torch
 
 from benchmarks import kernel_evidence, profile_suggest, sweep, sync_check
-from gpbo.models import exact
 from gpbo.search import multistart
 
 
@@ -51,13 +49,9 @@ def test_lbfgsb_scaling_runs_every_element_to_max_iter():
     assert row["max_iter"] == 10 and row["mean_iterations"] == 10.0 and row["syncs"] == 0
 
 
-@pytest.mark.skipif("kernel" not in inspect.signature(exact.ExactGP.fit).parameters,
-                    reason="needs the models' kernel seam (ExactGP.fit(kernel=...)), merged separately")
 def test_kernel_evidence_compares_rbf_with_matern(tmp_path, capsys):
     sweep.main(["--problems", "hartmann6", "--methods", "gpbo", "--seeds", "2", "--budget", "12",
                 "--out", str(tmp_path), "--no-report"])
     kernel_evidence.main(["rbf", "--n", "12", "--results", str(tmp_path)])
     out = capsys.readouterr().out
     assert "hartmann6" in out and "RBF preferred on" in out and "/2 seeds" in out
-    with pytest.raises(SystemExit, match="additive_kernel.patch"):
-        kernel_evidence.main(["additive", "--n", "12", "--results", str(tmp_path)])
