@@ -7,12 +7,15 @@ Data as ``benchmarks.speed``'s latency part: Styblinski-Tang on n scrambled
 Sobol points in d dims; with P > 1, P problems with different points (Sobol
 seeds 0..P-1). One untimed call on n - 1 points (the
 previous ask), then ``--reps`` calls on all n warm-started from its model,
-each phase timed with a device sync around it:
+each under ``cProfile`` (its per-function aggregation splits the time; nothing
+is patched; the times include cProfile's overhead, about 10% of a CPU
+suggestion at n = 100, d = 2):
 
 - ``fit``: ``gpbo.models.select.fit_surrogate`` (the MAP fit);
-- ``acquisition``: the multi-start ascent (``gpbo.engine._maximise``);
-- the L-BFGS-B calls inside each phase (``gpbo.optim.lbfgsb.minimize_lbfgsb``):
-  per call the median, 99th percentile and maximum of the iterations its batch
+- ``acquisition``: the multi-start ascent (``gpbo.search.multistart.maximize_acquisition``);
+- the L-BFGS-B calls inside each phase (``gpbo.optim.lbfgsb.minimize_lbfgsb``),
+  read by a profile hook on the last rep's call run once more, untimed: per
+  call the median, 99th percentile and maximum of the iterations its batch
   elements ran. A batched call runs until its slowest element is done, so the
   maximum is what the call costs.
 
@@ -30,81 +33,100 @@ launch overhead, not by GPU arithmetic. Medians over reps; JSON lines on stdout.
 from __future__ import annotations
 
 import argparse
-import contextlib
+import cProfile
 import json
+import pstats
 import statistics
+import sys
 import time
+from types import CodeType, FrameType
+from typing import Callable
 
 import torch
 
 import gpbo.engine as engine
-import gpbo.models.exact as exact
-import gpbo.search.multistart as multistart
 from benchmarks.speed import sobol_designs, styblinski_tang
+from gpbo.models.select import fit_surrogate
+from gpbo.optim.lbfgsb import minimize_lbfgsb
+from gpbo.search.multistart import maximize_acquisition
 from gpbo.settings import Settings
 
+# The phases, by the function whose cumulative time each is: the MAP fit and
+# the multi-start ascent (building the acquisition function, e.g. Thompson's
+# sample paths, is in neither).
+_PHASES = {"fit": fit_surrogate.__code__, "acquisition": maximize_acquisition.__code__}
 
-class _Recorder:
-    """Wraps the phases and the L-BFGS-B calls of the engine while active."""
 
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.phase = "other"
-        self.times: dict[str, float] = {}
-        self.n_iter: dict[str, list[torch.Tensor]] = {}  # phase -> n_iter of each L-BFGS-B call
-        self.graphed: dict[str, list[bool]] = {}  # phase -> whether each call replayed a CUDA graph
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
 
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
 
-    def timed(self, name, fn):
-        def wrapper(*args, **kwargs):
-            self._sync()
-            outer, self.phase, t0 = self.phase, name, time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self._sync()
-                self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - t0
-                self.phase = outer
-        return wrapper
+def _phase_times(call: Callable[[], object], device: torch.device) -> dict[str, float]:
+    """Wall time of ``call()`` under cProfile and the cumulative time of each phase's function.
 
-    def counted(self, fn):
-        def wrapper(*args, **kwargs):
-            res = fn(*args, **kwargs)
-            self.n_iter.setdefault(self.phase, []).append(res.n_iter)  # summarised after the call: no sync here
-            self.graphed.setdefault(self.phase, []).append(res.graphed)
-            return res
-        return wrapper
+    cProfile aggregates by function (no patching). On CUDA the phases end at
+    their own host syncs (the solver's "all done" checks), not at a device
+    sync, so their split is approximate there; the total is synced.
+    """
+    prof = cProfile.Profile()
+    _sync(device)
+    t0 = time.perf_counter()
+    prof.enable()
+    try:
+        call()
+        _sync(device)
+    finally:
+        prof.disable()
+    total = time.perf_counter() - t0
+    stats = pstats.Stats(prof).stats  # (file, line, name) -> (calls, calls, own time, cumulative time, callers)
+    return {"total_s": total, **{f"{phase}_s": stats.get(_label(code), (0, 0, 0.0, 0.0))[3]
+                                 for phase, code in _PHASES.items()}}
 
-    def lbfgs_iterations(self) -> dict[str, list[dict[str, int]]]:
-        """Per phase and call: elements, median, 99th percentile and max of the
-        iterations, and whether they were replayed from a CUDA graph."""
-        out = {}
-        for phase, calls in self.n_iter.items():
-            out[phase] = []
-            for n_iter, graphed in zip(calls, self.graphed[phase]):
-                it = n_iter.flatten().double().cpu()
-                p50, p99 = torch.quantile(it, torch.tensor([0.5, 0.99], dtype=it.dtype)).tolist()
-                out[phase].append({"elements": it.numel(), "p50": round(p50), "p99": round(p99), "max": int(it.max()),
-                                   "graphed": graphed})
-        return out
 
-    @contextlib.contextmanager
-    def active(self):
-        patches = [(engine, "fit_surrogate", self.timed("fit", engine.fit_surrogate)),
-                   (engine, "_maximise", self.timed("acquisition", engine._maximise)),
-                   (multistart, "minimize_lbfgsb", self.counted(multistart.minimize_lbfgsb)),
-                   (exact, "minimize_lbfgsb", self.counted(exact.minimize_lbfgsb))]
-        saved = [(mod, name, getattr(mod, name)) for mod, name, _ in patches]
-        for mod, name, new in patches:
-            setattr(mod, name, new)
-        try:
-            yield self
-        finally:
-            for mod, name, old in saved:
-                setattr(mod, name, old)
+def _label(code: CodeType) -> tuple[str, int, str]:
+    return code.co_filename, code.co_firstlineno, code.co_name
+
+
+def _lbfgs_calls(call: Callable[[], object]) -> dict[str, list]:
+    """Each ``minimize_lbfgsb`` result returned while ``call()`` runs, by phase.
+
+    A profile hook (``sys.setprofile``) sees every return and keeps those of
+    ``minimize_lbfgsb``; the phase is the phase function found up the stack.
+    The hook slows the call, so it runs untimed.
+    """
+    target = minimize_lbfgsb.__code__
+    phase_of = {code: phase for phase, code in _PHASES.items()}
+    calls: dict[str, list] = {}
+
+    def hook(frame: FrameType, event: str, arg: object) -> None:
+        if event == "return" and frame.f_code is target and arg is not None:
+            outer = frame.f_back
+            while outer is not None and outer.f_code not in phase_of:
+                outer = outer.f_back
+            calls.setdefault("other" if outer is None else phase_of[outer.f_code], []).append(arg)
+
+    previous = sys.getprofile()
+    sys.setprofile(hook)
+    try:
+        call()
+    finally:
+        sys.setprofile(previous)
+    return calls
+
+
+def _summarise(calls: dict[str, list]) -> dict[str, list[dict[str, int]]]:
+    """Per phase and call: elements, median, 99th percentile and max of the
+    iterations, and whether they were replayed from a CUDA graph."""
+    out = {}
+    for phase, results in calls.items():
+        out[phase] = []
+        for res in results:
+            it = res.n_iter.flatten().double().cpu()
+            p50, p99 = torch.quantile(it, torch.tensor([0.5, 0.99], dtype=it.dtype)).tolist()
+            out[phase].append({"elements": it.numel(), "p50": round(p50), "p99": round(p99), "max": int(it.max()),
+                               "graphed": res.graphed})
+    return out
 
 
 def _data(P: int, n: int, d: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,19 +158,14 @@ def profile_one(P: int, n: int, d: int, device: str, reps: int, accelerator_mode
     X, Y = _data(P, n, d, device)
     settings = Settings(solver_path="accelerator" if accelerator_mode else "auto")
     model = engine.suggest(X[:, :-1], Y[:, :-1], seed=0, settings=settings).model  # untimed: the previous ask
-    rows = []
-    for r in range(reps):
-        rec = _Recorder(X.device)
-        with rec.active():
-            rec._sync()
-            t0 = time.perf_counter()
-            engine.suggest(X, Y, seed=r + 1, warm_start=model, settings=settings)
-            rec._sync()
-            rows.append({"total_s": time.perf_counter() - t0, **{f"{k}_s": v for k, v in rec.times.items()},
-                         "lbfgs_iterations": rec.lbfgs_iterations()})
+
+    def call(seed: int) -> Callable[[], object]:
+        return lambda: engine.suggest(X, Y, seed=seed, warm_start=model, settings=settings)
+
+    rows = [_phase_times(call(r + 1), X.device) for r in range(reps)]
     out = {"P": P, "n": n, "d": d, "device": device, "reps": reps, "accelerator_mode": accelerator_mode,
            **{k: statistics.median(row[k] for row in rows) for k in ("total_s", "fit_s", "acquisition_s")},
-           "lbfgs_iterations": rows[-1]["lbfgs_iterations"]}
+           "lbfgs_iterations": _summarise(_lbfgs_calls(call(reps)))}  # the last rep's calls again
     if X.device.type == "cuda":
         out.update(_launches(X, Y, model, seed=reps + 1))
     return out

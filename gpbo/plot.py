@@ -97,15 +97,7 @@ def _unpack(study: Any) -> _Study:
         raise InvalidArgumentError(
             "study must be a gpbo.Optimizer, a gpbo.MinimizeResult or a gpbo.StudyHistory "
             f"(from gpbo.load_study), got {type(study).__name__}")
-    return _Study(study.space, study.trials, study.maximize, _settings_of(study))
-
-
-def _settings_of(opt: Optimizer) -> Settings:
-    """The optimizer's settings (the fields that shape the fit, until it exposes a `Settings`)."""
-    settings = getattr(opt, "settings", None)
-    if isinstance(settings, Settings):
-        return settings
-    return Settings(**{f: getattr(opt, f"_{f}") for f in ("noise", "model", "warp") if hasattr(opt, f"_{f}")})
+    return _Study(study.space, study.trials, study.maximize, study.settings)
 
 
 def _check_metric(metric_name: Any) -> str:
@@ -141,7 +133,7 @@ def fit_surrogate(study: Study) -> Surrogate:
     model = fit_model(X[None], Y[None], dims=s.space.dims, settings=s.settings)
     warped = s.settings.warp != "none"
     if warped:  # the outcomes the model was fitted to (as gpbo.engine does)
-        Y = warp_outcomes(Y[None])[0]
+        Y = warp_outcomes(Y[None], fence=s.settings.warp_fence)[0]
     n = len(done)
     return Surrogate(model=model, space=s.space, X=X[:n], Y=sign * Y[:n], sign=sign, warped=warped)
 

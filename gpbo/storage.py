@@ -163,7 +163,7 @@ class StudyHistory:
         try:
             import pandas
         except ImportError as exc:
-            raise ImportError("StudyHistory.to_dataframe needs pandas: pip install pandas") from exc
+            raise ImportError('StudyHistory.to_dataframe needs pandas: pip install "gpbo[pandas]"') from exc
         rows = [
             {"id": t.id, "state": t.state.value, "value": t.value, "error": t.error,
              "asked_at": asked, "told_at": told, **t.params}

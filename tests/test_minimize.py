@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import inspect
 import math
 import re
 import threading
@@ -263,3 +264,13 @@ def test_progress_bar_shows_the_best_value(capsys):
     result = minimize(quadratic, BOX, 3, seed=0, progress=True)
     err = capsys.readouterr().err
     assert "3/3" in err and f"best={result.best_value:.6g}" in err
+
+
+def test_minimize_keeps_its_parameter_budget():
+    """``gpbo.minimize`` takes at most 12 parameters (issue 20's acceptance):
+    what shapes a suggestion goes in ``settings``, not in new keywords. The
+    multi-objective and multi-fidelity issues may add at most four more, to 16;
+    raise the bound here only with them."""
+    params = inspect.signature(gpbo.minimize).parameters
+    assert len(params) <= 12, list(params)
+    assert not any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params.values())

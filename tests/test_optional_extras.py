@@ -74,6 +74,16 @@ def test_demo_without_matplotlib_skips_the_plot_and_names_the_demo_extra(monkeyp
     assert not (tmp_path / "convergence.png").exists()
 
 
+def test_to_dataframe_without_pandas_names_the_pandas_extra(monkeypatch, tmp_path):
+    db = str(tmp_path / "study.db")
+    opt = gpbo.Optimizer(gpbo.Space({"x": gpbo.Real(0.0, 1.0)}), storage=gpbo.Storage(db, "s"), seed=0)
+    opt.tell(opt.ask(), 1.0)
+    history = gpbo.load_study(db, "s")
+    _hide(monkeypatch, "pandas")
+    with pytest.raises(ImportError, match=re.escape('to_dataframe needs pandas: pip install "gpbo[pandas]"')):
+        history.to_dataframe()
+
+
 @pytest.mark.parametrize(
     "module, hidden, extra",
     [

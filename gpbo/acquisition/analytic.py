@@ -28,9 +28,10 @@ from gpbo.models.protocol import NoiseAndScale, noise_variance
 __all__ = ["LogEI", "LogAugmentedEI", "LogPI", "UCB", "PosteriorMean", "mean_and_sigma", "effective_best"]
 
 MIN_VARIANCE = 1e-12  # as BoTorch's AnalyticAcquisitionFunction: sigma >= 1e-6
-# Observed points per posterior call in effective_best: the size of the
-# ascent's raw-sample batch, so its memory (chunk x P x n) is no larger.
-_CHUNK = 512
+# Observed points per posterior call in effective_best (its ``chunk``
+# default): the size of the ascent's raw-sample batch, so its memory
+# (chunk x P x n) is no larger.
+EFFECTIVE_BEST_CHUNK = 512
 
 
 def mean_and_sigma(ctx: AcquisitionContext, X: Tensor, name: str) -> tuple[Tensor, Tensor]:
@@ -72,7 +73,7 @@ class LogEI:
         return log_ei
 
 
-def effective_best(ctx: AcquisitionContext, c: float) -> Tensor:
+def effective_best(ctx: AcquisitionContext, c: float, *, chunk: int = EFFECTIVE_BEST_CHUNK) -> Tensor:
     """Huang et al.'s effective best: the posterior mean at the observed point
     whose lower bound ``mean - c * sigma`` is highest (maximisation).
 
@@ -82,13 +83,15 @@ def effective_best(ctx: AcquisitionContext, c: float) -> Tensor:
     Args:
         ctx: acquisition context (``ctx.X`` (P, n, d) the observed points).
         c: weight of the posterior standard deviation (>= 0).
+        chunk: observed points per posterior call (bounds the memory; the
+            result does not depend on it).
 
     Returns:
         (P,) incumbent values, no gradient.
     """
     with torch.no_grad():
         at_data = ctx.X.transpose(0, 1).unsqueeze(-2)  # (n, P, 1, d)
-        moments = [mean_and_sigma(ctx, block, "effective_best") for block in at_data.split(_CHUNK)]
+        moments = [mean_and_sigma(ctx, block, "effective_best") for block in at_data.split(chunk)]
         mean = torch.cat([m for m, _ in moments])  # (n, P)
         sigma = torch.cat([s for _, s in moments])  # (n, P)
         pick = (mean - c * sigma).argmax(0, keepdim=True)  # (1, P)

@@ -23,7 +23,8 @@ the host whether every element is done only every ``check_every`` iterations:
 
 A step the graph cannot hold (a host sync, a random draw from an unregistered
 generator, a copy from pageable memory) makes the capture fail; the call then
-warns once and goes on eagerly from the same state. The capture uses the
+warns (once per distinct failure, by Python's default warning filter) and
+goes on eagerly from the same state. The capture uses the
 thread-local error mode so that CUDA work in other threads (the user's
 objective, say) is not disturbed. Each graph takes a private memory pool,
 freed with the graph at the end of the call (one ``torch.cuda.MemPool``
@@ -44,7 +45,6 @@ __all__ = ["iterate"]
 _WARMUP = 1
 S = TypeVar("S")  # a NamedTuple whose fields are Tensors or None
 _side_streams: dict[int, torch.cuda.Stream] = {}
-_warned = False
 
 
 def iterate(
@@ -134,7 +134,7 @@ def _capture(step: Callable[[S], S], static: S) -> Callable[[], None] | None:
         if began:
             with contextlib.suppress(Exception):
                 g.capture_end()  # raises too once the capture is invalidated
-        _warn_once(err)
+        _warn(err)
         return None
     return g.replay
 
@@ -155,11 +155,11 @@ def _side_stream(device: torch.device) -> torch.cuda.Stream:
     return _side_streams[index]
 
 
-def _warn_once(err: Exception) -> None:
-    global _warned
-    if not _warned:
-        _warned = True
-        warnings.warn(
-            f"gpbo: could not capture the optimiser's iteration as a CUDA graph ({err}); "
-            "running it eagerly (slower, same results)", RuntimeWarning, stacklevel=3,
-        )
+def _warn(err: Exception) -> None:
+    """Warn that the capture failed. Python's default warning filter shows a
+    warning once per message and call site, so a failure that repeats on
+    every suggestion is shown once; no module flag is kept."""
+    warnings.warn(
+        f"gpbo: could not capture the optimiser's iteration as a CUDA graph ({err}); "
+        "running it eagerly (slower, same results)", RuntimeWarning, stacklevel=3,
+    )

@@ -94,9 +94,7 @@ def test_cuda_graphs_are_the_default_and_env_turns_them_off(monkeypatch):
 
 
 @cuda
-def test_cuda_capture_failure_warns_and_runs_eagerly(monkeypatch):
-    monkeypatch.setattr(graphed, "_warned", False)
-
+def test_cuda_capture_failure_warns_and_runs_eagerly():
     def syncing(x):  # a host sync: legal eagerly, not inside a graph
         return _rosen(x) + 0.0 * float(x.sum().item())
 
@@ -113,7 +111,6 @@ def test_cuda_capture_failure_warns_and_runs_eagerly(monkeypatch):
 def test_cuda_engine_with_graphs_equals_eager(monkeypatch, acquisition, mixed):
     """A whole suggestion (MAP fit, acquisition ascent, discrete sweeps) is
     captured without falling back, and replays to the eager result."""
-    monkeypatch.setattr(graphed, "_warned", False)
     g = torch.Generator().manual_seed(1)
     dims = DimSpec.continuous(4)
     if mixed:  # an integer dim and a categorical dim
