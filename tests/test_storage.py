@@ -317,14 +317,14 @@ def mo_metrics(p: dict) -> dict:
 
 
 def test_a_multi_objective_study_is_saved_and_resumed(db):
-    with Optimizer(SPACE, seed=3, storage=db, **MO) as opt:
+    with Optimizer(SPACE, seed=3, storage=db, settings={"n_initial": 10}, **MO) as opt:  # Sobol only: no engine
         for _ in range(4):
             trial = opt.ask()
             opt.tell(trial, mo_metrics(trial.params))
         opt.tell(opt.ask(), {"error": float("inf"), "size": 1, "mem": 0.1})
         running = opt.ask()
         before = opt.trials
-    with Optimizer(SPACE, storage=db, **MO) as again:
+    with Optimizer(SPACE, storage=db, settings={"n_initial": 10}, **MO) as again:
         assert again.trials == before and again.metrics == opt.metrics
         assert again.trials[4].values == {"error": math.inf, "size": 1.0, "mem": 0.1}
         assert again.ask().id == running.id  # the orphan is handed out again
