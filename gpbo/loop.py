@@ -6,6 +6,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import os
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -28,17 +29,23 @@ class MinimizeResult:
     """What `minimize` found.
 
     Attributes:
-        best_params: Params of the best COMPLETE trial; None if every trial failed.
+        best_params: Params of the best feasible COMPLETE trial; None if
+            every trial failed, if no trial satisfies the constraints (a
+            warning then says so), or with several objectives.
         best_value: Its objective value (the largest one with
-            ``maximize=True``); None if every trial failed.
+            ``maximize=True`` or a maximised objective); None likewise.
         trials: All trials, in order.
         optimizer: The optimizer, to continue with ask/tell or save.
+        pareto_front: The feasible COMPLETE trials no other feasible one
+            dominates (`gpbo.Optimizer.pareto_front`); with one objective the
+            best trials.
     """
 
     best_params: dict[str, Any] | None
     best_value: float | None
     trials: list[Trial]
     optimizer: Optimizer
+    pareto_front: list[Trial] = dataclasses.field(default_factory=list)
 
 
 def minimize(
@@ -55,6 +62,8 @@ def minimize(
     timeout_per_trial: float | None = None,
     callbacks: Sequence[Callback] | None = None,
     progress: bool = False,
+    objectives: Mapping[str, Any] | None = None,
+    constraints: Mapping[str, Any] | None = None,
 ) -> MinimizeResult:
     """Minimises (or maximises) ``fn`` over ``space`` with ``n_trials`` evaluations.
 
@@ -68,7 +77,9 @@ def minimize(
 
     Args:
         fn: Objective, called as ``fn(params)`` with a fresh params dict;
-            returns a real number (Python, NumPy scalar or 0-d tensor).
+            returns a real number (Python, NumPy scalar or 0-d tensor), or
+            with ``objectives=`` a dict of every metric (objectives and
+            constraints) -> real number.
         space: A `Space`, or a dict ``name -> Real | Integer | Categorical``.
         n_trials: Evaluations made by this call (a resumed study keeps its
             earlier trials and adds ``n_trials`` more), a positive int.
@@ -89,7 +100,11 @@ def minimize(
             is left behind); None waits forever.
         callbacks: Callables ``cb(optimizer, trial)`` run after each tell with
             the told trial; an exception they raise stops the study.
-        progress: Show a tqdm progress bar with the best value so far.
+        progress: Show a tqdm progress bar with the best value so far (the
+            size of the Pareto front with several objectives).
+        objectives, constraints: Several metrics, as for `Optimizer`:
+            ``objectives={"error": "minimize", "latency_ms": "minimize"}``,
+            ``constraints={"memory_gb": ("<=", 16.0)}``.
 
     Returns:
         A `MinimizeResult`.
@@ -98,7 +113,10 @@ def minimize(
         InvalidArgumentError: If ``fn`` or a callback is not callable,
             ``n_trials`` is not a positive int, or an option is invalid.
         InvalidSpaceError: If ``space`` is invalid or differs from the stored study's.
-        InvalidTrialError: If ``fn`` returns something that is not a number.
+        InvalidTrialError: If ``fn`` returns something that is not a number
+            (with ``objectives=``: a dict lacking a metric, naming an unknown
+            one, or holding a value that is not a number); the trial is
+            recorded as FAILED first.
     """
     if not callable(fn):
         raise InvalidArgumentError(f"fn must be callable, got {type(fn).__name__} {fn!r}")
@@ -108,27 +126,44 @@ def minimize(
     n_workers = check_int("n_workers", n_workers, 1)
     executor = _executor(executor, n_workers, timeout)
     progress = check_bool("progress", progress)
-    opt = Optimizer(space, settings=settings, maximize=maximize, seed=seed, storage=storage)
+    opt = Optimizer(space, settings=settings, maximize=maximize, seed=seed, storage=storage,
+                    objectives=objectives, constraints=constraints)
     with _progress_bar(progress, n_trials) as bar:
 
         def on_told(trial: Trial) -> None:
             for callback in callbacks:
                 callback(opt, trial)
             if bar is not None:
-                best = opt.best
-                bar.set_postfix(best=None if best is None else f"{best.value:.6g}", refresh=False)
+                bar.set_postfix(_progress_postfix(opt), refresh=False)
                 bar.update()
 
         run_trials(
             opt, fn, n_trials, executor=executor, n_workers=n_workers, timeout=timeout, on_told=on_told,
         )
-    best = opt.best
+    trials, metrics = opt.trials, opt.metrics
+    best = metrics.best(trials) if metrics.n_objectives == 1 else None
+    if metrics.constraints and not any(metrics.feasible(t) for t in trials):
+        warnings.warn(
+            f"gpbo: no trial satisfies the constraints {metrics.arguments()['constraints']}; "
+            "best_params, best_value are None and pareto_front is empty", UserWarning, stacklevel=2)
     return MinimizeResult(
         best_params=None if best is None else dict(best.params),
         best_value=None if best is None else best.value,
-        trials=opt.trials,
+        trials=trials,
         optimizer=opt,
+        pareto_front=metrics.pareto_front(trials),
     )
+
+
+def _progress_postfix(opt: Optimizer) -> dict[str, str]:
+    """The progress bar's postfix: the best value, or the size of the Pareto front."""
+    metrics, trials = opt.metrics, opt.trials
+    if metrics.n_objectives > 1:
+        return {"pareto_front": str(len(metrics.pareto_front(trials)))}
+    best = metrics.best(trials)
+    if best is None:
+        return {"best": "no feasible trial yet" if metrics.constraints else "None"}
+    return {"best": f"{best.value:.6g}"}
 
 
 def _check_callbacks(callbacks: Any) -> list[Callback]:

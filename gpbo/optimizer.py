@@ -9,7 +9,11 @@ with its `gpbo.Settings` (device and dtype included); all the maths is in the en
 2. Afterwards each `ask` fits the GP to the told trials and maximises the
    acquisition (one engine call for the whole batch). Running trials are
    passed as pending points, so asking again before telling does not repeat.
-3. Failed trials never enter the GP as numbers. To steer the search away from
+3. Several metrics: with ``objectives=`` (and ``constraints=``) each trial is
+   told a dict of named metrics; `gpbo.metrics.Metrics` checks it and gives
+   the engine ``Y (1, n, O)`` with the matching `gpbo.outcomes.Outcomes` in
+   its settings. `pareto_front` and `best` hold feasible trials only.
+4. Failed trials never enter the GP as numbers. To steer the search away from
    where they happened, they are given the worst completed value (the
    smallest in the maximisation convention); ``benchmarks/failures.py``
    measures this against leaving them out. Without any completed trial the
@@ -43,16 +47,18 @@ from torch import Tensor
 from gpbo.design import derive_seed, sobol_design
 from gpbo.engine import suggest
 from gpbo.errors import FitError, GpboError, InvalidArgumentError, InvalidTrialError
+from gpbo.metrics import Metrics
+from gpbo.outcomes import Outcomes
 from gpbo.owners import new_owner, release_owner
 from gpbo.settings import Settings, as_settings
 from gpbo.space import Space
 from gpbo.storage import Counters, NullStore, SqliteStore, Storage
-from gpbo.trial import Outcome, Trial, TrialLog, TrialState, parse_value
+from gpbo.trial import Outcome, Trial, TrialLog, TrialState
 from gpbo.validation import as_list, as_space, check_bool, check_int
 
 __all__ = ["Optimizer"]
 
-_STATE_FORMAT = 2  # 1: maximize and seed among the settings, which had fewer fields
+_STATE_FORMAT = 2  # 1: maximize and seed among the settings, which had fewer fields; "metrics" may be absent
 _MAX_SEED = 2**63
 _RUNNING = Outcome(TrialState.RUNNING)
 
@@ -72,19 +78,31 @@ class Optimizer:
             least that many points to learn d lengthscales, and never fewer
             than 5. With ``warm_start=False`` every GP fit starts from the
             prior, not from the previous fit.
-        maximize: Maximise the objective instead of minimising it.
+        maximize: Maximise the objective instead of minimising it (a study
+            without ``objectives=``; with them each objective has its direction).
         seed: Seed of every random draw; None draws one (see `seed`), or
             takes the stored study's.
         storage: Where the study is kept: the path of an SQLite file
             (created if missing; the study ``"default"`` in it), or a
             `gpbo.Storage` naming the file and the study. Opening an existing
             study resumes it. None keeps the study in memory only.
+        objectives: None: one objective, told as a number. Else a dict
+            ``name -> "minimize" | "maximize"`` of the metrics to optimise;
+            each trial is then told a dict of every metric. A hypervolume
+            reference point in user units is given as ``name -> (direction,
+            value)`` for every objective; without one it is inferred (see
+            `gpbo.metrics`, `reference_point`).
+        constraints: None, or a dict ``name -> ("<=" | ">=", bound)`` on an
+            objective or on a metric that is only a constraint (told in the
+            same dict); needs ``objectives``.
 
     Raises:
         InvalidSpaceError: If ``space`` is not a Space or a valid dict, or
             differs from the stored study's space.
-        InvalidArgumentError: If an option has a wrong type or value, or
-            ``maximize`` / an explicit ``seed`` differ from the stored study's.
+        InvalidArgumentError: If an option has a wrong type or value (an
+            unknown direction or operator, ``maximize=True`` with
+            ``objectives``, constraints without objectives), or ``maximize``,
+            the metrics or an explicit ``seed`` differ from the stored study's.
         StorageError: If the storage file cannot be used.
     """
 
@@ -96,10 +114,13 @@ class Optimizer:
         maximize: bool = False,
         seed: int | None = None,
         storage: str | os.PathLike[str] | Storage | None = None,
+        objectives: Mapping[str, Any] | None = None,
+        constraints: Mapping[str, Any] | None = None,
     ) -> None:
         self._space = as_space(space)
-        self._settings = as_settings(settings)
         self._maximize = check_bool("maximize", maximize)
+        self._metrics = Metrics(objectives, constraints, maximize=self._maximize)
+        self._settings = _with_outcomes(as_settings(settings), self._metrics)
         self._seed = secrets.randbits(32) if seed is None else check_int("seed", seed, 0, _MAX_SEED)
         self._device, self._dtype = self._settings.device, self._settings.dtype
         n_initial, d = self._settings.n_initial, self._space.dim
@@ -115,7 +136,7 @@ class Optimizer:
             where = storage if isinstance(storage, Storage) else Storage(storage)
             self._store = SqliteStore(
                 where.path, where.study_name, space=self._space, maximize=self._maximize, seed=self._seed,
-                seed_given=seed is not None,
+                seed_given=seed is not None, metrics=self._metrics.to_dict(),
             )
             self._seed = self._store.seed
         self._owner = new_owner()
@@ -138,6 +159,11 @@ class Optimizer:
         return self._maximize
 
     @property
+    def metrics(self) -> Metrics:
+        """The study's objectives and constraints (a plain study has no ``objectives``)."""
+        return self._metrics
+
+    @property
     def settings(self) -> Settings:
         """The settings in use."""
         return self._settings
@@ -155,12 +181,34 @@ class Optimizer:
 
     @property
     def best(self) -> Trial | None:
-        """The COMPLETE trial with the best value (first one on ties); None if none."""
-        done = [t for t in self.trials if t.state is TrialState.COMPLETE]
-        if not done:
-            return None
-        pick = max if self._maximize else min
-        return pick(done, key=lambda t: t.value)
+        """The COMPLETE trial with the best value (first one on ties); None if none.
+
+        With constraints only feasible trials count: None means that no
+        COMPLETE trial satisfies the constraints yet.
+
+        Raises:
+            InvalidArgumentError: In a study with several objectives (use `pareto_front`).
+        """
+        return self._metrics.best(self.trials)
+
+    @property
+    def pareto_front(self) -> list[Trial]:
+        """The feasible COMPLETE trials that no other feasible one dominates, in id order.
+
+        Empty while no COMPLETE trial satisfies the constraints. With one
+        objective: the best trials (all of them on ties).
+        """
+        return self._metrics.pareto_front(self.trials)
+
+    @property
+    def reference_point(self) -> dict[str, float] | None:
+        """The hypervolume reference point, objective name -> value in user units.
+
+        The one given in ``objectives``, else inferred from the feasible
+        COMPLETE trials with `gpbo.pareto.infer_reference_point` (the nadir of
+        the front minus 10 % of its range); None while no trial is feasible.
+        """
+        return self._metrics.reference_point(self.trials)
 
     def ask(self, n: int | None = None) -> Trial | list[Trial]:
         """Suggests trials to evaluate; they stay RUNNING until told.
@@ -194,17 +242,21 @@ class Optimizer:
                 was never asked (it is added as a new trial).
             value: The objective value (a real number, NumPy scalar or 0-d
                 tensor) for a COMPLETE trial; an exception instance, NaN or
-                ±inf for a FAILED one.
+                ±inf for a FAILED one. In a study with ``objectives=``: a
+                dict of every metric (objectives and constraints), each a real
+                number; one NaN or ±inf makes the trial FAILED and keeps them all.
 
         Returns:
             The updated trial record.
 
         Raises:
             InvalidTrialError: If the trial is unknown or already told, the
-                params are outside the space, or the value is not a number.
+                params are outside the space, or the value is not a number
+                (or the dict lacks a metric, names an unknown one, or holds
+                a value that is not a number: the message names it).
             InvalidArgumentError: If the optimizer is closed.
         """
-        outcome = parse_value(value)
+        outcome = self._metrics.parse(value)
         with self._session():
             if isinstance(trial, Mapping):
                 return self._add_told([trial], [outcome])[0]
@@ -230,7 +282,7 @@ class Optimizer:
         params, values = as_list("params", params), as_list("values", values)
         if len(params) != len(values):
             raise InvalidTrialError(f"tell_many got {len(params)} params but {len(values)} values")
-        outcomes = [parse_value(v) for v in values]
+        outcomes = [self._metrics.parse(v) for v in values]
         with self._session():
             return self._add_told(params, outcomes)
 
@@ -264,6 +316,7 @@ class Optimizer:
             "space": self._space.to_dict(),
             "settings": self._settings.to_dict(),
             "maximize": self._maximize,
+            "metrics": self._metrics.to_dict(),
             "seed": self._seed,
             "counters": {"n_sobol": self._n_sobol, "n_suggest": self._n_suggest},
             "gp_theta": None if self._theta is None else self._theta.tolist(),
@@ -274,7 +327,7 @@ class Optimizer:
     def from_state_dict(
         cls, state: Mapping[str, Any], *, settings: Settings | Mapping[str, Any] | None = None
     ) -> Optimizer:
-        """Rebuilds an optimizer saved with `state_dict` (this format or the previous one).
+        """Rebuilds an optimizer saved with `state_dict` (this format or an earlier one).
 
         Args:
             state: The dict from `state_dict` (possibly through JSON).
@@ -290,13 +343,15 @@ class Optimizer:
         try:
             saved, maximize, seed = _saved_settings(state)
             counters = state["counters"]
+            metrics = Metrics.from_dict(state.get("metrics"), maximize=maximize)
             opt = cls(Space.from_dict(state["space"]), settings=_restored_settings(saved, settings),
-                      maximize=maximize, seed=seed)
+                      maximize=maximize, seed=seed, **metrics.arguments())
             opt._n_sobol, opt._n_suggest = int(counters["n_sobol"]), int(counters["n_suggest"])
             theta = state.get("gp_theta")
             opt._theta = None if theta is None else torch.tensor(theta, dtype=opt._dtype, device=opt._device)
             params = [dict(r["params"]) for r in state["trials"]]
-            outcomes = [Outcome(TrialState(r["state"]), r["value"], r["error"]) for r in state["trials"]]
+            outcomes = [Outcome(TrialState(r["state"]), r["value"], r["error"], r.get("values") or {})
+                        for r in state["trials"]]
         except GpboError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -401,16 +456,15 @@ class Optimizer:
         return self._canonical(suggestion.candidates[0])
 
     def _observations(self) -> tuple[Tensor, Tensor] | None:
-        """Engine data ``X (n, d)``, ``Y (n,)`` to maximise; None if nothing completed.
+        """Engine data ``X (n, d)``, ``Y (n,)`` (or ``(n, O)`` with objectives=) to maximise; None if nothing completed.
 
-        Failed trials are imputed at the worst completed value.
+        Failed trials are imputed at the worst completed value (see `gpbo.metrics`).
         """
         complete, failed = self._log.ids(TrialState.COMPLETE), self._log.ids(TrialState.FAILED)
         if not complete:
             return None
-        trials, sign = self._log.trials, 1.0 if self._maximize else -1.0
-        Y = torch.tensor([sign * trials[i].value for i in complete], dtype=torch.float64)
-        Y = torch.cat([Y, Y.min().expand(len(failed))])
+        trials = self._log.trials
+        Y = self._metrics.engine_Y([trials[i] for i in complete], [trials[i] for i in failed])
         return self._log.X[complete + failed], Y
 
 
@@ -449,6 +503,18 @@ def _warm_theta(model: object, settings: Settings) -> Tensor | None:
     """
     theta = getattr(model, "theta", None)
     return theta if isinstance(settings.model, str) and isinstance(theta, Tensor) else None
+
+
+def _with_outcomes(settings: Settings, metrics: Metrics) -> Settings:
+    """``settings`` with the `Outcomes` of ``metrics`` (unchanged for a plain study)."""
+    outcomes = metrics.outcomes()
+    if settings.outcomes == outcomes:
+        return settings
+    if settings.outcomes != Outcomes():
+        raise InvalidArgumentError(
+            f"settings.outcomes is {settings.outcomes}, but objectives= / constraints= give {outcomes}; "
+            "leave settings.outcomes at its default, the facade sets it")
+    return settings.replace(outcomes=outcomes)
 
 
 def _plain(value: Any) -> Any:

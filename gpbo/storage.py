@@ -24,6 +24,12 @@ was closed or garbage-collected) is an *orphan*; ``ask`` hands orphans out
 again before suggesting new points. Owners on other hosts are assumed alive
 (SQLite storage is for one machine), and a dead owner whose pid has been
 reused looks alive: such a trial stays pending until someone tells it.
+
+Studies with several metrics (``objectives=``) keep their objectives and
+constraints in ``studies.metrics`` and every told metric of a trial in
+``trials.metric_values`` (JSON; NULL for a plain study). A file written
+before those columns existed still opens: the first `SqliteStore` on it adds
+them (``ALTER TABLE ... ADD COLUMN``), and `load_study` reads it as it is.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from gpbo.errors import GpboError, InvalidArgumentError, InvalidSpaceError, StorageError
+from gpbo.metrics import Metrics
 from gpbo.owners import owner_alive
 from gpbo.space import Space
 from gpbo.trial import Trial, TrialState
@@ -55,6 +62,7 @@ CREATE TABLE IF NOT EXISTS studies (
     n_suggest INTEGER NOT NULL DEFAULT 0,
     gp_theta TEXT,
     seq INTEGER NOT NULL DEFAULT 0,
+    metrics TEXT,
     created_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS trials (
@@ -66,12 +74,16 @@ CREATE TABLE IF NOT EXISTS trials (
     error TEXT,
     owner TEXT,
     seq INTEGER NOT NULL,
+    metric_values TEXT,
     asked_at REAL NOT NULL,
     told_at REAL,
     PRIMARY KEY (study_id, number)
 );
 CREATE INDEX IF NOT EXISTS trials_by_seq ON trials (study_id, seq);
 """
+# Columns added after the first schema: (table, column, type); added to older files on open.
+_ADDED_COLUMNS = (("studies", "metrics", "TEXT"), ("trials", "metric_values", "TEXT"))
+_TRIAL_COLUMNS = "number, params, state, value, error, metric_values"
 _TIMEOUT_S = 600.0  # how long a transaction waits for another process's write lock
 
 
@@ -136,9 +148,10 @@ class StudyHistory:
     Attributes:
         name: The study name.
         space: Its search space.
-        maximize: True if the objective is maximised.
+        maximize: True if the objective is maximised (a plain study).
         trials: All trials in id order (RUNNING ones included).
         timestamps: ``(asked_at, told_at)`` Unix times per trial (None while running).
+        metrics: The study's objectives and constraints (`gpbo.metrics.Metrics`).
     """
 
     name: str
@@ -146,16 +159,25 @@ class StudyHistory:
     maximize: bool
     trials: list[Trial]
     timestamps: list[tuple[float, float | None]]
+    metrics: Metrics = dataclasses.field(default_factory=Metrics)
 
     @property
     def best(self) -> Trial | None:
-        """The COMPLETE trial with the best value (first one on ties); None if none."""
-        done = [t for t in self.trials if t.state is TrialState.COMPLETE]
-        pick = max if self.maximize else min
-        return pick(done, key=lambda t: t.value) if done else None
+        """The feasible COMPLETE trial with the best value (first one on ties); None if none.
+
+        Raises:
+            InvalidArgumentError: In a study with several objectives (use `pareto_front`).
+        """
+        return self.metrics.best(self.trials)
+
+    @property
+    def pareto_front(self) -> list[Trial]:
+        """The feasible COMPLETE trials no other feasible one dominates, in id order."""
+        return self.metrics.pareto_front(self.trials)
 
     def to_dataframe(self) -> Any:
-        """One row per trial: id, state, value, error, asked_at, told_at, then one column per parameter.
+        """One row per trial: id, state, value, error, asked_at, told_at, then one column per metric
+        (studies with ``objectives=``), then one per parameter.
 
         Raises:
             ImportError: If pandas is not installed.
@@ -166,10 +188,11 @@ class StudyHistory:
             raise ImportError('StudyHistory.to_dataframe needs pandas: pip install "gpbo[pandas]"') from exc
         rows = [
             {"id": t.id, "state": t.state.value, "value": t.value, "error": t.error,
-             "asked_at": asked, "told_at": told, **t.params}
+             "asked_at": asked, "told_at": told, **t.values, **t.params}
             for t, (asked, told) in zip(self.trials, self.timestamps, strict=True)
         ]
-        columns = ["id", "state", "value", "error", "asked_at", "told_at", *self.space.names]
+        metrics = [name for name in self.metrics.names if name not in self.space.names]
+        columns = ["id", "state", "value", "error", "asked_at", "told_at", *metrics, *self.space.names]
         return pandas.DataFrame(rows, columns=columns)
 
 
@@ -189,16 +212,20 @@ def load_study(storage: str | os.PathLike[str], name: str = "default") -> StudyH
         raise InvalidArgumentError(f"storage {path!r} does not exist")
     with contextlib.closing(_connect(path)) as conn, _translated(path):
         has_studies = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'studies'").fetchone()
-        row = has_studies and conn.execute("SELECT id, space, maximize FROM studies WHERE name = ?", (name,)).fetchone()
+        new = has_studies and not _missing_columns(conn)  # else a file from before the metric columns
+        metrics, values = ("metrics", "metric_values") if new else ("NULL", "NULL")
+        row = has_studies and conn.execute(
+            f"SELECT id, space, maximize, {metrics} FROM studies WHERE name = ?", (name,)).fetchone()
         if not row:
             raise InvalidArgumentError(f"storage {path!r} has no study named {name!r}")
         rows = conn.execute(
-            "SELECT number, params, state, value, error, asked_at, told_at FROM trials"
+            f"SELECT number, params, state, value, error, {values}, asked_at, told_at FROM trials"
             " WHERE study_id = ? ORDER BY number", (row[0],)
         ).fetchall()
+        spec = Metrics.from_dict(None if row[3] is None else json.loads(row[3]), maximize=bool(row[2]))
     return StudyHistory(
         name=name, space=Space.from_dict(json.loads(row[1])), maximize=bool(row[2]),
-        trials=[_trial(r) for r in rows], timestamps=[(r[5], r[6]) for r in rows],
+        trials=[_trial(r) for r in rows], timestamps=[(r[6], r[7]) for r in rows], metrics=spec,
     )
 
 
@@ -212,21 +239,26 @@ class SqliteStore:
         maximize: Must equal the stored direction.
         seed: The stored seed is used; a different explicit seed is an error.
             A new study stores ``seed``.
+        metrics: `gpbo.metrics.Metrics.to_dict` of the optimizer's metrics;
+            must equal the stored ones (None: a plain study).
 
     Raises:
         InvalidSpaceError: If the study was created with another space.
-        InvalidArgumentError: If ``maximize`` or ``seed`` differ from the study's.
+        InvalidArgumentError: If ``maximize``, ``metrics`` or ``seed`` differ from the study's.
         StorageError: If the file cannot be opened or is not a gpbo study.
     """
 
-    def __init__(self, path: str, name: str, *, space: Space, maximize: bool, seed: int, seed_given: bool) -> None:
+    def __init__(self, path: str, name: str, *, space: Space, maximize: bool, seed: int, seed_given: bool,
+                 metrics: dict[str, Any] | None = None) -> None:
         self._path, self._name = path, name
         self._conn = _connect(path)
         self._seen = -1  # study seq of the last pull; -1: the next pull returns everything
         with self.transaction(), _translated(path):
             for statement in _SCHEMA.split(";")[:-1]:  # not executescript: it would commit
                 self._conn.execute(statement)
-            self._study, self.seed = self._open_study(space, maximize, seed, seed_given)
+            for table, column, kind in _missing_columns(self._conn):  # a file from an earlier gpbo
+                self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            self._study, self.seed = self._open_study(space, maximize, seed, seed_given, metrics)
 
     @property
     def name(self) -> str:
@@ -258,7 +290,7 @@ class SqliteStore:
             if seq == self._seen:
                 return None
             rows = self._conn.execute(
-                "SELECT number, params, state, value, error FROM trials"
+                f"SELECT {_TRIAL_COLUMNS} FROM trials"
                 " WHERE study_id = ? AND seq > ? ORDER BY number", (self._study, self._seen)
             ).fetchall()
         self._seen = seq
@@ -272,11 +304,13 @@ class SqliteStore:
             told_at = None if t.state is TrialState.RUNNING else now
             with _translated(self._path):
                 (number,) = self._conn.execute(
-                    "INSERT INTO trials (study_id, number, params, state, value, error, owner, seq, asked_at, told_at)"
-                    " SELECT :study, COALESCE(MAX(number), -1) + 1, :params, :state, :value, :error, :owner,"
+                    "INSERT INTO trials (study_id, number, params, state, value, error, metric_values, owner, seq,"
+                    " asked_at, told_at)"
+                    " SELECT :study, COALESCE(MAX(number), -1) + 1, :params, :state, :value, :error, :values, :owner,"
                     " :seq, :asked_at, :told_at FROM trials WHERE study_id = :study RETURNING number",
                     {"study": self._study, "params": json.dumps(t.params), "state": t.state.value, "value": t.value,
-                     "error": t.error, "owner": owner, "seq": seq, "asked_at": now, "told_at": told_at},
+                     "error": t.error, "values": _values_json(t), "owner": owner, "seq": seq, "asked_at": now,
+                     "told_at": told_at},
                 ).fetchone()
             if number != t.id:
                 raise StorageError(f"study {self._name!r}: the database gave trial id {number}, expected {t.id}")
@@ -285,9 +319,10 @@ class SqliteStore:
         """Records the outcome of a RUNNING trial."""
         with _translated(self._path):
             cursor = self._conn.execute(
-                "UPDATE trials SET state = ?, value = ?, error = ?, seq = ?, told_at = ?"
+                "UPDATE trials SET state = ?, value = ?, error = ?, metric_values = ?, seq = ?, told_at = ?"
                 " WHERE study_id = ? AND number = ? AND state = 'running'",
-                (trial.state.value, trial.value, trial.error, self._bump(), time.time(), self._study, trial.id),
+                (trial.state.value, trial.value, trial.error, _values_json(trial), self._bump(), time.time(),
+                 self._study, trial.id),
             )
         if cursor.rowcount != 1:
             raise StorageError(f"study {self._name!r}: trial {trial.id} is not running in the database")
@@ -332,24 +367,32 @@ class SqliteStore:
         self._seen = seq  # the caller holds the write lock and pulled before writing
         return seq
 
-    def _open_study(self, space: Space, maximize: bool, seed: int, seed_given: bool) -> tuple[int, int]:
+    def _open_study(
+        self, space: Space, maximize: bool, seed: int, seed_given: bool, metrics: dict[str, Any] | None
+    ) -> tuple[int, int]:
         """Creates the study or checks it against the arguments; returns its id and seed."""
         row = self._conn.execute(
-            "SELECT id, space, maximize, seed FROM studies WHERE name = ?", (self._name,)
+            "SELECT id, space, maximize, seed, metrics FROM studies WHERE name = ?", (self._name,)
         ).fetchone()
+        metrics_json = None if metrics is None else json.dumps(metrics)
         if row is None:
             cursor = self._conn.execute(
-                "INSERT INTO studies (name, space, maximize, seed, created_at) VALUES (?, ?, ?, ?, ?)",
-                (self._name, json.dumps(space.to_dict()), int(maximize), seed, time.time()),
+                "INSERT INTO studies (name, space, maximize, seed, metrics, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (self._name, json.dumps(space.to_dict()), int(maximize), seed, metrics_json, time.time()),
             )
             return cursor.lastrowid, seed
-        study, stored_space, stored_maximize, stored_seed = row
+        study, stored_space, stored_maximize, stored_seed, stored_metrics = row
         where = f"study {self._name!r} in {self._path!r}"
         difference = space_difference(Space.from_dict(json.loads(stored_space)), space)
         if difference:
             raise InvalidSpaceError(f"{where} was created with another space: {difference}")
         if bool(stored_maximize) != maximize:
             raise InvalidArgumentError(f"{where} has maximize={bool(stored_maximize)}, got maximize={maximize}")
+        stored = None if stored_metrics is None else json.loads(stored_metrics)
+        if stored != (None if metrics is None else json.loads(metrics_json)):
+            raise InvalidArgumentError(
+                f"{where} has the metrics {Metrics.from_dict(stored).arguments() or 'of a plain study'}, "
+                f"got {Metrics.from_dict(metrics).arguments() or 'a plain study'}")
         if seed_given and seed != stored_seed:
             raise InvalidArgumentError(f"{where} has seed={stored_seed}, got seed={seed}; pass seed=None")
         return study, stored_seed
@@ -439,6 +482,20 @@ def _translated(path: str) -> Iterator[None]:
         raise StorageError(f"storage {path!r} holds malformed data: {type(exc).__name__}: {exc}") from exc
 
 
+def _missing_columns(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """The `_ADDED_COLUMNS` that the file's tables lack (a file written by an earlier gpbo)."""
+    present = {
+        table: {r[1] for r in conn.execute(f"PRAGMA table_info({table})").fetchall()}
+        for table in {t for t, _, _ in _ADDED_COLUMNS}
+    }
+    return [(t, c, k) for t, c, k in _ADDED_COLUMNS if c not in present[t]]
+
+
+def _values_json(trial: Trial) -> str | None:
+    return json.dumps(dict(trial.values)) if trial.values else None
+
+
 def _trial(row: tuple[Any, ...]) -> Trial:
-    number, params, state, value, error = row[:5]
-    return Trial(id=number, params=json.loads(params), state=TrialState(state), value=value, error=error)
+    number, params, state, value, error, values = row[:6]
+    return Trial(id=number, params=json.loads(params), state=TrialState(state), value=value, error=error,
+                 values={} if values is None else json.loads(values))

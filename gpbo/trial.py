@@ -8,7 +8,8 @@ A `TrialLog` keeps the records in id order next to their encoded params.
 A record's ``params`` is its own read-only copy (`TrialParams`, a `dict`
 whose mutating methods raise): editing the params of a trial handed out by
 ``ask`` cannot change the study, its storage or its ``state_dict``. Take a
-mutable copy with ``dict(trial.params)``.
+mutable copy with ``dict(trial.params)``. Its ``values`` (every metric told by
+name, in studies with ``objectives=``) is read-only the same way.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import dataclasses
 import enum
 import math
 import numbers
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 import numpy as np
@@ -57,6 +59,24 @@ class TrialParams(dict):
         return dict.__repr__(self)
 
 
+class TrialValues(TrialParams):
+    """A trial's told metrics (name -> float): a `dict` that cannot be changed, like `TrialParams`."""
+
+    __slots__ = ()
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError(
+            "a trial's values are read-only (changing them would not change the study); "
+            "take a mutable copy with dict(trial.values)"
+        )
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (TrialValues, (dict(self),))
+
+
 class TrialState(enum.Enum):
     """Life cycle of a trial: asked (RUNNING), then told (COMPLETE or FAILED)."""
 
@@ -75,9 +95,13 @@ class Trial:
             read-only `TrialParams` copy of the dict it was built from.
         state: RUNNING until told, then COMPLETE or FAILED.
         value: The objective value (user convention, never negated) when
-            COMPLETE, else None.
+            COMPLETE, else None. In a study with ``objectives=``: the one
+            objective's value, or None with several objectives.
         error: Why the trial FAILED (exception text or "non-finite value"),
             else None.
+        values: Every metric told by name (studies with ``objectives=``),
+            non-finite ones included: a read-only `TrialValues`; empty for a
+            study told plain numbers, a RUNNING trial, or one that raised.
     """
 
     id: int
@@ -85,9 +109,11 @@ class Trial:
     state: TrialState = TrialState.RUNNING
     value: float | None = None
     error: str | None = None
+    values: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", TrialParams(self.params))  # a copy the caller cannot reach
+        object.__setattr__(self, "values", TrialValues(self.values))
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the trial as a plain dict (JSON types if the params are)."""
@@ -97,16 +123,18 @@ class Trial:
             "state": self.state.value,
             "value": self.value,
             "error": self.error,
+            "values": dict(self.values),
         }
 
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    """A parsed objective value: the state it gives a trial, value and error."""
+    """A parsed objective value: the state it gives a trial, value, error and named metrics."""
 
     state: TrialState
     value: float | None = None
     error: str | None = None
+    values: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
 
 def parse_value(value: Any) -> Outcome:
@@ -125,7 +153,7 @@ def parse_value(value: Any) -> Outcome:
     """
     if isinstance(value, BaseException):
         return Outcome(TrialState.FAILED, error=f"{type(value).__name__}: {value}")
-    number = _as_real(value)
+    number = as_real(value)
     if number is None:
         raise InvalidTrialError(
             f"value must be a real number or an exception instance, "
@@ -167,7 +195,7 @@ class TrialLog:
         """Appends trials with params encoded as ``X (k, d)``; returns them."""
         start = len(self._trials)
         new = [
-            Trial(id=start + i, params=p, state=o.state, value=o.value, error=o.error)
+            Trial(id=start + i, params=p, state=o.state, value=o.value, error=o.error, values=o.values)
             for i, (p, o) in enumerate(zip(params, outcomes, strict=True))
         ]
         self._trials.extend(new)
@@ -196,7 +224,8 @@ class TrialLog:
         """
         index = self._index_of(trial)
         told = dataclasses.replace(
-            self._trials[index], state=outcome.state, value=outcome.value, error=outcome.error
+            self._trials[index], state=outcome.state, value=outcome.value, error=outcome.error,
+            values=outcome.values,
         )
         self._trials[index] = told
         return told
@@ -220,7 +249,7 @@ class TrialLog:
         return index
 
 
-def _as_real(value: Any) -> float | None:
+def as_real(value: Any) -> float | None:
     """Returns `value` as a float if it is one real number (not a bool), else None."""
     if isinstance(value, torch.Tensor):
         if value.dim() != 0 or value.dtype == torch.bool or value.is_complex():

@@ -8,6 +8,8 @@ logs every trial whose tell returned (the tell is committed by then). After
 the kills, a last run completes the budget, and the test checks that every
 reported trial is in the study exactly once with its value, that ids are
 0..budget-1 without gaps or duplicates, and that no trial is left running.
+The multi-objective variant tells a dict of metrics (two objectives and a
+constraint) and checks every metric of every trial the same way.
 """
 
 from __future__ import annotations
@@ -31,6 +33,14 @@ def objective(p: dict) -> float:
     return (p["x"] - 0.3) ** 2 + (p["y"] + 0.2) ** 2 + 0.1 * "abc".index(p["c"])
 
 
+def metrics(p: dict) -> dict:
+    """The multi-objective variant's metrics: two objectives and a constrained one."""
+    return {"loss": objective(p), "size": p["x"] + "abc".index(p["c"]), "mem": p["y"]}
+
+
+MULTI = {"objectives": {"loss": "minimize", "size": "minimize"}, "constraints": {"mem": ("<=", 0.5)}}
+
+
 def append_line(path: str, record: dict) -> None:
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
@@ -50,27 +60,31 @@ def finished_trials(db: str) -> int:
         return 0
 
 
-def child(db: str, logs: str, budget: int, seed: int, ready) -> None:
+def child(db: str, logs: str, budget: int, seed: int, ready, multi: bool = False) -> None:
     """One run: resume the study and evaluate the trials still missing; sets ``ready`` once started."""
     rng = random.Random(seed)
 
-    def evaluate(p: dict) -> float:
+    def evaluate(p: dict) -> float | dict:
         append_line(logs + ".started", {"params": p})
         time.sleep(rng.uniform(0.0, 0.15))
-        value = objective(p)
+        value = metrics(p) if multi else objective(p)
         append_line(logs + ".evaluated", {"params": p, "value": value})
         return value
 
     def reported(opt: gpbo.Optimizer, trial: gpbo.Trial) -> None:
-        append_line(logs + ".reported", {"id": trial.id, "params": trial.params, "value": trial.value})
+        told = dict(trial.values) if multi else trial.value
+        append_line(logs + ".reported", {"id": trial.id, "params": trial.params, "value": told})
 
     missing = budget - finished_trials(db)
     ready.set()
     if missing > 0:
-        gpbo.minimize(evaluate, SPACE, missing, seed=0, storage=db, callbacks=[reported], settings={"n_initial": 6})
+        # Until the multi-output engine is merged, the multi-objective variant stays in the Sobol design.
+        settings = {"n_initial": budget if multi else 6}
+        gpbo.minimize(evaluate, SPACE, missing, seed=0, storage=db, callbacks=[reported], settings=settings,
+                      **(MULTI if multi else {}))
 
 
-def kill_and_resume(tmp_path, n_kills: int, budget: int, max_delay: float) -> dict:
+def kill_and_resume(tmp_path, n_kills: int, budget: int, max_delay: float, multi: bool = False) -> dict:
     """Runs the child until ``n_kills`` SIGKILLs landed, then to completion; returns the counts."""
     db, logs = str(tmp_path / "study.db"), str(tmp_path / "log")
     context = multiprocessing.get_context("forkserver")
@@ -79,7 +93,7 @@ def kill_and_resume(tmp_path, n_kills: int, budget: int, max_delay: float) -> di
     while kills < n_kills and finished_trials(db) < budget:
         before = finished_trials(db)
         ready = context.Event()
-        proc = context.Process(target=child, args=(db, logs, budget, runs, ready))
+        proc = context.Process(target=child, args=(db, logs, budget, runs, ready, multi))
         proc.start()
         runs += 1
         ready.wait(60)
@@ -90,7 +104,7 @@ def kill_and_resume(tmp_path, n_kills: int, budget: int, max_delay: float) -> di
         proc.join()
         progressed += finished_trials(db) > before
     ready = context.Event()  # kept referenced until the child has started
-    proc = context.Process(target=child, args=(db, logs, budget, runs, ready))
+    proc = context.Process(target=child, args=(db, logs, budget, runs, ready, multi))
     proc.start()
     proc.join(600)
     assert proc.exitcode == 0
@@ -100,9 +114,10 @@ def kill_and_resume(tmp_path, n_kills: int, budget: int, max_delay: float) -> di
     assert [t.id for t in trials] == list(range(budget))  # budget met, no gap, no duplicate id
     assert all(t.state is TrialState.COMPLETE for t in trials)
     assert len({r["id"] for r in reported}) == len(reported)  # each trial told once
+    told = [dict(t.values) if multi else t.value for t in trials]
     for r in reported:  # every reported evaluation is in the study, as reported
-        assert (trials[r["id"]].params, trials[r["id"]].value) == (r["params"], r["value"])
-    assert all(t.value == objective(t.params) for t in trials)
+        assert (trials[r["id"]].params, told[r["id"]]) == (r["params"], r["value"])
+    assert all(v == (metrics(t.params) if multi else objective(t.params)) for t, v in zip(trials, told, strict=True))
     started = read_lines(logs + ".started")
     distinct = {json.dumps(e["params"], sort_keys=True) for e in started}
     return {"kills": kills, "runs": runs + 1, "runs_that_told_a_trial": progressed, "trials": budget, "reported": len(reported),
@@ -113,6 +128,13 @@ def kill_and_resume(tmp_path, n_kills: int, budget: int, max_delay: float) -> di
 def test_kill_and_resume_three_times(tmp_path):
     counts = kill_and_resume(tmp_path, n_kills=3, budget=8, max_delay=0.4)
     assert counts["kills"] == 3
+
+
+def test_kill_and_resume_a_multi_objective_study(tmp_path):
+    counts = kill_and_resume(tmp_path, n_kills=3, budget=8, max_delay=0.4, multi=True)
+    assert counts["kills"] == 3
+    study = gpbo.load_study(tmp_path / "study.db")
+    assert study.metrics.arguments() == MULTI and all(set(t.values) == {"loss", "size", "mem"} for t in study.trials)
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import os
 import re
 import sqlite3
@@ -304,3 +305,88 @@ def test_load_study_of_an_empty_database_says_there_is_no_study(tmp_path):
     sqlite3.connect(empty).execute("PRAGMA user_version = 1").connection.close()  # e.g. killed before the schema
     with pytest.raises(InvalidArgumentError, match="has no study named 'default'"):
         load_study(empty)
+
+
+# ------------------------------------------------------------------ several metrics, older files
+
+MO = {"objectives": {"error": "minimize", "size": "maximize"}, "constraints": {"mem": ("<=", 0.5)}}
+
+
+def mo_metrics(p: dict) -> dict:
+    return {"error": (p["x"] - 0.3) ** 2, "size": p["n"], "mem": p["x"]}
+
+
+def test_a_multi_objective_study_is_saved_and_resumed(db):
+    with Optimizer(SPACE, seed=3, storage=db, settings={"n_initial": 10}, **MO) as opt:  # Sobol only: no engine
+        for _ in range(4):
+            trial = opt.ask()
+            opt.tell(trial, mo_metrics(trial.params))
+        opt.tell(opt.ask(), {"error": float("inf"), "size": 1, "mem": 0.1})
+        running = opt.ask()
+        before = opt.trials
+    with Optimizer(SPACE, storage=db, settings={"n_initial": 10}, **MO) as again:
+        assert again.trials == before and again.metrics == opt.metrics
+        assert again.trials[4].values == {"error": math.inf, "size": 1.0, "mem": 0.1}
+        assert again.ask().id == running.id  # the orphan is handed out again
+    history = load_study(db)
+    assert history.trials == before and history.metrics.arguments()["constraints"] == {"mem": ("<=", 0.5)}
+    assert [t.id for t in history.pareto_front] == [t.id for t in opt.pareto_front]
+    frame = pytest.importorskip("pandas") and history.to_dataframe()
+    assert list(frame.columns[6:9]) == ["error", "size", "mem"] and frame["size"].tolist()[:4] == [
+        t.params["n"] for t in before[:4]]
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(), "has the metrics {'objectives': {'error': 'minimize', 'size': 'maximize'}, 'constraints': "
+             "{'mem': ('<=', 0.5)}}, got a plain study"),
+    (dict(objectives={"error": "minimize", "size": "minimize"}, constraints=MO["constraints"]), "'size': 'minimize'"),
+])
+def test_reopening_with_other_metrics_is_an_error(db, kwargs, message):
+    Optimizer(SPACE, storage=db, **MO).close()
+    with pytest.raises(InvalidArgumentError, match=re.escape(message)):
+        Optimizer(SPACE, storage=db, **kwargs)
+
+
+# The schema of the files gpbo wrote before studies had several metrics (no metrics / metric_values columns).
+_OLD_SCHEMA = """
+CREATE TABLE studies (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, space TEXT NOT NULL,
+    maximize INTEGER NOT NULL, seed INTEGER NOT NULL, n_sobol INTEGER NOT NULL DEFAULT 0,
+    n_suggest INTEGER NOT NULL DEFAULT 0, gp_theta TEXT, seq INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL);
+CREATE TABLE trials (study_id INTEGER NOT NULL REFERENCES studies(id), number INTEGER NOT NULL,
+    params TEXT NOT NULL, state TEXT NOT NULL CHECK (state IN ('running', 'complete', 'failed')), value REAL,
+    error TEXT, owner TEXT, seq INTEGER NOT NULL, asked_at REAL NOT NULL, told_at REAL,
+    PRIMARY KEY (study_id, number));
+CREATE INDEX trials_by_seq ON trials (study_id, seq);
+"""
+
+
+def old_study_file(db: str) -> list[dict]:
+    """A study file as the gpbo before this schema wrote it: 3 told trials, one failed, one running."""
+    space = gpbo.Space(SPACE).to_dict()
+    params = [{"x": 0.1, "n": 2, "c": "a"}, {"x": 0.7, "n": 5, "c": None}, {"x": 0.4, "n": 1, "c": 3},
+              {"x": 0.9, "n": 3, "c": "b"}]
+    rows = [("complete", 0.5, None), ("complete", 0.25, None), ("failed", None, "ValueError: boom"), ("running", None, None)]
+    with sqlite3.connect(db) as conn:
+        conn.executescript(_OLD_SCHEMA)
+        conn.execute("INSERT INTO studies (name, space, maximize, seed, n_sobol, seq, created_at)"
+                     " VALUES ('default', ?, 0, 7, 4, 5, 0.0)", (json.dumps(space),))
+        for i, (p, (state, value, error)) in enumerate(zip(params, rows, strict=True)):
+            conn.execute("INSERT INTO trials VALUES (1, ?, ?, ?, ?, ?, NULL, ?, 0.0, ?)",  # no owner: an orphan
+                         (i, json.dumps(p), state, value, error, i + 1, None if state == "running" else 1.0))
+    return params
+
+
+def test_a_study_file_from_before_several_metrics_still_opens(db):
+    params = old_study_file(db)
+    history = load_study(db)  # read-only: the file is not changed
+    assert [t.value for t in history.trials] == [0.5, 0.25, None, None] and history.best.id == 1
+    assert history.metrics.plain and all(t.values == {} for t in history.trials)
+    with Optimizer(SPACE, storage=db) as opt:
+        assert opt.seed == 7 and [dict(t.params) for t in opt.trials] == params
+        assert opt.best.value == 0.25 and [t.id for t in opt.pareto_front] == [1]
+        assert opt.ask().id == 3  # the running trial of a dead owner
+        opt.tell(3, 0.125)
+        trial = opt.ask()
+        opt.tell(trial, objective(trial.params))
+    assert [t.state for t in load_study(db).trials][3:] == [TrialState.COMPLETE, TrialState.COMPLETE]
+    assert load_study(db).best.value == min(0.125, objective(trial.params))

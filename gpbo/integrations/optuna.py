@@ -17,8 +17,15 @@ How it samples (the same scheme as Optuna's own ``GPSampler``):
   have not finished (for example with ``study.optimize(n_jobs=4)``) are
   passed to the engine as pending, so parallel trials do not repeat.
 - FAILED and PRUNED trials, and COMPLETE ones with a non-finite value, never
-  enter the GP. Multi-objective studies are rejected with
-  :class:`gpbo.errors.InvalidArgumentError`.
+  enter the GP.
+- **Several objectives and constraints**: a study made with
+  ``directions=[...]`` gives the engine ``Y (1, n, O)``, one column per
+  objective (maximised), and with ``constraints_func`` one more column per
+  constraint value. As in Optuna's own samplers, ``constraints_func(trial)``
+  is called after each COMPLETE or PRUNED trial and its values are stored in
+  the trial's system attrs ``"constraints"`` (feasible iff every value is
+  ``<= 0``, Optuna's convention and the engine's); COMPLETE trials without
+  stored constraint values (the function raised) do not enter the GP.
 
 Distributions map to gpbo parameters as follows: ``FloatDistribution`` ->
 ``Real`` (log as given) or, with a ``step``, an ``Integer`` index of the grid;
@@ -33,7 +40,7 @@ import logging
 import math
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -41,6 +48,7 @@ import torch
 from gpbo.engine import suggest
 from gpbo.errors import InvalidArgumentError
 from gpbo.integrations import require
+from gpbo.outcomes import Outcomes
 from gpbo.settings import Settings, as_settings
 from gpbo.space import Categorical, Integer, Param, Real, Space
 from gpbo.validation import check_int
@@ -53,6 +61,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 from optuna.samplers import BaseSampler, RandomSampler
+from optuna.samplers._base import _CONSTRAINTS_KEY, _process_constraints_after_trial
 from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
@@ -109,6 +118,9 @@ class GPBOSampler(BaseSampler):
             the defaults. Its ``n_initial`` is not used (``n_startup_trials`` is).
         warn_independent_sampling: Log a warning when a parameter is sampled
             independently after the startup trials.
+        constraints_func: None, or Optuna's constraints function
+            ``f(FrozenTrial) -> Sequence[float]``, feasible iff every value
+            is ``<= 0`` (as for Optuna's ``GPSampler`` and ``NSGAIISampler``).
 
     Raises:
         InvalidArgumentError: If an option is invalid.
@@ -122,8 +134,12 @@ class GPBOSampler(BaseSampler):
         independent_sampler: BaseSampler | None = None,
         settings: Settings | Mapping[str, Any] | None = None,
         warn_independent_sampling: bool = True,
+        constraints_func: Callable[[FrozenTrial], Sequence[float]] | None = None,
     ) -> None:
         self._n_startup = check_int("n_startup_trials", n_startup_trials, 1)
+        if constraints_func is not None and not callable(constraints_func):
+            raise InvalidArgumentError(f"constraints_func must be callable or None, got {constraints_func!r:.200}")
+        self._constraints_func = constraints_func
         if independent_sampler is not None and not isinstance(independent_sampler, BaseSampler):
             raise InvalidArgumentError(
                 f"independent_sampler must be an optuna BaseSampler, got {independent_sampler!r}")
@@ -136,6 +152,7 @@ class GPBOSampler(BaseSampler):
         # running trial number -> (relative params, their distributions)
         self._suggested: dict[int, tuple[dict[str, Any], dict[str, BaseDistribution]]] = {}
         self._theta: torch.Tensor | None = None  # GP hyperparameters of the last fit (warm start)
+        self._theta_layout: tuple[int, Outcomes] | None = None  # (d, outcomes) that theta was fitted for
 
     def reseed_rng(self) -> None:
         """Draws a new seed (Optuna calls this in forked workers)."""
@@ -143,13 +160,11 @@ class GPBOSampler(BaseSampler):
         self._independent.reseed_rng()
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        """Rejects multi-objective studies, then lets the independent sampler prepare."""
-        _check_single_objective(study)
+        """Lets the independent sampler prepare."""
         self._independent.before_trial(study, trial)
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         """The intersection search space, without single-valued distributions."""
-        _check_single_objective(study)
         space = self._intersection.calculate(study)
         return {name: dist for name, dist in space.items() if not dist.single()}
 
@@ -164,15 +179,17 @@ class GPBOSampler(BaseSampler):
             # complete or running in it, never missing from both observations and pending.
             trials = study.get_trials(deepcopy=False)
             complete = [t for t in trials if t.state == TrialState.COMPLETE
-                        and _covers(t.params, t.distributions, search_space) and math.isfinite(t.value)]
+                        and _covers(t.params, t.distributions, search_space)
+                        and all(math.isfinite(v) for v in t.values)]
+            if self._constraints_func is not None:
+                complete = [t for t in complete if t.system_attrs.get(_CONSTRAINTS_KEY) is not None]
             if len(complete) < self._n_startup:
                 return {}
             space = Space({name: _to_param(dist) for name, dist in search_space.items()})
             pending = self._pending(trials, trial, search_space)
             X = space.encode([_internal(t.params, search_space) for t in complete])
-            sign = -1.0 if study.direction is StudyDirection.MINIMIZE else 1.0
-            Y = torch.tensor([sign * t.value for t in complete], dtype=torch.float64)
-            point = self._suggest(space, X, Y, pending, trial.number)
+            Y, outcomes = self._outcomes(study, complete)
+            point = self._suggest(space, X, Y, pending, trial.number, outcomes)
             params = {name: _to_optuna(dist, point[name]) for name, dist in search_space.items()}
             self._suggested[trial.number] = (params, dict(search_space))
         return params
@@ -191,10 +208,30 @@ class GPBOSampler(BaseSampler):
     def after_trial(
         self, study: Study, trial: FrozenTrial, state: TrialState, values: Any
     ) -> None:
-        """Forgets the trial's pending point and informs the independent sampler."""
+        """Stores the constraint values (with ``constraints_func``), forgets the trial's pending point
+        and informs the independent sampler."""
+        if self._constraints_func is not None:
+            _process_constraints_after_trial(self._constraints_func, study, trial, state)
         with self._lock:
             self._suggested.pop(trial.number, None)
         self._independent.after_trial(study, trial, state, values)
+
+    def _outcomes(self, study: Study, complete: list[FrozenTrial]) -> tuple[torch.Tensor, Outcomes]:
+        """``Y (n,)``, or ``(n, O)`` with several objectives or constraints, and its `Outcomes`."""
+        signs = [-1.0 if d is StudyDirection.MINIMIZE else 1.0 for d in study.directions]
+        rows = [[s * v for s, v in zip(signs, t.values, strict=True)] for t in complete]
+        n_constraints = 0
+        if self._constraints_func is not None:
+            constraints = [list(t.system_attrs[_CONSTRAINTS_KEY]) for t in complete]
+            n_constraints = len(constraints[0])
+            if any(len(c) != n_constraints for c in constraints):
+                raise InvalidArgumentError(
+                    f"constraints_func must return the same number of values for every trial, got "
+                    f"{sorted({len(c) for c in constraints})}")
+            rows = [r + c for r, c in zip(rows, constraints, strict=True)]
+        outcomes = Outcomes(len(signs), n_constraints)
+        Y = torch.tensor(rows, dtype=torch.float64)  # (n, O)
+        return (Y[:, 0] if outcomes.is_single else Y), outcomes
 
     def _pending(self, trials: list[FrozenTrial], trial: FrozenTrial,
                  search_space: dict[str, BaseDistribution]) -> list[dict]:
@@ -210,26 +247,22 @@ class GPBOSampler(BaseSampler):
         return out
 
     def _suggest(self, space: Space, X: torch.Tensor, Y: torch.Tensor, pending: list[dict],
-                 number: int) -> dict[str, Any]:
+                 number: int, outcomes: Outcomes) -> dict[str, Any]:
         """Runs the engine (P = 1, q = 1) and decodes its point."""
         kw = {"dtype": self._settings.dtype, "device": self._settings.device}
-        theta = self._theta if self._theta is not None and self._theta.shape[-1] == space.dim + 1 else None
+        layout = (space.dim, outcomes)
+        theta = self._theta if self._theta is not None and self._theta_layout == layout else None
+        settings = self._settings if outcomes.is_single else self._settings.replace(outcomes=outcomes)
         result = suggest(
             X.to(**kw).unsqueeze(0), Y.to(**kw).unsqueeze(0), dims=space.dims,
             pending=space.encode(pending).to(**kw).unsqueeze(0) if pending else None,
-            settings=self._settings, seed=(self._seed * 1_000_003 + number) % _MAX_SEED,
+            settings=settings, seed=(self._seed * 1_000_003 + number) % _MAX_SEED,
             warm_start=theta,
         )
         theta = getattr(result.model, "theta", None)  # a custom Settings.model factory's model: no warm start
-        self._theta = theta.detach() if isinstance(self._settings.model, str) and isinstance(theta, torch.Tensor) else None
+        own = isinstance(self._settings.model, str) and isinstance(theta, torch.Tensor)
+        self._theta, self._theta_layout = (theta.detach(), layout) if own else (None, None)
         return space.decode(result.candidates[0, 0].to("cpu", torch.float64))
-
-
-def _check_single_objective(study: Study) -> None:
-    if len(study.directions) > 1:
-        raise InvalidArgumentError(
-            f"GPBOSampler supports single-objective studies only, got {len(study.directions)} "
-            f"directions {[d.name for d in study.directions]}")
 
 
 def _covers(params: dict[str, Any], dists: dict[str, BaseDistribution],

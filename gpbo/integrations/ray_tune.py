@@ -19,6 +19,14 @@ are pending points, so concurrent trials do not repeat. A trial that errors,
 or whose last result lacks the metric or holds a non-finite or non-numeric
 value, is told as FAILED (it never enters the GP as a number).
 
+Several metrics: Tune's ``TuneConfig`` takes one ``metric`` and ``mode``,
+but a searcher may optimise more (Ray's own ``OptunaSearch`` takes lists).
+``GPBOSearch(metric=["loss", "latency"], mode=["min", "min"])`` makes a
+multi-objective `gpbo.Optimizer`, and ``constraints={"memory": ("<=", 16.0)}``
+adds constraints on reported results (as for `gpbo.Optimizer`); every
+metric is read from the trial's last result. Pass them to ``GPBOSearch``:
+a ``TuneConfig`` metric does not replace a list.
+
 Supported Ray Tune domains: ``tune.uniform`` / ``tune.loguniform`` (``Real``),
 ``tune.randint`` / ``tune.lograndint`` (``Integer``; Ray's upper bound is
 exclusive) and ``tune.choice`` (``Categorical`` over the choice indices, so
@@ -94,13 +102,19 @@ class GPBOSearch(Searcher):
     Args:
         space: A Ray Tune param space dict, a `gpbo.Space` or a dict of gpbo
             parameters; None takes the ``param_space`` given to ``tune.Tuner``.
-        metric: The result key to optimise; None takes TuneConfig's metric.
-        mode: ``"min"`` or ``"max"``; None takes TuneConfig's mode.
+        metric: The result key to optimise, or a list of keys (several
+            objectives); None takes TuneConfig's metric.
+        mode: ``"min"`` or ``"max"``, or a list of them, one per metric;
+            None takes TuneConfig's mode.
         seed, settings: As for `gpbo.Optimizer` (``settings`` a `gpbo.Settings`
             or a dict of its fields: acquisition, n_initial, device, ...).
+        constraints: None, or ``{result key: ("<=" | ">=", bound)}``, as for
+            `gpbo.Optimizer`; the study then optimises ``metric`` among
+            feasible trials.
 
     Raises:
-        InvalidArgumentError: If ``mode`` is invalid.
+        InvalidArgumentError: If ``mode`` is invalid, or lists of metrics and
+            modes differ in length.
         InvalidSpaceError: If ``space`` is invalid.
     """
 
@@ -108,13 +122,16 @@ class GPBOSearch(Searcher):
         self,
         space: dict[str, Any] | Space | None = None,
         *,
-        metric: str | None = None,
-        mode: str | None = None,
+        metric: str | list[str] | None = None,
+        mode: str | list[str] | None = None,
         seed: int | None = None,
         settings: Settings | Mapping[str, Any] | None = None,
+        constraints: Mapping[str, Any] | None = None,
     ) -> None:
         _check_mode(mode)
+        _check_lists(metric, mode)
         super().__init__(metric=metric, mode=mode)
+        self._constraints = None if constraints is None else dict(constraints)
         self._seed = seed
         self._settings = as_settings(settings)
         self._space: Space | None = None
@@ -142,8 +159,9 @@ class GPBOSearch(Searcher):
         _check_mode(mode)
         if config:
             self._set_space(config)
-        self._metric = metric or self._metric
-        self._mode = mode or self._mode
+        if not isinstance(self._metric, list):  # a list given to GPBOSearch stays
+            self._metric = metric or self._metric
+            self._mode = mode or self._mode
         return True
 
     def suggest(self, trial_id: str) -> dict[str, Any]:
@@ -163,12 +181,14 @@ class GPBOSearch(Searcher):
         if trial_id not in self._live or self._opt is None:
             return
         gpbo_id = self._live.pop(trial_id)
+        names = self._opt.metrics.names or (self._metric,)
+        missing = [name for name in names if name not in (result or {})]
         if error:
             value: Any = RuntimeError(f"Ray Tune trial {trial_id} errored")
-        elif not result or self._metric not in result:
-            value = RuntimeError(f"Ray Tune trial {trial_id} reported no {self._metric!r}")
+        elif missing:
+            value = RuntimeError(f"Ray Tune trial {trial_id} reported no {missing[0]!r}")
         else:
-            value = result[self._metric]
+            value = result[self._metric] if self._opt.metrics.plain else {name: result[name] for name in names}
         try:
             self._opt.tell(gpbo_id, value)
         except InvalidTrialError as exc:  # a non-numeric metric: record the trial as failed
@@ -178,6 +198,7 @@ class GPBOSearch(Searcher):
         """The searcher's state as plain data (the optimizer as its `state_dict`)."""
         return {
             "metric": self._metric, "mode": self._mode, "seed": self._seed, "settings": self._settings,
+            "constraints": self._constraints,
             "space": None if self._space is None else self._space.to_dict(), "choices": self._choices,
             "optimizer": None if self._opt is None else self._opt.state_dict(), "live": dict(self._live),
         }
@@ -186,6 +207,7 @@ class GPBOSearch(Searcher):
         """Restores a `get_state` result."""
         self._metric, self._mode = state["metric"], state["mode"]
         self._seed, self._settings = state["seed"], state["settings"]
+        self._constraints = state.get("constraints")
         self._space = None if state["space"] is None else Space.from_dict(state["space"])
         self._choices, self._live = state["choices"], dict(state["live"])
         self._opt = None
@@ -210,10 +232,30 @@ class GPBOSearch(Searcher):
                 raise InvalidArgumentError(
                     f"GPBOSearch has no {', '.join(missing)}: pass them to GPBOSearch or to "
                     "tune.Tuner (param_space=, TuneConfig(metric=, mode=))")
-            self._opt = Optimizer(self._space, settings=self._settings, maximize=self._mode == "max", seed=self._seed)
+            self._opt = Optimizer(self._space, settings=self._settings, seed=self._seed, **self._study_args())
         return self._opt
 
+    def _study_args(self) -> dict[str, Any]:
+        """``maximize=`` for one plain metric, else ``objectives=`` and ``constraints=``."""
+        if not isinstance(self._metric, list) and self._constraints is None:
+            return {"maximize": self._mode == "max"}
+        metrics = self._metric if isinstance(self._metric, list) else [self._metric]
+        modes = self._mode if isinstance(self._mode, list) else [self._mode]
+        _check_lists(metrics, modes)
+        directions = {"min": "minimize", "max": "maximize"}
+        return {"objectives": {m: directions[d] for m, d in zip(metrics, modes, strict=True)},
+                "constraints": self._constraints}
 
-def _check_mode(mode: str | None) -> None:
-    if mode is not None and mode not in _MODES:
-        raise InvalidArgumentError(f"mode must be 'min' or 'max', got {mode!r}")
+
+def _check_mode(mode: str | list[str] | None) -> None:
+    for one in mode if isinstance(mode, list) else [mode]:
+        if one is not None and one not in _MODES:
+            raise InvalidArgumentError(f"mode must be 'min' or 'max', got {one!r} (a list of them for several metrics)")
+
+
+def _check_lists(metric: Any, mode: Any) -> None:
+    """A list of metrics needs a list of modes of the same length (and the reverse)."""
+    if isinstance(metric, list) or isinstance(mode, list):
+        if not (isinstance(metric, list) and isinstance(mode, list) and len(metric) == len(mode) and metric):
+            raise InvalidArgumentError(
+                f"several metrics need a list of modes of the same length, got metric={metric!r}, mode={mode!r}")

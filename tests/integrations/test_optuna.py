@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -21,6 +22,7 @@ from optuna.trial import TrialState
 import gpbo
 from gpbo.errors import InvalidArgumentError
 from gpbo.integrations.optuna import GPBOSampler
+from gpbo.outcomes import Outcomes
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -184,11 +186,42 @@ def test_dynamic_parameters_fall_back_to_the_independent_sampler(caplog):
     assert "samples parameter 'extra' with RandomSampler" in caplog.text
 
 
-def test_multi_objective_is_rejected_with_a_clear_error():
-    study = optuna.create_study(directions=["minimize", "maximize"], sampler=GPBOSampler())
-    message = "GPBOSampler supports single-objective studies only, got 2 directions ['MINIMIZE', 'MAXIMIZE']"
-    with pytest.raises(InvalidArgumentError, match=re.escape(message)):
-        study.optimize(lambda t: (t.suggest_float("x", 0, 1), 1.0), n_trials=1)
+def test_multi_objective_study_with_constraints_feeds_the_engine(monkeypatch):
+    import gpbo.integrations.optuna as module
+
+    seen = []
+
+    def spy(X, Y, *, dims, pending, settings, seed, warm_start):  # the multi-output engine's contract
+        seen.append((Y, settings.outcomes, warm_start))
+        theta = torch.full((1, 3, X.shape[-1] + 1), float(len(seen)))
+        return SimpleNamespace(candidates=torch.rand(1, 1, X.shape[-1], dtype=X.dtype), model=SimpleNamespace(theta=theta))
+
+    monkeypatch.setattr(module, "suggest", spy)
+    sampler = GPBOSampler(seed=0, n_startup_trials=3, constraints_func=lambda t: [t.params["x"] - 0.5])
+    study = optuna.create_study(directions=["minimize", "maximize"], sampler=sampler)
+    study.optimize(lambda t: (t.suggest_float("x", 0, 1) ** 2, t.suggest_float("y", 0, 1)), n_trials=5)
+    assert len(seen) == 2 and all(o == Outcomes(2, 1) for _, o, _ in seen)
+    Y, trials = seen[-1][0], study.trials[:4]
+    expected = [[-t.values[0], t.values[1], t.params["x"] - 0.5] for t in trials]
+    torch.testing.assert_close(Y[0], torch.tensor(expected, dtype=torch.float64))
+    assert [t.system_attrs["constraints"] for t in trials] == [(t.params["x"] - 0.5,) for t in trials]
+    assert seen[0][2] is None and torch.equal(seen[1][2], torch.full((1, 3, 3), 1.0))  # warm start kept
+
+
+def test_constraints_func_alone_keeps_one_objective(monkeypatch):
+    import gpbo.integrations.optuna as module
+
+    seen = []
+
+    def spy(X, Y, **kwargs):
+        seen.append((Y.shape, kwargs["settings"].outcomes))
+        return SimpleNamespace(candidates=torch.rand(1, 1, X.shape[-1], dtype=X.dtype),
+                               model=SimpleNamespace(theta=torch.zeros(1, 2)))
+
+    monkeypatch.setattr(module, "suggest", spy)
+    sampler = GPBOSampler(seed=0, n_startup_trials=2, constraints_func=lambda t: (1.0, -1.0))
+    optuna.create_study(sampler=sampler).optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    assert seen == [((1, 2, 3), Outcomes(1, 2))]
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -197,6 +230,7 @@ def test_multi_objective_is_rejected_with_a_clear_error():
     ({"settings": {"acquisition": "nope"}}, "unknown acquisition 'nope'"),
     ({"settings": {"dtype": float}}, "dtype must be torch.float32 or torch.float64, got <class 'float'>"),
     ({"seed": -1}, "seed must be an int >= 0, got int -1"),
+    ({"constraints_func": [1.0]}, "constraints_func must be callable or None, got [1.0]"),
 ])
 def test_bad_options(kwargs, message):
     with pytest.raises(InvalidArgumentError, match=re.escape(message)):

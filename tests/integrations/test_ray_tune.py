@@ -99,6 +99,26 @@ def test_concurrency_limiter_caps_running_trials():
     assert limited.suggest("c") is not None
 
 
+def test_several_metrics_and_constraints_make_a_multi_objective_study():
+    search = GPBOSearch(PARAM_SPACE, metric=["loss", "latency"], mode=["min", "max"], seed=0,
+                        constraints={"memory": ("<=", 4.0)}, settings={"n_initial": 10})
+    assert search.set_search_properties("other", "min", {}) and search.metric == ["loss", "latency"]  # lists stay
+    results = [{"loss": 1.0, "latency": 2.0, "memory": 1.0}, {"loss": 0.5, "latency": 1.0, "memory": 8.0},
+               {"loss": 2.0, "latency": 3.0, "memory": 2.0}, {"loss": 1.0}]
+    for i, result in enumerate(results):
+        search.suggest(f"t{i}")
+        search.on_trial_complete(f"t{i}", result)
+    opt = search._opt
+    assert opt.metrics.arguments() == {"objectives": {"loss": "minimize", "latency": "maximize"},
+                                       "constraints": {"memory": ("<=", 4.0)}}
+    assert [dict(t.values) for t in opt.trials[:3]] == results[:3]
+    assert "reported no 'latency'" in opt.trials[3].error
+    assert [t.id for t in opt.pareto_front] == [0, 2]  # 1 is infeasible
+    restored = GPBOSearch()
+    restored.set_state(search.get_state())
+    assert restored._opt.metrics == opt.metrics and restored.suggest("t4") == search.suggest("t4")
+
+
 @pytest.mark.parametrize(("call", "error", "message"), [
     (lambda: GPBOSearch(mode="minimum"), InvalidArgumentError, "mode must be 'min' or 'max', got 'minimum'"),
     (lambda: GPBOSearch({"x": tune.grid_search([1, 2])}), InvalidSpaceError, "cannot tune grid_search"),
@@ -106,6 +126,11 @@ def test_concurrency_limiter_caps_running_trials():
     (lambda: GPBOSearch({"x": 3}), InvalidSpaceError, "has no tunable parameter"),
     (lambda: GPBOSearch([1]), InvalidSpaceError, "space must be a dict or a gpbo.Space, got list"),
     (lambda: GPBOSearch(PARAM_SPACE).suggest("a"), InvalidArgumentError, "GPBOSearch has no metric, mode"),
+    (lambda: GPBOSearch(metric=["a", "b"], mode="min"), InvalidArgumentError,
+     "several metrics need a list of modes of the same length, got metric=['a', 'b'], mode='min'"),
+    (lambda: GPBOSearch(metric=["a"], mode=["min", "lowest"]), InvalidArgumentError, "got 'lowest'"),
+    (lambda: GPBOSearch(PARAM_SPACE, metric="a", mode="min", constraints={"m": ("<", 1)}).suggest("x"),
+     InvalidArgumentError, "constraints['m'] must be ('<=', bound)"),
 ])
 def test_bad_input(call, error, message):
     with pytest.raises(error, match=re.escape(message)):
