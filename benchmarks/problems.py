@@ -347,10 +347,16 @@ DIVERGING: dict[str, Problem] = {p.name: p for p in (_diverging(branin), _diverg
 
 
 def get(name: str) -> Problem:
-    """A problem by name: ``PROBLEMS``, ``SYNTHETIC``, ``DIVERGING``, then the HPO suite."""
+    """A problem by name: ``PROBLEMS``, ``SYNTHETIC``, ``DIVERGING``, the multi-outcome ones, then the HPO suite."""
     for table in (PROBLEMS, SYNTHETIC, DIVERGING):
         if name in table:
             return table[name]
+    from benchmarks.mo_problems import get_mo  # multi-outcome problems (imports this module)
+
+    try:
+        return get_mo(name)
+    except KeyError:
+        pass
     from benchmarks import hpo, mlp_task  # heavy imports (sklearn), only when needed
 
     if name == mlp_task.mlp_digits.name:
@@ -358,7 +364,9 @@ def get(name: str) -> Problem:
     try:
         return hpo.problem(name)
     except ValueError:
-        known = sorted({*PROBLEMS, *SYNTHETIC, *DIVERGING, mlp_task.mlp_digits.name})
+        from benchmarks.mo_problems import MO_SUITE
+
+        known = sorted({*PROBLEMS, *SYNTHETIC, *DIVERGING, *MO_SUITE, mlp_task.mlp_digits.name})
         raise ValueError(f"unknown problem {name!r}; expected one of {known} "
                          f"or a Bayesmark name like 'knn-iris-nll'") from None
 

@@ -11,7 +11,15 @@ Per run the *final metric* is:
   random evaluation (``benchmarks/bayesmark_baselines.json``). A problem
   missing from the cache is scored with this file's ``random`` runs (clip =
   median of their evaluations) and flagged;
-- other problems ("raw"): the best loss; lower is better.
+- other problems ("raw"): the best loss; lower is better;
+- multi-outcome problems (:mod:`benchmarks.mo_report`): the hypervolume of
+  the feasible points (higher is better; plotted as the log10 gap to the
+  known maximum), or, with one objective and constraints, the best feasible
+  value (lower is better; plotted as log10 regret); constrained problems also
+  get a table of the feasible fraction.
+
+Each metric kind has a direction (:data:`HIGHER_BETTER`); the rank test,
+"median >=" and the tables follow it.
 
 Win/tie/loss: for each problem, the reference method against each other
 method, two-sided Mann-Whitney U test over seeds at alpha = 0.05 (tie when not
@@ -35,11 +43,19 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import mo_report
 from benchmarks.hpo import normalised_loss
+from benchmarks.mo_problems import is_multi_outcome
 from benchmarks.problems import get
 
 BASELINES = Path(__file__).resolve().parent / "bayesmark_baselines.json"
 ALPHA = 0.05
+# metric kind -> higher is better (the kinds not named here are lower-is-better)
+HIGHER_BETTER = {"score": True, **mo_report.HIGHER_BETTER}
+
+
+def higher_better(kind: str) -> bool:
+    return HIGHER_BETTER.get(kind, False)
 
 
 def open_results(folder: Path):
@@ -102,8 +118,10 @@ def baselines(problem: str, runs, budget, q, seeds) -> tuple[float, float, str]:
 
 
 def metric_curves(runs, problem: str, budget: int, q: int, methods, seeds):
-    """({method: (seeds, budget) curve}, kind, note). Lower is better except for ``score``."""
+    """({method: (seeds, budget) curve}, kind, note); the direction is ``higher_better(kind)``."""
     p = get(problem)
+    if is_multi_outcome(p):
+        return mo_report.metric_curves(runs, p, budget, q, methods, seeds)
     if p.kind == "synthetic":
         cur = curves(runs, problem, budget, q, methods, seeds, "true")
         return {m: np.log10(np.maximum(c - p.optimum, 1e-12)) for m, c in cur.items()}, "log10 regret", ""
@@ -116,8 +134,13 @@ def metric_curves(runs, problem: str, budget: int, q: int, methods, seeds):
     return cur, "best loss", ""
 
 
+def _pct(x: np.ndarray, qs) -> np.ndarray:
+    """Percentiles; with +inf present (no feasible point yet) the nearest rank, as interpolating gives NaN."""
+    return np.percentile(x, qs, method="linear" if np.isfinite(x).all() else "nearest")
+
+
 def _fmt(x: np.ndarray) -> str:
-    q25, med, q75 = np.percentile(x, [25, 50, 75])
+    q25, med, q75 = _pct(x, [25, 50, 75])
     return f"{med:.3g} [{q25:.3g}, {q75:.3g}]"
 
 
@@ -152,7 +175,8 @@ def plot(path: Path, problem: str, cur: dict, kind: str, q: int) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for m, c in cur.items():
         x = np.arange(1, c.shape[1] + 1)
-        lo, med, hi = np.percentile(c, [25, 50, 75], axis=0)
+        with np.errstate(invalid="ignore"):  # +inf (no feasible point yet) is not drawn
+            lo, med, hi = np.percentile(c, [25, 50, 75], axis=0)
         ax.plot(x, med, label=m, lw=1.4)
         ax.fill_between(x, lo, hi, alpha=0.18)
     ax.set_xlabel("evaluations" + (f" (batches of {q})" if q > 1 else ""))
@@ -179,13 +203,18 @@ def write(out: Path, *, methods, problems, seeds, budget_of, q, command=None,
             notes.append(f"{prob}: {note}")
         if not cur:
             continue
-        plot(out / "plots" / f"{prob}.png", prob, cur, kind, q)
+        p = get(prob)
+        shown, label = mo_report.plot_curves(p, cur, kind) if is_multi_outcome(p) else (cur, kind)
+        plot(out / "plots" / f"{prob}.png", prob, shown, label, q)
         final = {m: c[:, -1] for m, c in cur.items()}
-        table[prob] = {"kind": kind, **{m: {"median": float(np.median(v)), "q25": float(np.percentile(v, 25)),
-                                            "q75": float(np.percentile(v, 75)), "n": len(v),
+        table[prob] = {"kind": kind, **{m: {"median": float(_pct(v, 50)), "q25": float(_pct(v, 25)),
+                                            "q75": float(_pct(v, 75)), "n": len(v),
                                             "text": _fmt(v)} for m, v in final.items()}}
-        hb = kind == "score"
-        if hb:
+        if is_multi_outcome(p):
+            for m, v in mo_report.feasible_fraction(runs, p, budget_of[prob], q, methods, seeds).items():
+                table[prob][m]["feasible"] = _fmt(v)
+        hb = higher_better(kind)
+        if kind == "score":
             for m, v in final.items():
                 scores[m].append(float(np.mean(v)))
         for m, v in final.items():
@@ -216,6 +245,12 @@ def markdown(s: dict, methods) -> str:
     for prob, row in s["table"].items():
         lines.append(f"| {prob} | {row['kind']} | " + " | ".join(
             row[m]["text"] if m in row else "-" for m in cols) + " |")
+    feas = {prob: row for prob, row in s["table"].items() if any("feasible" in row.get(m, {}) for m in cols)}
+    if feas:
+        lines += ["", "Feasible fraction of the evaluations (median [IQR] over seeds):", "",
+                  "| problem | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+        lines += [f"| {prob} | " + " | ".join(row[m].get("feasible", "-") if m in row else "-" for m in cols) + " |"
+                  for prob, row in feas.items()]
     if s["bayesmark_mean_score"]:
         lines += ["", "Bayesmark mean score (mean over seeds, then problems; higher is better):", "",
                   "| " + " | ".join(s["bayesmark_mean_score"]) + " |",

@@ -3,6 +3,7 @@
     python -m benchmarks.sweep --problems synthetic --methods gpbo,random,tpe --seeds 16
     python -m benchmarks.sweep --problems bayesmark --budget 128 --batch-size 8 --seeds 5
     python -m benchmarks.sweep --quick            # CI smoke run (< 2 min on 2 cores)
+    python -m benchmarks.sweep --problems mo --seeds 16   # multi-objective and constrained suite, q = 4
 
 gpbo runs batched: every run of a gpbo method whose problems share one encoded
 space (same ``DimSpec``: all seeds of a problem, and problems of equal
@@ -16,6 +17,12 @@ t_suggest, t_eval}`` (``value`` is what the optimiser saw: NaN -> ``null`` for
 a failed evaluation, noise added for ``*_noisy`` problems; ``true`` the
 noiseless value). Rerunning the same command after a kill reads the file and
 continues where it stopped (recorded evaluations are replayed, never redone).
+Multi-outcome problems (the ``mo`` suite, :mod:`benchmarks.mo_problems`)
+run through :mod:`benchmarks.mo_sweep` with their own methods
+(:mod:`benchmarks.mo_methods`; ``random`` serves both kinds), ``2 (d + 1)``
+Sobol initial points and, by default, q = 4; their records carry
+``outcomes``, ``feasible`` and ``hv`` / ``best_feasible`` instead of
+``value`` and ``true``. A method is run only on the problems of its kind.
 At the end :mod:`benchmarks.report` writes ``summary.md``, ``summary.json`` and
 ``plots/*.png`` into OUT.
 
@@ -40,6 +47,9 @@ import numpy as np
 import torch
 
 from benchmarks import methods as M
+from benchmarks import mo_methods as MM
+from benchmarks import mo_sweep
+from benchmarks.mo_problems import MO_SUITE, is_multi_outcome
 from benchmarks.problems import DIVERGING, SYNTHETIC, Problem, get
 from gpbo.settings import Settings
 
@@ -50,11 +60,17 @@ SUITES = {
     # "<model>-<dataset>-<metric>" name works too.
     "bayesmark": ["knn-iris-nll", "svm-wine-nll", "dt-diabetes-mse", "lasso-diabetes-mae",
                   "linear-breast_cancer-nll", "rf-iris-acc"],
+    "mo": MO_SUITE,  # multi-objective and constrained (benchmarks/mo_problems.py)
 }
 QUICK = dict(problems="branin,branin_noisy,hartmann6,knn-iris-nll", methods="gpbo,gpbo_ucb,random,tpe",
              seeds=2, budget=14)
 DEFAULT_METHODS = "gpbo,gpbo_ucb,gpbo_qlognei,gpbo_thompson,random,tpe,optuna_gp,botorch"
 Key = tuple[str, str, int]  # (method, problem, seed)
+
+
+def applies(method: str, problem: Problem) -> bool:
+    """Whether a method runs on a problem: multi-outcome methods on multi-outcome problems, the others on the rest."""
+    return method in (MM.ALL_MO_METHODS if is_multi_outcome(problem) else M.ALL_METHODS)
 
 
 def n_init(problem: Problem, q: int, budget: int) -> int:
@@ -210,7 +226,11 @@ def plan(problems: list[Problem], methods: list[str], seeds: list[int], budget_o
     for s in seeds:
         for method in methods:
             for p in problems:
-                if method in M.GPBO_METHODS:
+                if not applies(method, p):
+                    continue
+                if method in MM.GPBO_MO_METHODS:  # one group per problem: its outcomes are settings
+                    groups[(method, p.name, budget_of[p.name])].append((p, s))
+                elif method in M.GPBO_METHODS:
                     groups[(method, p.space().dims, budget_of[p.name])].append((p, s))
                 else:
                     seq.append((method, p, s))
@@ -243,12 +263,15 @@ def parse(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.sweep", description=__doc__.split("\n")[0])
     ap.add_argument("--problems", default="synthetic", help="comma list of names or suites: "
                     + ", ".join(SUITES))
-    ap.add_argument("--methods", default=DEFAULT_METHODS, help="comma list of " + ",".join(M.ALL_METHODS))
+    ap.add_argument("--methods", default=None, help="comma list of " + ",".join(M.ALL_METHODS) + " (single-"
+                    "objective problems) or " + ",".join(MM.ALL_MO_METHODS) + " (multi-outcome problems); default "
+                    + DEFAULT_METHODS + ", or " + MM.DEFAULT_MO_METHODS + " when every problem is multi-outcome")
     ap.add_argument("--seeds", type=int, default=16, help="seeds K..K+N-1 (K = --first-seed)")
     ap.add_argument("--first-seed", type=int, default=0,
                     help="K: more seeds for an earlier run, written to another OUT and merged for the report")
     ap.add_argument("--budget", type=int, default=None, help="evaluations per run (default: per problem)")
-    ap.add_argument("--batch-size", type=int, default=1, help="q: points per iteration")
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="q: points per iteration (default 1, or 4 when every problem is multi-outcome)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float64", choices=("float64", "float32"))
     ap.add_argument("--out", default="benchmarks/results/sweep",
@@ -260,7 +283,17 @@ def parse(argv=None) -> argparse.Namespace:
     if args.quick:
         for k, v in QUICK.items():
             setattr(args, k, v)
+    all_mo = all(is_multi_outcome(get(n)) for n in problem_names(args.problems))
+    if args.methods is None:
+        args.methods = MM.DEFAULT_MO_METHODS if all_mo else DEFAULT_METHODS
+    if args.batch_size is None:
+        args.batch_size = 4 if all_mo else 1
     return args
+
+
+def problem_names(problems: str) -> list[str]:
+    """The comma list of names and suites, expanded."""
+    return [n for item in problems.split(",") for n in SUITES.get(item, [item])]
 
 
 def main(argv=None, *, settings: Settings | None = None) -> dict:
@@ -269,12 +302,11 @@ def main(argv=None, *, settings: Settings | None = None) -> dict:
 
     args = parse(argv)
     started = env()
-    names = [n for item in args.problems.split(",") for n in SUITES.get(item, [item])]
-    problems = [get(n) for n in names]
+    problems = [get(n) for n in problem_names(args.problems)]
     methods = [m for m in args.methods.split(",") if m]
     for m in methods:
-        if m not in M.ALL_METHODS:
-            raise SystemExit(f"unknown method {m!r}; expected one of {M.ALL_METHODS}")
+        if m not in M.ALL_METHODS and m not in MM.ALL_MO_METHODS:
+            raise SystemExit(f"unknown method {m!r}; expected one of {M.ALL_METHODS + MM.ALL_MO_METHODS}")
     skipped = [m for m in methods if not M.available(m)]
     methods = [m for m in methods if m not in skipped]
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
@@ -291,11 +323,17 @@ def main(argv=None, *, settings: Settings | None = None) -> dict:
     with tqdm(total=total, initial=min(done, total), desc="evaluations", smoothing=0.05) as bar:
         for (method, _, budget), runs in groups.items():
             bar.set_postfix_str(f"{method} P={len(runs)}")
-            calls[f"{method}/{runs[0][0].name}+{len(runs)}runs"] = run_gpbo_group(
-                method, runs, budget, args.batch_size, store, bar, args.device, dtype, settings)
+            if is_multi_outcome(runs[0][0]):
+                n_calls = mo_sweep.run_gpbo_group(method, runs[0][0], [s for _, s in runs], budget,
+                                                  args.batch_size, store, bar, args.device, dtype)
+            else:
+                n_calls = run_gpbo_group(method, runs, budget, args.batch_size, store, bar, args.device, dtype,
+                                         settings)
+            calls[f"{method}/{runs[0][0].name}+{len(runs)}runs"] = n_calls
         for method, p, s in seq:
             bar.set_postfix_str(f"{method} {p.name} seed {s}")
-            run_sequential(method, p, s, budget_of[p.name], args.batch_size, store, bar)
+            run = mo_sweep.run_sequential if is_multi_outcome(p) else run_sequential
+            run(method, p, s, budget_of[p.name], args.batch_size, store, bar)
     store.close()
     info = {"engine_calls": calls, "skipped_methods": skipped, "args": vars(args), "env": started,
             "settings": None if settings is None else settings.to_dict()}
