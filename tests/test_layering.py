@@ -1,7 +1,7 @@
 """gpbo's packages import each other in one direction only (DESIGN.md, "Data flow").
 
 The declared order, bottom up: optim (the batched solver) ← space ← models ←
-acquisition ← search ← settings ← engine ← facade. A module may import
+acquisition ← search ← early_stopping ← settings ← engine ← facade. A module may import
 modules of its own layer or of a lower one; any edge that points up (and so
 any import cycle between layers) fails this test. Function-level imports count too.
 """
@@ -17,12 +17,13 @@ ROOT = Path(gpbo.__file__).parent
 
 # (layer, module prefixes); a module belongs to the layer of its longest matching prefix
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("gpbo.errors", "gpbo.threads", "gpbo.owners", "gpbo.pareto", "gpbo.outcomes")),
+    ("base", ("gpbo.errors", "gpbo.threads", "gpbo.owners", "gpbo.pareto", "gpbo.outcomes", "gpbo.early_stopping.protocol")),
     ("optim", ("gpbo.optim",)),
     ("space", ("gpbo.dims", "gpbo.space", "gpbo.design", "gpbo.validation")),
     ("models", ("gpbo.models",)),
     ("acquisition", ("gpbo.acquisition",)),
     ("search", ("gpbo.search",)),
+    ("early_stopping", ("gpbo.early_stopping",)),
     ("settings", ("gpbo.settings",)),
     ("engine", ("gpbo.engine",)),
     ("facade", ("gpbo",)),
