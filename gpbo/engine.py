@@ -30,14 +30,18 @@ from torch import Tensor
 
 from gpbo.acquisition import get as get_acquisition
 from gpbo.acquisition import is_joint
+from gpbo.acquisition import resolve as resolve_acquisition
 from gpbo.acquisition.protocol import Acquisition, AcquisitionContext
 from gpbo.dims import DimSpec
 from gpbo.errors import InvalidArgumentError
 from gpbo.models.exact import ExactGP
+from gpbo.models.multi_output import MultiOutputGP, fold_outcomes, unfold_theta
 from gpbo.models.protocol import Surrogate, SurrogateFactory, capability_members, lengthscale_of
 from gpbo.models.select import fit_surrogate
 from gpbo.models.variational import SVGP
-from gpbo.models.warping import warp_outcomes
+from gpbo.models.warping import warp_outcomes, warp_outcomes_at
+from gpbo.outcomes import Outcomes
+from gpbo.pareto import infer_reference_point
 from gpbo.search.avoid import avoid_observed
 from gpbo.search.multistart import maximize_acquisition
 from gpbo.settings import Settings, as_settings
@@ -56,12 +60,14 @@ class Suggestion:
             the member that chose it: LogEI's log scale or UCB's outcome
             scale, so values of successive calls are not comparable).
         model: the fitted surrogate (gpbo's, or what a custom
-            ``Settings.model`` factory returned); pass it back as ``warm_start``.
+            ``Settings.model`` factory returned); pass it back as
+            ``warm_start`` (or its ``theta``). With several outcomes a
+            :class:`MultiOutputGP` on the warped outcomes (``theta`` (P, O, d + 1)).
     """
 
     candidates: Tensor
     acq_values: Tensor
-    model: ExactGP | SVGP | Surrogate
+    model: ExactGP | SVGP | MultiOutputGP | Surrogate
 
 
 def suggest(
@@ -80,7 +86,9 @@ def suggest(
     Args:
         X: (P, n, d) observed inputs in [0, 1]^d, n >= 1. Its dtype and device
             are used for all the computation.
-        Y: (P, n) finite observed values, to be maximised.
+        Y: (P, n) finite observed values, to be maximised; or (P, n, O) with
+            O == ``settings.outcomes.n_outcomes``: objectives to maximise,
+            then constraints feasible iff <= 0 (`gpbo.outcomes.Outcomes`).
         dims: encoded dims (discrete levels, categorical dims); all continuous
             if None.
         q: points per problem.
@@ -99,9 +107,12 @@ def suggest(
         A :class:`Suggestion` with candidates (P, q, d).
     """
     settings = as_settings(settings)
+    Y = _outcome_columns(X, Y, settings.outcomes)
     dims, pending = _check_inputs(X, Y, dims, q, pending, seed)
-    acq = get_acquisition(settings.acquisition)
     warm_start = warm_start if settings.warm_start else None
+    if not settings.outcomes.is_single:
+        return _suggest_outcomes(X, Y, dims, q, pending, seed, warm_start, settings)
+    acq = get_acquisition(settings.acquisition)
     with limited_cpu_threads(X.device):
         fitted, Y = _fit(X, Y, dims, settings, seed, warm_start)
         if is_joint(acq):
@@ -119,17 +130,20 @@ def fit_model(
     dims: DimSpec | None = None,
     settings: Settings | Mapping[str, Any] | None = None,
     seed: int = 0,
-    warm_start: ExactGP | SVGP | Surrogate | Tensor | None = None,
-) -> ExactGP | SVGP | Surrogate:
-    """The surrogate `suggest` would fit to X (P, n, d), Y (P, n), output warp included.
+    warm_start: ExactGP | SVGP | MultiOutputGP | Surrogate | Tensor | None = None,
+) -> ExactGP | SVGP | MultiOutputGP | Surrogate:
+    """The surrogate `suggest` would fit to X (P, n, d), Y (P, n) (or (P, n, O)), output warp included.
 
     With ``settings.warp == "yeo-johnson"`` the model is fitted to the warped
     outcomes, so its posterior is on the warped scale (increasing in Y).
     """
     settings = as_settings(settings)
+    Y = _outcome_columns(X, Y, settings.outcomes)
     dims, _ = _check_inputs(X, Y, dims, 1, None, seed)
     warm_start = warm_start if settings.warm_start else None
     with limited_cpu_threads(X.device):
+        if not settings.outcomes.is_single:
+            return _fit_outcomes(X, Y, dims, settings, seed, warm_start)[0]
         return _fit(X, Y, dims, settings, seed, warm_start)[0]
 
 
@@ -200,8 +214,9 @@ def _maximise(
     acq: Acquisition, ctx: AcquisitionContext, q: int, dims: DimSpec, settings: Settings, seed: int,
 ) -> tuple[Tensor, Tensor]:
     """Maximise ``acq`` on ``ctx`` with the search options of ``settings``: (P, q, d), (P,)."""
-    k = min(settings.n_anchors, ctx.Y.shape[-1])
-    best = ctx.Y.topk(k, dim=-1).indices  # (P, k) the best observations anchor local searches
+    score = ctx.Y if ctx.Y.dim() == 2 else _anchor_score(ctx)  # (P, n)
+    k = min(settings.n_anchors, score.shape[-1])
+    best = score.topk(k, dim=-1).indices  # (P, k) the best observations anchor local searches
     anchors = ctx.X.gather(-2, best.unsqueeze(-1).expand(-1, -1, ctx.X.shape[-1]))  # (P, k, d)
     fn = acq(ctx)
     if len(dims.discrete_dims) == dims.d:  # no continuous dim: repeats are possible
@@ -233,8 +248,8 @@ def _check_inputs(
         raise InvalidArgumentError(f"X must have P, n, d >= 1, got shape {tuple(X.shape)}")
     if X.dtype not in (torch.float32, torch.float64):
         raise InvalidArgumentError(f"X must be float32 or float64, got {X.dtype}")
-    if not isinstance(Y, Tensor) or Y.shape != (P, n):
-        raise InvalidArgumentError(f"Y must be a tensor of shape (P, n) = {(P, n)}, got {_describe(Y)}")
+    if not isinstance(Y, Tensor) or Y.shape[:2] != (P, n) or Y.dim() not in (2, 3):
+        raise InvalidArgumentError(f"Y must be a tensor of shape (P, n) = {(P, n)} or (P, n, O), got {_describe(Y)}")
     _check_same_kind(Y, X, "Y")
     if not bool(X.isfinite().all()) or bool(((X < 0) | (X > 1)).any()):
         raise InvalidArgumentError("X must be finite and inside the unit cube [0, 1]^d")
@@ -266,3 +281,120 @@ def _describe(value: object) -> str:
     if isinstance(value, Tensor):
         return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
     return f"{type(value).__name__} {value!r}"[:120]
+
+
+# ---- several outcomes (objectives, then constraints): one GP per outcome, batched with P ----
+
+
+def _outcome_columns(X: Tensor, Y: Tensor, outcomes: Outcomes) -> Tensor:
+    """Y as the engine reads it: (P, n) for one objective (a (P, n, 1) Y squeezed), else (P, n, O)."""
+    if not isinstance(Y, Tensor) or not isinstance(X, Tensor):
+        return Y  # _check_inputs names the problem
+    O = outcomes.n_outcomes
+    if outcomes.is_single:
+        return Y.squeeze(-1) if Y.dim() == 3 and Y.shape[-1] == 1 else Y
+    if Y.dim() != 3 or Y.shape[-1] != O:
+        raise InvalidArgumentError(
+            f"Y must have shape (P, n, O) with O = {O} ({outcomes.n_objectives} objectives, "
+            f"{outcomes.n_constraints} constraints: settings.outcomes), got {_describe(Y)}"
+        )
+    return Y
+
+
+def _suggest_outcomes(
+    X: Tensor, Y: Tensor, dims: DimSpec, q: int, pending: Tensor | None, seed: int,
+    warm_start: object, settings: Settings,
+) -> Suggestion:
+    """`suggest` for Y (P, n, O): several objectives and/or constraints."""
+    acq = resolve_acquisition(settings.acquisition, settings.outcomes)
+    with limited_cpu_threads(X.device):
+        fitted, Y_w, ref = _fit_outcomes(X, Y, dims, settings, seed, warm_start)
+        if is_joint(acq):
+            ctx = AcquisitionContext.from_data(fitted, X, Y_w, pending=pending, seed=seed,
+                                               outcomes=settings.outcomes, ref_point=ref)
+            candidates, values = _maximise(acq, ctx, q, dims, settings, seed)
+        else:
+            candidates, values = _kriging_believer_outcomes(acq, fitted, X, Y_w, ref, pending, q, dims, settings, seed)
+    return Suggestion(candidates=candidates.detach(), acq_values=values.detach(), model=fitted)
+
+
+def _fit_outcomes(
+    X: Tensor, Y: Tensor, dims: DimSpec, settings: Settings, seed: int, warm_start: object
+) -> tuple[MultiOutputGP, Tensor, Tensor | None]:
+    """One GP per outcome on the warped outcomes: (model, warped Y (P, n, O), reference point (P, m) or None).
+
+    The warp is monotone per column, so the values that give the outcomes
+    their meaning go through the same map as the data: the reference point
+    (the user's, or BoTorch's rule on the observed feasible objectives, in
+    Y's units) and each constraint's threshold 0; a constraint column is
+    then shifted so that its warped threshold is 0 again. Warping the
+    constraints too (rather than only standardising them) gives heavy-tailed
+    constraint metrics (memory, latency) the same better-behaved GP as the
+    objectives. Feasibility of the observations is computed on the raw
+    values and kept exactly (a rounding tie at the threshold cannot flip it).
+    """
+    P, n, O = Y.shape
+    outcomes = settings.outcomes
+    m = outcomes.n_objectives
+    feasible = (Y[..., m:] <= 0).all(-1)  # (P, n) on the raw values
+    ref = _reference_point(Y[..., :m], feasible, outcomes) if m > 1 else None  # (P, m)
+    at = torch.zeros(P, O, 1, dtype=Y.dtype, device=Y.device)
+    if ref is not None:
+        at[:, :m, 0] = ref
+    Y_rows = Y.transpose(1, 2).reshape(P * O, n)
+    if settings.warp == "yeo-johnson":
+        Y_rows, at_rows = warp_outcomes_at(Y_rows, at.reshape(P * O, 1), fence=settings.warp_fence)
+        at = at_rows.reshape(P, O, 1)
+    Y_w = Y_rows.reshape(P, O, n).transpose(1, 2).clone()  # (P, n, O)
+    shifted = Y_w[..., m:] - at[:, m:, 0].unsqueeze(1)  # constraints, threshold at 0
+    tiny = torch.finfo(Y.dtype).tiny
+    Y_w[..., m:] = torch.where(Y[..., m:] > 0, shifted.clamp_min(tiny), shifted.clamp_max(0.0))
+    signs = torch.ones(O, dtype=Y.dtype, device=Y.device)
+    signs[m:] = -1.0  # constraints fitted negated, see MultiOutputGP.n_objectives
+    X_f, Y_f = fold_outcomes(X, Y_w * signs)  # (P*O, n, d), (P*O, n)
+    warm = warm_start.model if isinstance(warm_start, MultiOutputGP) else unfold_theta(warm_start, P, O)
+    inner, _ = _fit(X_f, Y_f, dims, settings.replace(warp="none", outcomes=Outcomes(), acquisition="auto"), seed, warm)
+    return MultiOutputGP(inner, O, m), Y_w, (None if ref is None else at[:, :m, 0])
+
+
+def _reference_point(Y_obj: Tensor, feasible: Tensor, outcomes: Outcomes) -> Tensor:
+    """(P, m) the user's reference point, or BoTorch's rule on the feasible (else all) observed objectives."""
+    if outcomes.ref_point is not None:
+        return torch.tensor(outcomes.ref_point, dtype=Y_obj.dtype, device=Y_obj.device).expand(Y_obj.shape[0], -1).clone()
+    ref = infer_reference_point(Y_obj, feasible)  # NaN where nothing is feasible
+    return torch.where(ref.isnan(), infer_reference_point(Y_obj), ref)
+
+
+def _anchor_score(ctx: AcquisitionContext) -> Tensor:
+    """(P, n) which observations anchor local searches: the feasible non-dominated ones first, then the first objective."""
+    m = ctx.outcomes.n_objectives
+    Y_obj, feasible = ctx.Y[..., :m], ctx.feasible  # (P, n, m), (P, n)
+    dominated = ((Y_obj.unsqueeze(-3) >= Y_obj.unsqueeze(-2)).all(-1) & feasible.unsqueeze(-2)).sum(-1)  # (P, n)
+    first = Y_obj[..., 0]
+    spread = (first.amax(-1, keepdim=True) - first.amin(-1, keepdim=True)).clamp_min(1e-12)
+    return -dominated.to(first) - 2.0 * (~feasible).to(first) + 0.5 * (first - first.amin(-1, keepdim=True)) / spread
+
+
+def _kriging_believer_outcomes(
+    acq: Acquisition, model: MultiOutputGP, X: Tensor, Y: Tensor, ref: Tensor | None, pending: Tensor | None,
+    q: int, dims: DimSpec, settings: Settings, seed: int,
+) -> tuple[Tensor, Tensor]:
+    """`_kriging_believer` for Y (P, n, O): every outcome believed at its posterior mean."""
+    if pending is not None:
+        model, X, Y = _believe_outcomes(model, X, Y, pending)
+    points, first_values = [], None
+    for i in range(q):
+        ctx = AcquisitionContext.from_data(model, X, Y, seed=seed + i, outcomes=settings.outcomes, ref_point=ref)
+        x, values = _maximise(acq, ctx, 1, dims, settings, seed + i)  # (P, 1, d), (P,)
+        points.append(x)
+        first_values = values if first_values is None else first_values
+        if i < q - 1:
+            model, X, Y = _believe_outcomes(model, X, Y, x)
+    return torch.cat(points, dim=-2), first_values
+
+
+def _believe_outcomes(model: MultiOutputGP, X: Tensor, Y: Tensor, new: Tensor) -> tuple[MultiOutputGP, Tensor, Tensor]:
+    """Add ``new`` (P, k, d) at its posterior mean (P, k, O) to the model and the data."""
+    with torch.no_grad():
+        mean = model.posterior(new).mean  # (P, k, O)
+    return model.condition(new, mean, noiseless=True), torch.cat([X, new], -2), torch.cat([Y, mean], -2)

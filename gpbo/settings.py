@@ -30,8 +30,8 @@ from typing import Any
 
 import torch
 
-from gpbo.acquisition import DEFAULT_ACQUISITION
-from gpbo.acquisition import get as get_acquisition
+from gpbo.acquisition import AUTO
+from gpbo.acquisition import resolve as resolve_acquisition
 from gpbo.acquisition.protocol import Acquisition
 from gpbo.errors import InvalidArgumentError
 from gpbo.models.protocol import SurrogateFactory, check_factory
@@ -54,9 +54,15 @@ class Settings:
     """What shapes a suggestion. Every field is checked at construction.
 
     Attributes:
-        acquisition: A registry name (default ``"log_aei_ucb"``: augmented EI
-            and UCB taking turns, see `gpbo.acquisition.portfolio`) or an
-            object following `gpbo.acquisition.protocol.Acquisition`.
+        acquisition: A registry name or an object following
+            `gpbo.acquisition.protocol.Acquisition`. The default ``"auto"``
+            resolves against ``outcomes`` (`gpbo.acquisition.resolve`): one
+            objective: ``"log_aei_ucb"`` (augmented EI and UCB taking turns,
+            see `gpbo.acquisition.portfolio`); one objective and constraints:
+            LogEI and UCB taking turns plus the log probability of
+            feasibility; 2-4 objectives: ``"qlog_nehvi"``; 5 or more:
+            ``"qlog_parego"``. A name that cannot serve ``outcomes`` (e.g.
+            ``"log_ei"`` for 2 objectives) is refused here.
         model: Surrogate: ``"auto"`` (exact GP up to
             ``gpbo.models.select.SVGP_THRESHOLD`` observations, SVGP above),
             ``"exact"``, ``"svgp"``, or a researcher's own surrogate factory:
@@ -107,7 +113,7 @@ class Settings:
         InvalidArgumentError: naming the field, the bad value and what was expected.
     """
 
-    acquisition: str | Acquisition = DEFAULT_ACQUISITION
+    acquisition: str | Acquisition = AUTO
     model: str | SurrogateFactory = "auto"
     kernel: str = "matern52"
     noise: str = "learned"
@@ -128,7 +134,6 @@ class Settings:
     outcomes: Outcomes = Outcomes()
 
     def __post_init__(self) -> None:
-        get_acquisition(self.acquisition)  # raises InvalidArgumentError for an unknown name or object
         if isinstance(self.model, str):
             check_choice("model", self.model, MODELS)
         else:
@@ -152,6 +157,7 @@ class Settings:
         if not isinstance(outcomes, Outcomes):
             raise InvalidArgumentError(f"outcomes must be a gpbo.outcomes.Outcomes or a dict of its fields, got {outcomes!r:.200}")
         object.__setattr__(self, "outcomes", outcomes)
+        resolve_acquisition(self.acquisition, outcomes)  # an unknown name, or one that cannot serve the outcomes
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (and validated)."""

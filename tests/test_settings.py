@@ -14,7 +14,8 @@ from gpbo.settings import as_settings
 
 def test_defaults_are_the_engine_defaults():
     s = gpbo.Settings()
-    assert (s.acquisition, s.model, s.kernel, s.noise, s.warp) == ("log_aei_ucb", "auto", "matern52", "learned", "yeo-johnson")
+    assert (s.acquisition, s.model, s.kernel, s.noise, s.warp) == ("auto", "auto", "matern52", "learned", "yeo-johnson")
+    assert type(gpbo.acquisition.resolve(s.acquisition, s.outcomes)) is gpbo.acquisition.RoundRobin  # "log_aei_ucb"
     assert (s.n_raw, s.n_restarts, s.n_anchors, s.warp_fence) == (512, 10, 3, 3.0)
     assert s.device == torch.device("cpu") and s.dtype is torch.float64
 
@@ -63,7 +64,7 @@ def test_json_round_trip_keeps_every_field():
 def test_a_custom_acquisition_is_saved_as_none_and_restores_the_default():
     s = gpbo.Settings(acquisition=gpbo.acquisition.UCB(beta=3.0))
     assert s.to_dict()["acquisition"] is None
-    assert gpbo.Settings.from_dict(s.to_dict()).acquisition == "log_aei_ucb"
+    assert gpbo.Settings.from_dict(s.to_dict()).acquisition == "auto"
 
 
 def test_as_settings_takes_none_a_dict_or_settings():

@@ -13,7 +13,10 @@ from collections.abc import Callable
 
 from gpbo.acquisition.analytic import UCB, LogAugmentedEI, LogEI, LogPI, PosteriorMean
 from gpbo.acquisition.botorch_adapter import BoTorchAcquisition, GpboBoTorchModel
+from gpbo.acquisition.constrained import Constrained, qLogNEIConstrained
 from gpbo.acquisition.monte_carlo import qLogNEI
+from gpbo.acquisition.nehvi import qLogNEHVI
+from gpbo.acquisition.parego import qLogNParEGO
 from gpbo.acquisition.portfolio import RoundRobin
 from gpbo.acquisition.protocol import (
     Acquisition,
@@ -24,12 +27,15 @@ from gpbo.acquisition.protocol import (
 )
 from gpbo.acquisition.thompson import ThompsonSampling
 from gpbo.errors import InvalidArgumentError
+from gpbo.outcomes import Outcomes
 
 __all__ = [
     "Acquisition",
     "AcquisitionContext",
     "AcquisitionFn",
+    "AUTO",
     "BoTorchAcquisition",
+    "Constrained",
     "DEFAULT_ACQUISITION",
     "GpboBoTorchModel",
     "LogAugmentedEI",
@@ -43,8 +49,12 @@ __all__ = [
     "draw_seed",
     "get",
     "is_joint",
+    "qLogNEHVI",
     "qLogNEI",
+    "qLogNEIConstrained",
+    "qLogNParEGO",
     "register",
+    "resolve",
 ]
 
 DEFAULT_ACQUISITION = "log_aei_ucb"
@@ -53,6 +63,9 @@ DEFAULT_ACQUISITION = "log_aei_ucb"
 against LogEI and UCB alone (docs/decisions/0010-default-portfolio-logei-ucb.md);
 augmented EI then replaced LogEI in the portfolio
 (docs/decisions/0011-augmented-ei-in-default-portfolio.md)."""
+
+AUTO = "auto"
+"""`gpbo.Settings`' default acquisition: the default for the outcome layout (:func:`resolve`)."""
 
 REGISTRY: dict[str, Callable[[], Acquisition]] = {
     "log_ei": LogEI,
@@ -64,7 +77,60 @@ REGISTRY: dict[str, Callable[[], Acquisition]] = {
     "posterior_mean": PosteriorMean,
     "qlog_nei": qLogNEI,
     "thompson": ThompsonSampling,
+    "qlog_nehvi": qLogNEHVI,
+    "qlog_parego": qLogNParEGO,
 }
+
+_MAX_NEHVI_OBJECTIVES = 4  # qLogNEHVI's box decompositions grow fast with m; ParEGO above
+
+
+def resolve(name_or_obj: str | Acquisition | Callable, outcomes: Outcomes) -> Acquisition | Callable:
+    """The acquisition to run for ``outcomes``: ``"auto"`` resolved, constraints wrapped in.
+
+    - ``"auto"``: one objective: :data:`DEFAULT_ACQUISITION` (``"log_aei_ucb"``);
+      one objective and constraints: ``Constrained(RoundRobin((LogEI(), UCB())))``
+      (LogEI rather than augmented EI: its incumbent, the best feasible
+      observation, is what constrained EI needs); 2-4 objectives: qLogNEHVI;
+      5 or more: qLogNParEGO.
+    - a multi-objective acquisition (``multi_objective = True``: ``"qlog_nehvi"``,
+      ``"qlog_parego"``) needs >= 2 objectives and handles constraints itself.
+    - any other acquisition is single-objective: with constraints, a one-point
+      one is wrapped in :class:`Constrained` and ``"qlog_nei"`` becomes
+      :class:`qLogNEIConstrained`; other joint ones are refused.
+
+    Raises:
+        InvalidArgumentError: naming the acquisition and the outcome layout it cannot serve.
+    """
+    m, k = outcomes.n_objectives, outcomes.n_constraints
+    if isinstance(name_or_obj, str) and name_or_obj == AUTO:
+        if m == 1:
+            return get(DEFAULT_ACQUISITION) if k == 0 else Constrained(RoundRobin((LogEI(), UCB())))
+        return qLogNEHVI() if m <= _MAX_NEHVI_OBJECTIVES else qLogNParEGO()
+    acq = get(name_or_obj)
+    label = name_or_obj if isinstance(name_or_obj, str) else repr(acq)
+    if getattr(acq, "multi_objective", False):
+        if m < 2:
+            raise InvalidArgumentError(
+                f"acquisition {label!r} is multi-objective and needs >= 2 objectives, got {m} "
+                "(use 'auto', 'log_aei_ucb' or 'qlog_nei' for one)"
+            )
+        return acq
+    if m > 1:
+        raise InvalidArgumentError(
+            f"acquisition {label!r} is single-objective and cannot serve {m} objectives; "
+            "use 'auto', 'qlog_nehvi' or 'qlog_parego'"
+        )
+    if k == 0:
+        return acq
+    if isinstance(acq, qLogNEI):
+        return qLogNEIConstrained(num_samples=acq.num_samples, max_baseline=acq.max_baseline,
+                                  tau_max=acq.tau_max, tau_relu=acq.tau_relu)
+    if is_joint(acq):
+        raise InvalidArgumentError(
+            f"acquisition {label!r} does not handle constraints ({k} given); "
+            "use 'auto', 'qlog_nei' or a one-point acquisition"
+        )
+    return Constrained(acq)
 
 
 def get(name_or_obj: str | Acquisition | Callable) -> Acquisition | Callable:
@@ -83,6 +149,8 @@ def get(name_or_obj: str | Acquisition | Callable) -> Acquisition | Callable:
         InvalidArgumentError: for an unknown name or a non-callable object.
     """
     if isinstance(name_or_obj, str):
+        if name_or_obj == AUTO:
+            return get(DEFAULT_ACQUISITION)  # one objective; see resolve for other outcome layouts
         factory = REGISTRY.get(name_or_obj)
         if factory is None:
             raise InvalidArgumentError(

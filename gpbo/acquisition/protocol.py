@@ -60,6 +60,7 @@ from torch import Tensor
 
 from gpbo.errors import InvalidArgumentError
 from gpbo.models.protocol import Surrogate
+from gpbo.outcomes import Outcomes
 
 __all__ = [
     "AcquisitionContext",
@@ -80,12 +81,19 @@ class AcquisitionContext:
     """Everything an acquisition may use, for P problems at once.
 
     Attributes:
-        model: the fitted surrogate (see :class:`gpbo.models.protocol.Surrogate`).
+        model: the fitted surrogate (see :class:`gpbo.models.protocol.Surrogate`);
+            with several outcomes a `gpbo.models.multi_output.MultiOutputGP`.
         X: (P, n, d) observed inputs in the unit cube.
-        Y: (P, n) observed outcomes, maximisation convention.
-        best_f: (P,) largest observed Y per problem.
+        Y: (P, n) observed outcomes, maximisation convention; with several
+            outcomes (P, n, O), in the layout of ``outcomes``.
+        best_f: (P,) largest observed Y per problem (several outcomes: the
+            largest feasible first objective, or its smallest value where no
+            observation is feasible).
         pending: (P, k, d) points under evaluation, or None.
         generator: seeded ``torch.Generator`` on X's device.
+        outcomes: the columns of Y (`gpbo.outcomes.Outcomes`); default one objective.
+        ref_point: (P, n_objectives) hypervolume reference point in the
+            units of Y, or None (single objective).
 
     Raises:
         InvalidArgumentError: if the shapes do not fit together.
@@ -97,14 +105,17 @@ class AcquisitionContext:
     best_f: Tensor
     pending: Tensor | None
     generator: torch.Generator
+    outcomes: Outcomes = Outcomes()
+    ref_point: Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.X.dim() != 3:
             raise InvalidArgumentError(f"ctx.X must be (P, n, d), got shape {tuple(self.X.shape)}")
         P, n, d = self.X.shape
-        if tuple(self.Y.shape) != (P, n):
+        expected = (P, n) if self.outcomes.is_single else (P, n, self.outcomes.n_outcomes)
+        if tuple(self.Y.shape) != expected:
             raise InvalidArgumentError(
-                f"ctx.Y must be (P, n) = {(P, n)}, got {tuple(self.Y.shape)}"
+                f"ctx.Y must be {'(P, n)' if len(expected) == 2 else '(P, n, O)'} = {expected}, got {tuple(self.Y.shape)}"
             )
         if tuple(self.best_f.shape) != (P,):
             raise InvalidArgumentError(
@@ -125,17 +136,36 @@ class AcquisitionContext:
         *,
         pending: Tensor | None = None,
         seed: int = 0,
+        outcomes: Outcomes | None = None,
+        ref_point: Tensor | None = None,
     ) -> AcquisitionContext:
         """Context with ``best_f = Y.max(-1)`` and a generator seeded with ``seed``.
 
         Args:
             model: fitted surrogate.
-            X: (P, n, d); Y: (P, n); pending: (P, k, d) or None.
+            X: (P, n, d); Y: (P, n), or (P, n, O) with ``outcomes``; pending: (P, k, d) or None.
             seed: seed of the generator (created on X's device).
+            outcomes: the columns of a (P, n, O) Y; None is one objective.
+            ref_point: (P, n_objectives) hypervolume reference point, or None.
         """
         generator = torch.Generator(device=X.device).manual_seed(seed)
-        return cls(model=model, X=X, Y=Y, best_f=Y.max(-1).values, pending=pending,
-                   generator=generator)
+        outcomes = Outcomes() if outcomes is None else outcomes
+        if outcomes.is_single:
+            best_f = Y.max(-1).values
+        else:
+            first = Y[..., 0]  # (P, n)
+            feasible = (Y[..., outcomes.n_objectives:] <= 0).all(-1)  # (P, n)
+            best_feasible = torch.where(feasible, first, torch.full_like(first, -torch.inf)).amax(-1)
+            best_f = torch.where(feasible.any(-1), best_feasible, first.amin(-1))
+        return cls(model=model, X=X, Y=Y, best_f=best_f, pending=pending, generator=generator,
+                   outcomes=outcomes, ref_point=ref_point)
+
+    @property
+    def feasible(self) -> Tensor:
+        """(P, n) bool: the observations that meet every constraint (all True without constraints)."""
+        if self.outcomes.is_single:
+            return torch.ones_like(self.Y, dtype=torch.bool)
+        return (self.Y[..., self.outcomes.n_objectives:] <= 0).all(-1)
 
 
 @runtime_checkable

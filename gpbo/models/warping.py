@@ -110,11 +110,55 @@ def pull_in_far_outcomes(Y: Tensor, fence: float = FENCE) -> tuple[Tensor, Tenso
     Y' is increasing in Y and equal to it within the fences; ``log_jac`` is
     the sum over outcomes of log dY'/dY, for comparing likelihoods with Y's.
     """
+    q1, q3, s = _fences(Y)
+    return _pull(Y, q1, q3, s, fence)
+
+
+def warp_outcomes_at(
+    Y: Tensor, at: Tensor, *, fence: float | None = FENCE, lam_min: float = LAM_MIN, lam_max: float = LAM_MAX
+) -> tuple[Tensor, Tensor]:
+    """The map of `warp_outcomes`, fitted on Y (P, n) alone, applied to Y and to ``at`` (P, k).
+
+    For values that must move with the outcomes: a hypervolume reference
+    point, a constraint's threshold. Y and ``at`` go through the same
+    elementwise operations, so equal values stay equal and the order of the
+    values of a row is kept (the map is increasing).
+
+    Returns:
+        (warped Y (P, n), warped at (P, k)).
+    """
+    n = Y.shape[-1]
+    both = torch.cat([Y, at], -1)  # (P, n + k)
+    if fence is None:
+        _, lam, _ = _profile_fit(Y, lam_min, lam_max)  # (P,)
+        base, source = Y, both
+    else:
+        q1, q3, s = _fences(Y)
+        pulled, log_jac = _pull(Y, q1, q3, s, fence)
+        ll, lams, _ = _profile_fit(torch.stack([Y, pulled]), lam_min, lam_max)  # (2, P)
+        use = ll[1] + log_jac > ll[0]  # (P,) as warp_outcomes decides
+        lam = torch.where(use, lams[1], lams[0])
+        base = torch.where(use.unsqueeze(-1), pulled, Y)
+        source = torch.where(use.unsqueeze(-1), _pull(both, q1, q3, s, fence)[0], both)
+    mean = base.mean(-1, keepdim=True)
+    std = base.std(-1, keepdim=True, correction=0) if n > 1 else torch.zeros_like(mean)
+    std = torch.where(constant_rows(mean, std), 1.0, std)
+    warped = yeo_johnson((source - mean) / std, lam.unsqueeze(-1))  # (P, n + k)
+    return warped[..., :n], warped[..., n:]
+
+
+def _fences(Y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(q1, q3, s), each (P, 1): the quartiles of Y (P, n) and its interquartile range (the std where they tie)."""
     quartiles = torch.tensor([0.25, 0.75], dtype=Y.dtype, device=Y.device)
     q1, q3 = torch.quantile(Y, quartiles, dim=-1, keepdim=True)  # (P, 1) each
     std = Y.std(-1, keepdim=True, correction=0) if Y.shape[-1] > 1 else torch.zeros_like(q1)
     s = torch.where(q3 > q1, q3 - q1, std).clamp_min(torch.finfo(Y.dtype).tiny)  # (P, 1)
-    below = (q1 - fence * s - Y).clamp_min(0) / s  # (P, n) distance beyond a fence, in units of s
+    return q1, q3, s
+
+
+def _pull(Y: Tensor, q1: Tensor, q3: Tensor, s: Tensor, fence: float) -> tuple[Tensor, Tensor]:
+    """Values Y (P, m) beyond the fences of (q1, q3, s) pulled in; and the log Jacobian (P,)."""
+    below = (q1 - fence * s - Y).clamp_min(0) / s  # (P, m) distance beyond a fence, in units of s
     above = (Y - q3 - fence * s).clamp_min(0) / s
     pulled = Y + s * (below - below.log1p()) - s * (above - above.log1p())
     return pulled, -(below.log1p() + above.log1p()).sum(-1)

@@ -1,0 +1,79 @@
+"""gpbo.suggest with several outcomes: layouts, q, pending, warm starts, the warp and the settings."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import gpbo
+from gpbo.engine import _fit_outcomes, suggest
+from gpbo.errors import InvalidArgumentError
+from gpbo.outcomes import Outcomes
+
+FAST = {"n_raw": 64, "n_restarts": 2}
+
+
+def _data(P=2, n=10, d=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.rand(P, n, d, generator=g, dtype=torch.float64)
+    a, b = -(X - 0.25).pow(2).sum(-1), -(X - 0.75).pow(2).sum(-1)
+    c = X.sum(-1) - 1.0
+    return X, torch.stack([a, b, c], -1)
+
+
+@pytest.mark.parametrize("q", [1, 4])
+@pytest.mark.parametrize(("columns", "outcomes"), [
+    ([0, 1], Outcomes(2, 0)), ([0, 1, 2], Outcomes(2, 1)), ([0, 2], Outcomes(1, 1)),
+])
+def test_suggest_every_layout(columns, outcomes, q):
+    X, Y = _data()
+    pending = torch.rand(2, 1, 2, dtype=torch.float64)
+    s = suggest(X, Y[..., columns], q=q, pending=pending, settings={"outcomes": outcomes, **FAST})
+    assert s.candidates.shape == (2, q, 2) and bool(((s.candidates >= 0) & (s.candidates <= 1)).all())
+    assert s.acq_values.shape == (2,) and bool(s.acq_values.isfinite().all())
+    theta = s.model.theta
+    assert theta.shape == (2, len(columns), 3)
+    again = suggest(X, Y[..., columns], q=1, warm_start=torch.tensor(theta.tolist(), dtype=torch.float64),
+                    settings={"outcomes": outcomes, **FAST})
+    assert again.candidates.shape == (2, 1, 2)
+
+
+def test_one_objective_as_p_n_1_is_the_single_objective_path():
+    X, Y = _data(P=1)
+    a = suggest(X, Y[..., 0], settings=FAST)
+    b = suggest(X, Y[..., :1], settings=FAST)
+    assert torch.equal(a.candidates, b.candidates)
+
+
+def test_warp_keeps_feasibility_and_maps_the_reference_point():
+    X, Y = _data(P=3, n=12)
+    Y = Y.clone()
+    Y[0, 0, 0] = -1e4  # a far-out objective value: the warp pulls it in
+    Y[1, 3, 2] = 0.0  # exactly on the threshold: feasible
+    model, Y_w, ref = _fit_outcomes(X, Y, gpbo.dims.DimSpec.continuous(2), gpbo.Settings(outcomes=Outcomes(2, 1)), 0, None)
+    assert torch.equal(Y_w[..., 2] <= 0, Y[..., 2] <= 0)
+    raw_ref = gpbo.pareto.infer_reference_point(Y[..., :2], Y[..., 2] <= 0)
+    for j in range(2):  # the warp is increasing: the order of the points and of the reference point is kept
+        assert torch.equal(Y_w[..., j] > ref[:, j:j + 1], Y[..., j] > raw_ref[:, j:j + 1])
+        assert torch.equal(Y_w[..., j].argsort(-1), Y[..., j].argsort(-1))
+
+
+def test_settings_resolve_and_refuse():
+    assert isinstance(gpbo.acquisition.resolve("auto", Outcomes(2, 0)), gpbo.acquisition.qLogNEHVI)
+    assert isinstance(gpbo.acquisition.resolve("auto", Outcomes(5, 0)), gpbo.acquisition.qLogNParEGO)
+    assert isinstance(gpbo.acquisition.resolve("auto", Outcomes(1, 2)), gpbo.acquisition.Constrained)
+    assert isinstance(gpbo.acquisition.resolve("qlog_nei", Outcomes(1, 1)), gpbo.acquisition.qLogNEIConstrained)
+    with pytest.raises(InvalidArgumentError, match="'log_ei' is single-objective and cannot serve 2 objectives"):
+        gpbo.Settings(acquisition="log_ei", outcomes=Outcomes(2, 0))
+    with pytest.raises(InvalidArgumentError, match="'qlog_nehvi' is multi-objective"):
+        gpbo.Settings(acquisition="qlog_nehvi")
+    with pytest.raises(InvalidArgumentError, match="'thompson' does not handle constraints"):
+        gpbo.Settings(acquisition="thompson", outcomes=Outcomes(1, 1))
+    import json
+    json.dumps(gpbo.Settings(outcomes=Outcomes(2, 1)).to_dict())
+
+
+def test_y_with_the_wrong_number_of_outcomes_is_named():
+    X, Y = _data()
+    with pytest.raises(InvalidArgumentError, match=r"Y must have shape \(P, n, O\) with O = 3"):
+        suggest(X, Y[..., :2], settings={"outcomes": Outcomes(2, 1)})
