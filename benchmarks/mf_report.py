@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -62,19 +63,25 @@ def _plot(path: Path, title: str, series: dict[str, list[dict]], max_steps: floa
     for axis, ax, hi, label in ((0, axes[0], max_steps, "cumulative steps (epochs)"),
                                 (1, axes[1], t_max, "simulated wall time (s)")):
         grid = np.linspace(hi / 200, hi, 200)
+        drawn = False
         for m, rs in series.items():
             y = np.array([[regret(r, x, axis) for x in grid] for r in rs])  # (seeds, 200)
-            y = np.where(np.isfinite(y), np.maximum(y, 1e-3), np.nan)
-            with np.errstate(invalid="ignore"), __import__("warnings").catch_warnings():
-                __import__("warnings").simplefilter("ignore")
+            y = np.where(np.isfinite(y), np.maximum(y, 1e-3), np.nan)  # +inf: no complete training yet
+            if np.isnan(y).all():
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # all-NaN columns before the first complete training
                 lo, med, up = np.nanpercentile(y, [25, 50, 75], axis=0)
             ax.plot(grid, med, label=m, lw=1.4)
             ax.fill_between(grid, lo, up, alpha=0.15)
+            drawn = True
         ax.set_xlabel(label)
-        ax.set_yscale("log")
+        if drawn:
+            ax.set_yscale("log")
         ax.set_ylabel("regret (median, IQR band; floored at 1e-3)")
     axes[0].set_title(title)
-    axes[1].legend(fontsize=7)
+    if axes[1].lines:
+        axes[1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
