@@ -347,7 +347,8 @@ DIVERGING: dict[str, Problem] = {p.name: p for p in (_diverging(branin), _diverg
 
 
 def get(name: str) -> Problem:
-    """A problem by name: ``PROBLEMS``, ``SYNTHETIC``, ``DIVERGING``, the multi-outcome ones, then the HPO suite."""
+    """A problem by name: ``PROBLEMS``, ``SYNTHETIC``, ``DIVERGING``, the multi-outcome and multi-fidelity ones, then
+    the HPO suite."""
     for table in (PROBLEMS, SYNTHETIC, DIVERGING):
         if name in table:
             return table[name]
@@ -355,6 +356,12 @@ def get(name: str) -> Problem:
 
     try:
         return get_mo(name)
+    except KeyError:
+        pass
+    from benchmarks.mf_problems import get_mf  # multi-fidelity problems (imports this module)
+
+    try:
+        return get_mf(name)
     except KeyError:
         pass
     from benchmarks import hpo, mlp_task  # heavy imports (sklearn), only when needed

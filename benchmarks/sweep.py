@@ -4,6 +4,7 @@
     python -m benchmarks.sweep --problems bayesmark --budget 128 --batch-size 8 --seeds 5
     python -m benchmarks.sweep --quick            # CI smoke run (< 2 min on 2 cores)
     python -m benchmarks.sweep --problems mo --seeds 16   # multi-objective and constrained suite, q = 4
+    python -m benchmarks.sweep --problems mf --seeds 16 --workers 1,4,16 --budget 30  # multi-fidelity suite
 
 gpbo runs batched: every run of a gpbo method whose problems share one encoded
 space (same ``DimSpec``: all seeds of a problem, and problems of equal
@@ -23,6 +24,11 @@ run through :mod:`benchmarks.mo_sweep` with their own methods
 Sobol initial points and, by default, q = 4; their records carry
 ``outcomes``, ``feasible`` and ``hv`` / ``best_feasible`` instead of
 ``value`` and ``true``. A method is run only on the problems of its kind.
+Multi-fidelity problems (the ``mf`` suite, :mod:`benchmarks.mf_problems`)
+run through :mod:`benchmarks.mf_sweep`: learning curves step by step on a
+simulated asynchronous backend (``--workers``), with ``--budget`` counted in
+full trainings, their methods (:mod:`benchmarks.mf_methods`) and report
+(:mod:`benchmarks.mf_report`); a sweep is either all multi-fidelity or none.
 At the end :mod:`benchmarks.report` writes ``summary.md``, ``summary.json`` and
 ``plots/*.png`` into OUT.
 
@@ -47,8 +53,10 @@ import numpy as np
 import torch
 
 from benchmarks import methods as M
+from benchmarks import mf_methods as MFM
 from benchmarks import mo_methods as MM
 from benchmarks import mo_sweep
+from benchmarks.mf_problems import MF_SUITE, is_multi_fidelity
 from benchmarks.mo_problems import MO_SUITE, is_multi_outcome
 from benchmarks.problems import DIVERGING, SYNTHETIC, Problem, get
 from gpbo.settings import Settings
@@ -61,6 +69,7 @@ SUITES = {
     "bayesmark": ["knn-iris-nll", "svm-wine-nll", "dt-diabetes-mse", "lasso-diabetes-mae",
                   "linear-breast_cancer-nll", "rf-iris-acc"],
     "mo": MO_SUITE,  # multi-objective and constrained (benchmarks/mo_problems.py)
+    "mf": MF_SUITE,  # multi-fidelity, early stopping (benchmarks/mf_problems.py, benchmarks/mf_sweep.py)
 }
 QUICK = dict(problems="branin,branin_noisy,hartmann6,knn-iris-nll", methods="gpbo,gpbo_ucb,random,tpe",
              seeds=2, budget=14)
@@ -277,6 +286,8 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--out", default="benchmarks/results/sweep",
                     help="output folder: results.jsonl, run_info.json, the report (default: "
                     "benchmarks/results/sweep, ignored by git)")
+    ap.add_argument("--workers", default="1,4,16",
+                    help="multi-fidelity suite: comma list of simulated worker counts (default 1,4,16)")
     ap.add_argument("--quick", action="store_true", help="CI smoke run: " + json.dumps(QUICK))
     ap.add_argument("--no-report", action="store_true")
     args = ap.parse_args(argv)
@@ -284,6 +295,8 @@ def parse(argv=None) -> argparse.Namespace:
         for k, v in QUICK.items():
             setattr(args, k, v)
     all_mo = all(is_multi_outcome(get(n)) for n in problem_names(args.problems))
+    if args.methods is None and all(is_multi_fidelity(get(n)) for n in problem_names(args.problems)):
+        args.methods = MFM.DEFAULT_MF_METHODS
     if args.methods is None:
         args.methods = MM.DEFAULT_MO_METHODS if all_mo else DEFAULT_METHODS
     if args.batch_size is None:
@@ -303,6 +316,8 @@ def main(argv=None, *, settings: Settings | None = None) -> dict:
     args = parse(argv)
     started = env()
     problems = [get(n) for n in problem_names(args.problems)]
+    if any(is_multi_fidelity(p) for p in problems):
+        return main_mf(args, problems, started)
     methods = [m for m in args.methods.split(",") if m]
     for m in methods:
         if m not in M.ALL_METHODS and m not in MM.ALL_MO_METHODS:
@@ -343,6 +358,28 @@ def main(argv=None, *, settings: Settings | None = None) -> dict:
 
         report.write(out, methods=methods, problems=[p.name for p in problems], seeds=seeds,
                      budget_of=budget_of, q=args.batch_size, command=args)
+    return info
+
+
+def main_mf(args: argparse.Namespace, problems: list, started: dict) -> dict:
+    """The multi-fidelity suite (:mod:`benchmarks.mf_sweep`); ``--budget`` counts full trainings (default 30)."""
+    from benchmarks import mf_report, mf_sweep
+
+    if not all(is_multi_fidelity(p) for p in problems):
+        raise SystemExit("a sweep is either all multi-fidelity problems (the mf suite) or none")
+    methods = [m for m in args.methods.split(",") if m]
+    for m in methods:
+        if m not in MFM.ALL_MF_METHODS:
+            raise SystemExit(f"unknown multi-fidelity method {m!r}; expected one of {MFM.ALL_MF_METHODS}")
+    out, budget = Path(args.out), args.budget or 30
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    workers = [int(w) for w in args.workers.split(",") if w]
+    print(f"sweep: writing to {out.resolve()}", file=sys.stderr, flush=True)
+    info = mf_sweep.run_all(problems, methods, seeds, workers, budget, out)
+    info.update({"args": vars(args), "env": started})
+    (out / "run_info.json").write_text(json.dumps(info, indent=1, default=str))
+    if not args.no_report:
+        mf_report.write(out, methods=methods, budgets=tuple(b for b in (10, 30) if b <= budget) or (budget,))
     return info
 
 
