@@ -486,7 +486,8 @@ def _restored_settings(saved: dict[str, Any], given: Settings | Mapping[str, Any
     if given is not None and not isinstance(given, Mapping):
         as_settings(given)  # raises InvalidArgumentError naming what settings may be
     changes = dict(given or {})
-    for name, what in (("acquisition", "a custom acquisition"), ("model", "a custom surrogate factory")):
+    for name, what in (("acquisition", "a custom acquisition"), ("model", "a custom surrogate factory"),
+                       ("early_stopping", "a custom stopping rule")):
         if name in saved and saved[name] is None and changes.get(name) is None:  # a missing field is the default
             raise InvalidArgumentError(
                 f"the state was saved with {what}; pass settings={{'{name}': ...}} or a gpbo.Settings holding it"
