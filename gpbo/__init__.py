@@ -14,6 +14,7 @@ from gpbo import errors
 from gpbo.engine import Suggestion, suggest
 from gpbo.loop import MinimizeResult, minimize
 from gpbo.optimizer import Optimizer
+from gpbo.reporting import TrialHandle
 from gpbo.settings import Settings
 from gpbo.space import Categorical, Integer, Real, Space
 from gpbo.storage import Storage, StudyHistory, load_study
@@ -23,7 +24,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Categorical", "Integer", "MinimizeResult", "Optimizer", "Real", "Settings", "Space",
-    "Storage", "StudyHistory", "Suggestion", "Trial", "TrialState", "errors", "load_study", "minimize", "plot", "suggest",
+    "Storage", "StudyHistory", "Suggestion", "Trial", "TrialHandle", "TrialState", "errors", "load_study", "minimize", "plot", "suggest",
 ]
 
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import math
+import numbers
 import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from gpbo.early_stopping import get as get_stopping_rule
 from gpbo.errors import InvalidArgumentError
+from gpbo.fidelity import check_max_step
 from gpbo.optimizer import Optimizer
+from gpbo.reporting import StepBudget, takes_trial
 from gpbo.settings import Settings
 from gpbo.space import Space
 from gpbo.storage import Storage
@@ -29,7 +34,9 @@ class MinimizeResult:
     """What `minimize` found.
 
     Attributes:
-        best_params: Params of the best feasible COMPLETE trial; None if
+        best_params: Params of the best feasible COMPLETE trial (with
+            ``max_step``: the best one that reached it; a trial stopped
+            early is PRUNED); None if
             every trial failed, if no trial satisfies the constraints (a
             warning then says so), or with several objectives.
         best_value: Its objective value (the largest one with
@@ -49,9 +56,9 @@ class MinimizeResult:
 
 
 def minimize(
-    fn: Callable[[dict[str, Any]], Any],
+    fn: Callable[..., Any],
     space: Space | Mapping[str, Any],
-    n_trials: int,
+    n_trials: int | None = None,
     *,
     seed: int | None = None,
     maximize: bool = False,
@@ -64,6 +71,8 @@ def minimize(
     progress: bool = False,
     objectives: Mapping[str, Any] | None = None,
     constraints: Mapping[str, Any] | None = None,
+    max_step: float | None = None,
+    step_budget: float | None = None,
 ) -> MinimizeResult:
     """Minimises (or maximises) ``fn`` over ``space`` with ``n_trials`` evaluations.
 
@@ -79,10 +88,16 @@ def minimize(
         fn: Objective, called as ``fn(params)`` with a fresh params dict;
             returns a real number (Python, NumPy scalar or 0-d tensor), or
             with ``objectives=`` a dict of every metric (objectives and
-            constraints) -> real number.
+            constraints) -> real number. An objective with two positional
+            parameters (the second without a default: ``def train(params,
+            trial)``; the signature is inspected once) is called as
+            ``fn(params, trial)`` with a `gpbo.reporting.TrialHandle`, whose
+            ``trial.report(value, step)`` records its learning curve and
+            ``trial.should_stop()`` asks the settings' ``early_stopping`` rule.
         space: A `Space`, or a dict ``name -> Real | Integer | Categorical``.
         n_trials: Evaluations made by this call (a resumed study keeps its
-            earlier trials and adds ``n_trials`` more), a positive int.
+            earlier trials and adds ``n_trials`` more), a positive int; None
+            (only with ``step_budget``): no limit on the number.
         seed, maximize, storage: As for `Optimizer`.
         settings: A `gpbo.Settings` or a dict of its fields (acquisition,
             noise, model, warp, device, dtype, n_initial, ...), as for `Optimizer`.
@@ -105,6 +120,13 @@ def minimize(
         objectives, constraints: Several metrics, as for `Optimizer`:
             ``objectives={"error": "minimize", "latency_ms": "minimize"}``,
             ``constraints={"memory_gb": ("<=", 16.0)}``.
+        max_step: The step at which a reporting trial is complete, as for
+            `Optimizer`; the best trial is the best one that reached it.
+        step_budget: End the study once the steps of this call's trials
+            (each one's last reported step; ``max_step`` for a COMPLETE trial
+            that never reported) sum to it: no new trial starts, running ones
+            are told to stop. Needs ``max_step``; with ``n_trials`` too,
+            whichever ends first.
 
     Returns:
         A `MinimizeResult`.
@@ -120,14 +142,21 @@ def minimize(
     """
     if not callable(fn):
         raise InvalidArgumentError(f"fn must be callable, got {type(fn).__name__} {fn!r}")
-    n_trials = check_int("n_trials", n_trials, 1)
+    max_step, step_budget = _check_budget(n_trials, max_step, step_budget)
+    n_trials = None if n_trials is None else check_int("n_trials", n_trials, 1)
+    reporting = takes_trial(fn)
     callbacks = _check_callbacks(callbacks)
     timeout = check_positive_seconds("timeout_per_trial", timeout_per_trial)
     n_workers = check_int("n_workers", n_workers, 1)
     executor = _executor(executor, n_workers, timeout)
+    if reporting:
+        _check_reporting(executor)
     progress = check_bool("progress", progress)
     opt = Optimizer(space, settings=settings, maximize=maximize, seed=seed, storage=storage,
-                    objectives=objectives, constraints=constraints)
+                    objectives=objectives, constraints=constraints, max_step=max_step)
+    if reporting:
+        get_stopping_rule(opt.settings.early_stopping)  # a rule that cannot be built fails here, not in every trial
+    budget = None if step_budget is None else StepBudget(opt, step_budget)
     with _progress_bar(progress, n_trials) as bar:
 
         def on_told(trial: Trial) -> None:
@@ -139,6 +168,7 @@ def minimize(
 
         run_trials(
             opt, fn, n_trials, executor=executor, n_workers=n_workers, timeout=timeout, on_told=on_told,
+            reporting=reporting, budget=budget,
         )
     trials, metrics = opt.trials, opt.metrics
     best = metrics.best(trials) if metrics.n_objectives == 1 else None
@@ -166,6 +196,35 @@ def _progress_postfix(opt: Optimizer) -> dict[str, str]:
     return {"best": f"{best.value:.6g}"}
 
 
+def _check_budget(n_trials: Any, max_step: Any, step_budget: Any) -> tuple[Any, float | None]:
+    """Checks ``max_step`` and ``step_budget`` (which needs it); one of ``n_trials`` / ``step_budget`` is needed."""
+    max_step = check_max_step(max_step)
+    if step_budget is None:
+        if n_trials is None:
+            raise InvalidArgumentError("minimize needs n_trials, or step_budget with max_step, to know when to stop")
+        return max_step, None
+    ok = isinstance(step_budget, numbers.Real) and not isinstance(step_budget, bool) and math.isfinite(step_budget)
+    if not ok or step_budget <= 0:
+        raise InvalidArgumentError(
+            f"step_budget must be None or a finite number > 0, got {type(step_budget).__name__} {step_budget!r:.200}")
+    if max_step is None:
+        raise InvalidArgumentError(
+            f"step_budget={step_budget!r} needs max_step (the step at which a trial is complete), e.g. "
+            "minimize(train, space, max_step=52, step_budget=52 * 30)")
+    return max_step, float(step_budget)
+
+
+def _check_reporting(executor: Any) -> None:
+    """An objective that takes a trial handle must run in this process (the handle cannot be pickled)."""
+    remote = isinstance(executor, concurrent.futures.ProcessPoolExecutor) or not getattr(
+        executor, "supports_trial_handle", True)
+    if remote:
+        raise InvalidArgumentError(
+            f"the objective takes a trial handle (params, trial), which reports to this process and cannot run on "
+            f"{type(executor).__name__}: use n_workers threads (executor=None) or a ThreadPoolExecutor, "
+            "or an objective fn(params) without intermediate reports")
+
+
 def _check_callbacks(callbacks: Any) -> list[Callback]:
     if callbacks is None:
         return []
@@ -189,7 +248,7 @@ def _executor(executor: Any, n_workers: int, timeout: float | None) -> Any:
 
 
 @contextlib.contextmanager
-def _progress_bar(enabled: bool, total: int) -> Iterator[Any]:
+def _progress_bar(enabled: bool, total: int | None) -> Iterator[Any]:
     """A tqdm bar over ``total`` trials, or None when disabled."""
     if not enabled:
         yield None

@@ -19,6 +19,13 @@ with its `gpbo.Settings` (device and dtype included); all the maths is in the en
    measures this against leaving them out. Without any completed trial the
    optimizer keeps drawing Sobol points.
 
+5. Learning curves (`gpbo.fidelity`): a trial may `report` ``(value,
+   step)`` pairs while it trains and ask `should_stop`, which consults the
+   settings' ``early_stopping`` rule. A trial that stopped early is PRUNED
+   (its value: its last report), is never `best`, and enters the GP as
+   `gpbo.fidelity` describes. With ``max_step`` set, `best` is the best
+   trial that reached it.
+
 Every random draw is a pure function of ``(seed, counter)``, and the GP
 hyperparameters that warm-start the next fit are part of the state, so a
 restored `state_dict` continues with exactly the same suggestions.
@@ -32,6 +39,7 @@ out the RUNNING trials of dead processes again before suggesting new points.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import secrets
 import threading
@@ -45,8 +53,11 @@ import torch
 from torch import Tensor
 
 from gpbo.design import derive_seed, sobol_design
+from gpbo.early_stopping import Curves, StoppingRule
+from gpbo.early_stopping import get as get_stopping_rule
 from gpbo.engine import suggest
 from gpbo.errors import FitError, GpboError, InvalidArgumentError, InvalidTrialError
+from gpbo.fidelity import as_step, check_max_step, curves, pruned_values, report_value
 from gpbo.metrics import Metrics
 from gpbo.outcomes import Outcomes
 from gpbo.owners import new_owner, release_owner
@@ -95,6 +106,12 @@ class Optimizer:
         constraints: None, or a dict ``name -> ("<=" | ">=", bound)`` on an
             objective or on a metric that is only a constraint (told in the
             same dict); needs ``objectives``.
+        max_step: The step (epoch, data fraction, ...) at which a trial that
+            reports its learning curve is complete: a trial told before
+            reporting it is PRUNED, a report above it is an error, and the
+            early-stopping rule reads it. None: no such bound (a trial is
+            PRUNED only when the rule stopped it). Not kept in the storage:
+            pass it again when resuming.
 
     Raises:
         InvalidSpaceError: If ``space`` is not a Space or a valid dict, or
@@ -116,8 +133,12 @@ class Optimizer:
         storage: str | os.PathLike[str] | Storage | None = None,
         objectives: Mapping[str, Any] | None = None,
         constraints: Mapping[str, Any] | None = None,
+        max_step: float | None = None,
     ) -> None:
         self._space = as_space(space)
+        self._max_step = check_max_step(max_step)
+        self._rule: StoppingRule | None = None  # the settings' early_stopping, resolved on first use
+        self._stop_requested: set[int] = set()  # running trials that should_stop answered True for
         self._maximize = check_bool("maximize", maximize)
         self._metrics = Metrics(objectives, constraints, maximize=self._maximize)
         self._settings = _with_outcomes(as_settings(settings), self._metrics)
@@ -169,6 +190,11 @@ class Optimizer:
         return self._settings
 
     @property
+    def max_step(self) -> int | float | None:
+        """The step at which a reporting trial is complete (None: unbounded)."""
+        return self._max_step
+
+    @property
     def n_initial(self) -> int:
         """Number of trials taken from the Sobol design."""
         return self._n_initial
@@ -182,6 +208,9 @@ class Optimizer:
     @property
     def best(self) -> Trial | None:
         """The COMPLETE trial with the best value (first one on ties); None if none.
+
+        A trial stopped early is PRUNED, not COMPLETE: with ``max_step`` this
+        is the best trial that reached ``max_step`` (or never reported).
 
         With constraints only feasible trials count: None means that no
         COMPLETE trial satisfies the constraints yet.
@@ -260,9 +289,72 @@ class Optimizer:
         with self._session():
             if isinstance(trial, Mapping):
                 return self._add_told([trial], [outcome])[0]
-            told = self._log.tell(trial, outcome)
+            told = self._log.tell(trial, self._stopped_early(self._log.running_index(trial), outcome))
+            self._stop_requested.discard(told.id)
             self._store.tell(told)
         return told
+
+    def report(self, trial: Trial | int, value: Any, step: Any) -> Trial:
+        """Records an intermediate value of a RUNNING trial (its learning curve, `Trial.steps`).
+
+        Args:
+            trial: A RUNNING trial or its id.
+            value: The objective at ``step`` (a real number, in the user's
+                convention). NaN or ±inf ends the trial as FAILED, its curve kept.
+            step: A finite number >= 0 (an epoch, a data fraction, any
+                increasing resource), above the trial's last step and at most
+                ``max_step``.
+
+        Returns:
+            The updated record (FAILED after a non-finite value).
+
+        Raises:
+            InvalidTrialError: If the trial is unknown or has ended, the step
+                does not increase or is above ``max_step``, or the value is not
+                a number. Nothing is recorded.
+            InvalidArgumentError: In a study with several objectives or with
+                constraints (a curve is of one objective), or if the optimizer is closed.
+        """
+        if self._metrics.n_objectives > 1 or self._metrics.constraints:
+            raise InvalidArgumentError(
+                "report needs a study with one objective and no constraints; "
+                f"this one has the metrics {list(self._metrics.names)}")
+        with self._session():
+            record = self._log.get(self._log.running_index(trial, "a report"))
+            step, number = as_step(step, record, self._max_step), report_value(value, record)
+            if not math.isfinite(number):
+                failed = Outcome(TrialState.FAILED, error=f"non-finite value {number} reported at step {step}")
+                told = self._log.tell(record.id, failed)
+                self._store.tell(told)
+                return told
+            record = self._log.report(record.id, step, number)
+            self._store.report(record.id, step, number)
+        return record
+
+    def should_stop(self, trial: Trial | int) -> bool:
+        """True if the trial should stop now, as the settings' ``early_stopping`` rule decides.
+
+        False without a rule or before the trial's first report; True for a
+        trial that has ended (a non-finite report failed it). Once True, the
+        trial is PRUNED when told (its value: its last report).
+
+        Raises:
+            InvalidTrialError: If the trial is unknown or from another optimizer.
+            InvalidArgumentError: If the rule cannot be built (``"model"``
+                before its module exists), or the optimizer is closed.
+        """
+        with self._session():
+            record = self._log.get(self._known_index(trial))
+            if record.state is not TrialState.RUNNING:
+                return True
+            rule = self._stopping_rule()
+            if rule is None or not record.steps:
+                return False
+            if record.id not in self._stop_requested:
+                if not bool(rule.should_stop(self._curves(), record.id)):
+                    return False
+                self._stop_requested.add(record.id)
+            return True
 
     def tell_many(self, params: Iterable[Mapping[str, Any]], values: Iterable[Any]) -> list[Trial]:
         """Records many evaluations that were never asked, without fitting.
@@ -313,6 +405,7 @@ class Optimizer:
         trials = self.trials  # refreshes from storage
         return {
             "format": _STATE_FORMAT,
+            "max_step": self._max_step,
             "space": self._space.to_dict(),
             "settings": self._settings.to_dict(),
             "maximize": self._maximize,
@@ -345,13 +438,13 @@ class Optimizer:
             counters = state["counters"]
             metrics = Metrics.from_dict(state.get("metrics"), maximize=maximize)
             opt = cls(Space.from_dict(state["space"]), settings=_restored_settings(saved, settings),
-                      maximize=maximize, seed=seed, **metrics.arguments())
+                      maximize=maximize, seed=seed, max_step=state.get("max_step"), **metrics.arguments())
             opt._n_sobol, opt._n_suggest = int(counters["n_sobol"]), int(counters["n_suggest"])
             theta = state.get("gp_theta")
             opt._theta = None if theta is None else torch.tensor(theta, dtype=opt._dtype, device=opt._device)
             params = [dict(r["params"]) for r in state["trials"]]
-            outcomes = [Outcome(TrialState(r["state"]), r["value"], r["error"], r.get("values") or {})
-                        for r in state["trials"]]
+            outcomes = [Outcome(TrialState(r["state"]), r["value"], r["error"], r.get("values") or {},
+                                tuple((s, v) for s, v in r.get("steps") or ())) for r in state["trials"]]
         except GpboError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -458,14 +551,63 @@ class Optimizer:
     def _observations(self) -> tuple[Tensor, Tensor] | None:
         """Engine data ``X (n, d)``, ``Y (n,)`` (or ``(n, O)`` with objectives=) to maximise; None if nothing completed.
 
-        Failed trials are imputed at the worst completed value (see `gpbo.metrics`).
+        Failed trials are imputed at the worst completed value (see `gpbo.metrics`),
+        PRUNED ones as `gpbo.fidelity.pruned_values` says.
         """
         complete, failed = self._log.ids(TrialState.COMPLETE), self._log.ids(TrialState.FAILED)
+        pruned = self._log.ids(TrialState.PRUNED)
+        trials = self._log.trials
+        if pruned:
+            return self._observations_with_pruned(complete, pruned, failed)
         if not complete:
             return None
-        trials = self._log.trials
         Y = self._metrics.engine_Y([trials[i] for i in complete], [trials[i] for i in failed])
         return self._log.X[complete + failed], Y
+
+    def _observations_with_pruned(self, complete: list[int], pruned: list[int], failed: list[int]) -> tuple[Tensor, Tensor]:
+        """`_observations` of a one-objective study with PRUNED trials (failed ones at the worst value)."""
+        trials = self._log.trials
+        Yc = self._metrics.engine_Y([trials[i] for i in complete], []).reshape(-1) if complete else self._log.X[:0, 0]
+        try:
+            rule = self._stopping_rule()
+        except InvalidArgumentError:  # "model" not available: the last reports stand in
+            rule = None
+        Yp = pruned_values(rule, self._curves(), pruned, Yc)  # (p,)
+        known = torch.cat([Yc, Yp])
+        Y = torch.cat([known, known.min().expand(len(failed))])  # (n,)
+        return self._log.X[complete + pruned + failed], Y if self._metrics.plain else Y[:, None]
+
+    def _stopping_rule(self) -> StoppingRule | None:
+        """The settings' early-stopping rule, built on first use."""
+        if self._rule is None and self._settings.early_stopping is not None:
+            self._rule = get_stopping_rule(self._settings.early_stopping)
+        return self._rule
+
+    def _curves(self) -> Curves:
+        """Every trial's learning curve, as the rule sees it."""
+        sign = 1.0 if self._maximize or (self._metrics.objectives and self._metrics.objectives[0].sign > 0) else -1.0
+        return curves(self._log.trials, self._log.X, sign=sign, max_step=self._max_step, stop_requested=self._stop_requested)
+
+    def _stopped_early(self, index: int, outcome: Outcome) -> Outcome:
+        """A COMPLETE outcome of a trial that stopped early as PRUNED, valued at its last report."""
+        record = self._log.get(index)
+        if outcome.state is not TrialState.COMPLETE or not record.steps:
+            return outcome
+        short = self._max_step is not None and record.steps[-1][0] < self._max_step
+        if not short and index not in self._stop_requested:
+            return outcome
+        last = record.steps[-1][1]
+        values = {self._metrics.objectives[0].name: last} if self._metrics.objectives else {}
+        return Outcome(TrialState.PRUNED, value=last, values=values)
+
+    def _known_index(self, trial: Trial | int) -> int:
+        """The id of a known trial of this optimizer (any state)."""
+        try:
+            return self._log.running_index(trial, "a query")
+        except InvalidTrialError as exc:
+            if "has ended" not in str(exc):
+                raise
+            return trial.id if isinstance(trial, Trial) else int(trial)
 
 
 def _saved_settings(state: Mapping[str, Any]) -> tuple[dict[str, Any], Any, Any]:
@@ -486,7 +628,8 @@ def _restored_settings(saved: dict[str, Any], given: Settings | Mapping[str, Any
     if given is not None and not isinstance(given, Mapping):
         as_settings(given)  # raises InvalidArgumentError naming what settings may be
     changes = dict(given or {})
-    for name, what in (("acquisition", "a custom acquisition"), ("model", "a custom surrogate factory")):
+    for name, what in (("acquisition", "a custom acquisition"), ("model", "a custom surrogate factory"),
+                       ("early_stopping", "a custom stopping rule")):
         if name in saved and saved[name] is None and changes.get(name) is None:  # a missing field is the default
             raise InvalidArgumentError(
                 f"the state was saved with {what}; pass settings={{'{name}': ...}} or a gpbo.Settings holding it"

@@ -34,6 +34,7 @@ from gpbo.models.protocol import lengthscale_of
 from gpbo.models.variational import SVGP
 from gpbo.models.warping import warp_outcomes
 from gpbo.optimizer import Optimizer
+from gpbo.plot_curves import best_vs_steps, learning_curves  # noqa: F401 (re-exported: gpbo.plot.learning_curves, ...)
 from gpbo.plot_pareto import hypervolume, pareto_front  # noqa: F401 (re-exported: gpbo.plot.pareto_front, ...)
 from gpbo.settings import Settings
 from gpbo.space import Categorical, Integer, Real, Space

@@ -17,7 +17,8 @@ which may also be a surrogate factory (a researcher's own model, see
     gpbo.Settings(model=MyFactory(), acquisition="log_ei")
 
 `to_dict` / `from_dict` give the JSON form kept in ``state_dict`` and in
-storage (a custom acquisition or factory is saved as None).
+storage (a custom acquisition, factory or stopping rule is saved as None;
+early stopping switched off is saved as ``"none"``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ import torch
 from gpbo.acquisition import AUTO
 from gpbo.acquisition import resolve as resolve_acquisition
 from gpbo.acquisition.protocol import Acquisition
+from gpbo.early_stopping import DEFAULT_RULE, StoppingRule
+from gpbo.early_stopping import check as check_stopping_rule
 from gpbo.errors import InvalidArgumentError
 from gpbo.models.protocol import SurrogateFactory, check_factory
 from gpbo.outcomes import Outcomes
@@ -108,6 +111,13 @@ class Settings:
             to maximise, then constraints feasible iff <= 0 (see
             `gpbo.outcomes.Outcomes`). The facade sets it from the user's
             ``objectives=`` / ``constraints=``; the default is one objective.
+        early_stopping: The rule that stops a trial from its reported
+            learning curve (`gpbo.Optimizer.should_stop`): ``"model"``
+            (default, the model-based rule), ``"asha"``, ``"hyperband"``,
+            ``"median"`` (`gpbo.early_stopping`), None or ``"none"`` (off), or
+            an object with ``should_stop(curves, index) -> bool``
+            (`gpbo.early_stopping.StoppingRule`). An objective that never
+            reports is not affected.
 
     Raises:
         InvalidArgumentError: naming the field, the bad value and what was expected.
@@ -132,6 +142,7 @@ class Settings:
     device: torch.device | str | None = None
     dtype: torch.dtype = torch.float64
     outcomes: Outcomes = Outcomes()
+    early_stopping: str | StoppingRule | None = DEFAULT_RULE
 
     def __post_init__(self) -> None:
         if isinstance(self.model, str):
@@ -158,6 +169,7 @@ class Settings:
             raise InvalidArgumentError(f"outcomes must be a gpbo.outcomes.Outcomes or a dict of its fields, got {outcomes!r:.200}")
         object.__setattr__(self, "outcomes", outcomes)
         resolve_acquisition(self.acquisition, outcomes)  # an unknown name, or one that cannot serve the outcomes
+        object.__setattr__(self, "early_stopping", check_stopping_rule(self.early_stopping))
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (and validated)."""
@@ -172,13 +184,15 @@ class Settings:
         out["device"] = str(self.device)
         out["dtype"] = str(self.dtype).removeprefix("torch.")
         out["outcomes"] = dataclasses.asdict(self.outcomes)
+        rule = self.early_stopping
+        out["early_stopping"] = "none" if rule is None else rule if isinstance(rule, str) else None
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Settings:
-        """Inverse of `to_dict` (a None acquisition or model means the default)."""
+        """Inverse of `to_dict` (a None acquisition, model or early_stopping means the default)."""
         data = dict(data)
-        for name in ("acquisition", "model"):
+        for name in ("acquisition", "model", "early_stopping"):
             if data.get(name) is None:
                 data.pop(name, None)
         _check_fields(data)

@@ -30,6 +30,14 @@ constraints in ``studies.metrics`` and every told metric of a trial in
 ``trials.metric_values`` (JSON; NULL for a plain study). A file written
 before those columns existed still opens: the first `SqliteStore` on it adds
 them (``ALTER TABLE ... ADD COLUMN``), and `load_study` reads it as it is.
+
+Learning curves (`gpbo.Optimizer.report`) live in the table ``reports``, one
+row per ``(trial, step)``, committed with the report (so a SIGKILL loses no
+acknowledged report, and a step is never stored twice: it is the key). A
+report also raises its trial's ``seq``, so other processes pull the trial
+with its whole curve. A trial stopped early (PRUNED) is stored as
+``state = 'complete'`` with ``stopped = 1``, which files of every version
+accept. Older files gain the table and the column on open.
 """
 
 from __future__ import annotations
@@ -75,15 +83,24 @@ CREATE TABLE IF NOT EXISTS trials (
     owner TEXT,
     seq INTEGER NOT NULL,
     metric_values TEXT,
+    stopped INTEGER,
     asked_at REAL NOT NULL,
     told_at REAL,
     PRIMARY KEY (study_id, number)
 );
 CREATE INDEX IF NOT EXISTS trials_by_seq ON trials (study_id, seq);
+CREATE TABLE IF NOT EXISTS reports (
+    study_id INTEGER NOT NULL REFERENCES studies(id),
+    number INTEGER NOT NULL,
+    step NUMERIC NOT NULL,
+    value REAL NOT NULL,
+    reported_at REAL NOT NULL,
+    PRIMARY KEY (study_id, number, step)
+);
 """
 # Columns added after the first schema: (table, column, type); added to older files on open.
-_ADDED_COLUMNS = (("studies", "metrics", "TEXT"), ("trials", "metric_values", "TEXT"))
-_TRIAL_COLUMNS = "number, params, state, value, error, metric_values"
+_ADDED_COLUMNS = (("studies", "metrics", "TEXT"), ("trials", "metric_values", "TEXT"), ("trials", "stopped", "INTEGER"))
+_TRIAL_COLUMNS = "number, params, state, value, error, metric_values, stopped"
 _TIMEOUT_S = 600.0  # how long a transaction waits for another process's write lock
 
 
@@ -125,6 +142,9 @@ class NullStore:
         """Does nothing."""
 
     def tell(self, trial: Trial) -> None:
+        """Does nothing."""
+
+    def report(self, trial_id: int, step: float, value: float) -> None:
         """Does nothing."""
 
     def orphans(self) -> list[int]:
@@ -212,20 +232,22 @@ def load_study(storage: str | os.PathLike[str], name: str = "default") -> StudyH
         raise InvalidArgumentError(f"storage {path!r} does not exist")
     with contextlib.closing(_connect(path)) as conn, _translated(path):
         has_studies = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'studies'").fetchone()
-        new = has_studies and not _missing_columns(conn)  # else a file from before the metric columns
-        metrics, values = ("metrics", "metric_values") if new else ("NULL", "NULL")
+        missing = {c for _, c, _ in _missing_columns(conn)} if has_studies else set()  # a file from an earlier gpbo
+        metrics, values, stopped = (c if c not in missing else "NULL" for c in ("metrics", "metric_values", "stopped"))
         row = has_studies and conn.execute(
             f"SELECT id, space, maximize, {metrics} FROM studies WHERE name = ?", (name,)).fetchone()
         if not row:
             raise InvalidArgumentError(f"storage {path!r} has no study named {name!r}")
         rows = conn.execute(
-            f"SELECT number, params, state, value, error, {values}, asked_at, told_at FROM trials"
+            f"SELECT number, params, state, value, error, {values}, {stopped}, asked_at, told_at FROM trials"
             " WHERE study_id = ? ORDER BY number", (row[0],)
         ).fetchall()
+        has_reports = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'reports'").fetchone()
+        curves = _curves(conn, row[0], "") if has_reports else {}
         spec = Metrics.from_dict(None if row[3] is None else json.loads(row[3]), maximize=bool(row[2]))
     return StudyHistory(
         name=name, space=Space.from_dict(json.loads(row[1])), maximize=bool(row[2]),
-        trials=[_trial(r) for r in rows], timestamps=[(r[6], r[7]) for r in rows], metrics=spec,
+        trials=[_trial(r, curves.get(r[0], ())) for r in rows], timestamps=[(r[7], r[8]) for r in rows], metrics=spec,
     )
 
 
@@ -293,9 +315,10 @@ class SqliteStore:
                 f"SELECT {_TRIAL_COLUMNS} FROM trials"
                 " WHERE study_id = ? AND seq > ? ORDER BY number", (self._study, self._seen)
             ).fetchall()
+            curves = _curves(self._conn, self._study, self._seen) if rows else {}
         self._seen = seq
         counters = Counters(n_sobol, n_suggest, None if theta is None else json.loads(theta))
-        return Pulled(trials=[_trial(r) for r in rows], counters=counters, full=full)
+        return Pulled(trials=[_trial(r, curves.get(r[0], ())) for r in rows], counters=counters, full=full)
 
     def insert(self, trials: list[Trial], owner: str) -> None:
         """Adds new trials; the database allocates their ids, which must equal ``trial.id``."""
@@ -304,11 +327,12 @@ class SqliteStore:
             told_at = None if t.state is TrialState.RUNNING else now
             with _translated(self._path):
                 (number,) = self._conn.execute(
-                    "INSERT INTO trials (study_id, number, params, state, value, error, metric_values, owner, seq,"
-                    " asked_at, told_at)"
-                    " SELECT :study, COALESCE(MAX(number), -1) + 1, :params, :state, :value, :error, :values, :owner,"
-                    " :seq, :asked_at, :told_at FROM trials WHERE study_id = :study RETURNING number",
-                    {"study": self._study, "params": json.dumps(t.params), "state": t.state.value, "value": t.value,
+                    "INSERT INTO trials (study_id, number, params, state, value, error, metric_values, stopped, owner,"
+                    " seq, asked_at, told_at)"
+                    " SELECT :study, COALESCE(MAX(number), -1) + 1, :params, :state, :value, :error, :values, :stopped,"
+                    " :owner, :seq, :asked_at, :told_at FROM trials WHERE study_id = :study RETURNING number",
+                    {"study": self._study, "params": json.dumps(t.params), "state": _state(t), "value": t.value,
+                     "stopped": _stopped(t),
                      "error": t.error, "values": _values_json(t), "owner": owner, "seq": seq, "asked_at": now,
                      "told_at": told_at},
                 ).fetchone()
@@ -319,13 +343,25 @@ class SqliteStore:
         """Records the outcome of a RUNNING trial."""
         with _translated(self._path):
             cursor = self._conn.execute(
-                "UPDATE trials SET state = ?, value = ?, error = ?, metric_values = ?, seq = ?, told_at = ?"
+                "UPDATE trials SET state = ?, value = ?, error = ?, metric_values = ?, stopped = ?, seq = ?, told_at = ?"
                 " WHERE study_id = ? AND number = ? AND state = 'running'",
-                (trial.state.value, trial.value, trial.error, _values_json(trial), self._bump(), time.time(),
-                 self._study, trial.id),
+                (_state(trial), trial.value, trial.error, _values_json(trial), _stopped(trial), self._bump(),
+                 time.time(), self._study, trial.id),
             )
         if cursor.rowcount != 1:
             raise StorageError(f"study {self._name!r}: trial {trial.id} is not running in the database")
+
+    def report(self, trial_id: int, step: float, value: float) -> None:
+        """Adds ``(step, value)`` to the curve of a RUNNING trial and raises its ``seq``."""
+        with _translated(self._path):
+            cursor = self._conn.execute(
+                "UPDATE trials SET seq = ? WHERE study_id = ? AND number = ? AND state = 'running'",
+                (self._bump(), self._study, trial_id))
+            if cursor.rowcount != 1:
+                raise StorageError(f"study {self._name!r}: trial {trial_id} is not running in the database")
+            self._conn.execute(
+                "INSERT INTO reports (study_id, number, step, value, reported_at) VALUES (?, ?, ?, ?, ?)",
+                (self._study, trial_id, step, value, time.time()))
 
     def orphans(self) -> list[int]:
         """Ids of RUNNING trials whose owner is gone, increasing."""
@@ -495,7 +531,29 @@ def _values_json(trial: Trial) -> str | None:
     return json.dumps(dict(trial.values)) if trial.values else None
 
 
-def _trial(row: tuple[Any, ...]) -> Trial:
-    number, params, state, value, error, values = row[:6]
-    return Trial(id=number, params=json.loads(params), state=TrialState(state), value=value, error=error,
-                 values={} if values is None else json.loads(values))
+def _state(trial: Trial) -> str:
+    """The stored state: a PRUNED trial is 'complete' with ``stopped = 1`` (module docstring)."""
+    return TrialState.COMPLETE.value if trial.state is TrialState.PRUNED else trial.state.value
+
+
+def _stopped(trial: Trial) -> int | None:
+    return 1 if trial.state is TrialState.PRUNED else None
+
+
+def _curves(conn: sqlite3.Connection, study: int, seen: int | str) -> dict[int, tuple[tuple[Any, float], ...]]:
+    """trial number -> its stored curve, for the trials changed since ``seen`` ("" for every trial)."""
+    where = "" if seen == "" else " AND number IN (SELECT number FROM trials WHERE study_id = :study AND seq > :seen)"
+    rows = conn.execute(
+        f"SELECT number, step, value FROM reports WHERE study_id = :study{where} ORDER BY number, step",
+        {"study": study, "seen": seen}).fetchall()
+    out: dict[int, list[tuple[Any, float]]] = {}
+    for number, step, value in rows:
+        out.setdefault(number, []).append((step, value))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _trial(row: tuple[Any, ...], steps: tuple[tuple[Any, float], ...] = ()) -> Trial:
+    number, params, state, value, error, values, stopped = row[:7]
+    state = TrialState.PRUNED if stopped and state == TrialState.COMPLETE.value else TrialState(state)
+    return Trial(id=number, params=json.loads(params), state=state, value=value, error=error,
+                 values={} if values is None else json.loads(values), steps=steps)

@@ -9,7 +9,9 @@ A record's ``params`` is its own read-only copy (`TrialParams`, a `dict`
 whose mutating methods raise): editing the params of a trial handed out by
 ``ask`` cannot change the study, its storage or its ``state_dict``. Take a
 mutable copy with ``dict(trial.params)``. Its ``values`` (every metric told by
-name, in studies with ``objectives=``) is read-only the same way.
+name, in studies with ``objectives=``) is read-only the same way, and so is
+its ``steps`` (the learning curve an objective reported, a tuple of
+``(step, value)`` pairs).
 """
 
 from __future__ import annotations
@@ -78,11 +80,17 @@ class TrialValues(TrialParams):
 
 
 class TrialState(enum.Enum):
-    """Life cycle of a trial: asked (RUNNING), then told (COMPLETE or FAILED)."""
+    """Life cycle of a trial: asked (RUNNING), then told (COMPLETE, FAILED or PRUNED).
+
+    PRUNED: the trial reported a learning curve and was stopped early (the
+    early-stopping rule said so, or it ended before ``max_step``); its value
+    is its last report. It is never a study's ``best``.
+    """
 
     RUNNING = "running"
     COMPLETE = "complete"
     FAILED = "failed"
+    PRUNED = "pruned"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +110,10 @@ class Trial:
         values: Every metric told by name (studies with ``objectives=``),
             non-finite ones included: a read-only `TrialValues`; empty for a
             study told plain numbers, a RUNNING trial, or one that raised.
+        steps: The learning curve the objective reported
+            (`gpbo.Optimizer.report`), a tuple of ``(step, value)`` pairs with
+            increasing steps, values in the user's convention; empty if it
+            never reported. A step is an int when it is a whole number.
     """
 
     id: int
@@ -110,10 +122,17 @@ class Trial:
     value: float | None = None
     error: str | None = None
     values: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    steps: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", TrialParams(self.params))  # a copy the caller cannot reach
         object.__setattr__(self, "values", TrialValues(self.values))
+        object.__setattr__(self, "steps", tuple((s, v) for s, v in self.steps))
+
+    @property
+    def last_step(self) -> float | None:
+        """The step of the last report; None if the trial never reported."""
+        return self.steps[-1][0] if self.steps else None
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the trial as a plain dict (JSON types if the params are)."""
@@ -124,6 +143,7 @@ class Trial:
             "value": self.value,
             "error": self.error,
             "values": dict(self.values),
+            "steps": [[step, value] for step, value in self.steps],
         }
 
 
@@ -135,6 +155,7 @@ class Outcome:
     value: float | None = None
     error: str | None = None
     values: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    steps: tuple[tuple[float, float], ...] = ()
 
 
 def parse_value(value: Any) -> Outcome:
@@ -195,12 +216,20 @@ class TrialLog:
         """Appends trials with params encoded as ``X (k, d)``; returns them."""
         start = len(self._trials)
         new = [
-            Trial(id=start + i, params=p, state=o.state, value=o.value, error=o.error, values=o.values)
+            Trial(id=start + i, params=p, state=o.state, value=o.value, error=o.error, values=o.values,
+                  steps=o.steps)
             for i, (p, o) in enumerate(zip(params, outcomes, strict=True))
         ]
         self._trials.extend(new)
         self.X = torch.cat([self.X, X])
         return new
+
+    def report(self, trial_id: int, step: float, value: float) -> Trial:
+        """Appends ``(step, value)`` to the curve of RUNNING trial ``trial_id`` (checked by the caller)."""
+        record = self._trials[trial_id]
+        record = dataclasses.replace(record, steps=(*record.steps, (step, value)))
+        self._trials[trial_id] = record
+        return record
 
     def merge(self, records: list[Trial], X_new: Tensor) -> None:
         """Takes in records read from storage, in id order.
@@ -230,7 +259,23 @@ class TrialLog:
         self._trials[index] = told
         return told
 
+    def running_index(self, trial: Trial | int, action: str | None = None) -> int:
+        """The id of a RUNNING trial (a record or an id) about to get ``action`` (e.g. ``"a report"``).
+
+        Raises:
+            InvalidTrialError: If the trial is unknown, has ended, or is a record from another optimizer.
+        """
+        try:
+            return self._index_of(trial)
+        except InvalidTrialError as exc:
+            if action is None or "already told" not in str(exc):
+                raise
+            state = self._trials[trial.id if isinstance(trial, Trial) else int(trial)].state
+            raise InvalidTrialError(
+                f"trial {getattr(trial, 'id', trial)} has ended (state {state.value}); it cannot take {action}") from None
+
     def _index_of(self, trial: Trial | int) -> int:
+        """The id of a RUNNING trial (a record or an id); raises `InvalidTrialError` otherwise."""
         if isinstance(trial, Trial):
             index = trial.id
         elif isinstance(trial, numbers.Integral) and not isinstance(trial, (bool, np.bool_)):

@@ -27,6 +27,7 @@ from typing import Any
 
 from gpbo.errors import InvalidArgumentError, InvalidTrialError, TrialTimeoutError
 from gpbo.optimizer import Optimizer
+from gpbo.reporting import StepBudget, TrialHandle
 from gpbo.trial import Trial
 
 __all__ = ["InlineExecutor", "ThreadPerTrialExecutor", "TrialTimeoutError", "run_trials"]
@@ -65,12 +66,14 @@ class _InFlight:
 def run_trials(
     opt: Optimizer,
     fn: Callable[[dict[str, Any]], Any],
-    n_trials: int,
+    n_trials: int | None,
     *,
     executor: concurrent.futures.Executor,
     n_workers: int,
     timeout: float | None,
     on_told: Callable[[Trial], None],
+    reporting: bool = False,
+    budget: StepBudget | None = None,
 ) -> None:
     """Asks, evaluates and tells ``n_trials`` trials, ``n_workers`` at a time.
 
@@ -84,22 +87,29 @@ def run_trials(
     Args:
         opt: The optimizer to ask and tell.
         fn: Objective, called as ``fn(params)`` on ``executor``.
-        n_trials: Trials to evaluate.
+        n_trials: Trials to evaluate; None: until ``budget`` is spent.
         executor: Where ``fn`` runs; ``submit`` must return a
             `concurrent.futures.Future`.
         n_workers: Most trials in flight at once.
         timeout: Seconds after which a trial is abandoned; None waits forever.
         on_told: Called with each told trial.
+        reporting: Call ``fn(params, handle)`` with a `gpbo.reporting.TrialHandle`.
+        budget: No new trial starts once it is spent (its trials' handles
+            then answer ``should_stop() == True``).
     """
+    limit = math.inf if n_trials is None else n_trials
     in_flight: dict[concurrent.futures.Future, _InFlight] = {}
     n_asked = 0
     try:
-        while n_asked < n_trials or in_flight:
-            while n_asked < n_trials and len(in_flight) < n_workers:
+        while (n_asked < limit and not _spent(budget)) or in_flight:
+            while n_asked < limit and len(in_flight) < n_workers and not _spent(budget):
                 trial = opt.ask()
                 n_asked += 1
+                if budget is not None:
+                    budget.ids.append(trial.id)
                 deadline = time.monotonic() + (math.inf if timeout is None else timeout)
-                in_flight[_submit(executor, fn, trial)] = _InFlight(trial, deadline)
+                handle = TrialHandle(opt, trial, budget) if reporting else None
+                in_flight[_submit(executor, fn, trial, handle)] = _InFlight(trial, deadline)
             for future in _finished(in_flight):
                 item = in_flight.pop(future)
                 on_told(_tell(opt, item.trial, _value(future, item, timeout)))
@@ -110,8 +120,13 @@ def run_trials(
         raise
 
 
-def _submit(executor: Any, fn: Callable[[dict[str, Any]], Any], trial: Trial) -> concurrent.futures.Future:
-    future = executor.submit(fn, dict(trial.params))
+def _spent(budget: StepBudget | None) -> bool:
+    return budget is not None and budget.spent()
+
+
+def _submit(executor: Any, fn: Callable[..., Any], trial: Trial, handle: TrialHandle | None) -> concurrent.futures.Future:
+    args = (dict(trial.params),) if handle is None else (dict(trial.params), handle)
+    future = executor.submit(fn, *args)
     if not isinstance(future, concurrent.futures.Future):
         raise InvalidArgumentError(
             f"executor.submit must return a concurrent.futures.Future, got {type(future).__name__} {future!r:.200}"

@@ -9,7 +9,10 @@ the kills, a last run completes the budget, and the test checks that every
 reported trial is in the study exactly once with its value, that ids are
 0..budget-1 without gaps or duplicates, and that no trial is left running.
 The multi-objective variant tells a dict of metrics (two objectives and a
-constraint) and checks every metric of every trial the same way.
+constraint) and checks every metric of every trial the same way. The
+reporting variant's objective takes a trial handle and reports a learning
+curve (steps 1..4, sleeping between reports); every trial must end with its
+whole curve, each step stored once with its value.
 """
 
 from __future__ import annotations
@@ -41,6 +44,14 @@ def metrics(p: dict) -> dict:
 MULTI = {"objectives": {"loss": "minimize", "size": "minimize"}, "constraints": {"mem": ("<=", 0.5)}}
 
 
+MAX_STEP = 4
+
+
+def at_step(p: dict, step: int) -> float:
+    """The reporting variant's learning curve: reaches ``objective(p)`` at ``MAX_STEP``."""
+    return objective(p) + (MAX_STEP - step) / 10
+
+
 def append_line(path: str, record: dict) -> None:
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
@@ -60,7 +71,7 @@ def finished_trials(db: str) -> int:
         return 0
 
 
-def child(db: str, logs: str, budget: int, seed: int, ready, multi: bool = False) -> None:
+def child(db: str, logs: str, budget: int, seed: int, ready, multi: bool = False, reporting: bool = False) -> None:
     """One run: resume the study and evaluate the trials still missing; sets ``ready`` once started."""
     rng = random.Random(seed)
 
@@ -71,6 +82,14 @@ def child(db: str, logs: str, budget: int, seed: int, ready, multi: bool = False
         append_line(logs + ".evaluated", {"params": p, "value": value})
         return value
 
+    def train(p: dict, trial: gpbo.TrialHandle) -> float:
+        append_line(logs + ".started", {"params": p})
+        for step in range(1, MAX_STEP + 1):
+            time.sleep(rng.uniform(0.0, 0.04))
+            trial.report(at_step(p, step), step)
+        append_line(logs + ".evaluated", {"params": p, "value": objective(p)})
+        return objective(p)
+
     def reported(opt: gpbo.Optimizer, trial: gpbo.Trial) -> None:
         told = dict(trial.values) if multi else trial.value
         append_line(logs + ".reported", {"id": trial.id, "params": trial.params, "value": told})
@@ -80,11 +99,16 @@ def child(db: str, logs: str, budget: int, seed: int, ready, multi: bool = False
     if missing > 0:
         # Until the multi-output engine is merged, the multi-objective variant stays in the Sobol design.
         settings = {"n_initial": budget if multi else 6}
+        if reporting:
+            gpbo.minimize(train, SPACE, missing, seed=0, storage=db, callbacks=[reported], max_step=MAX_STEP,
+                          settings={**settings, "early_stopping": None})
+            return
         gpbo.minimize(evaluate, SPACE, missing, seed=0, storage=db, callbacks=[reported], settings=settings,
                       **(MULTI if multi else {}))
 
 
-def kill_and_resume(tmp_path, n_kills: int, budget: int, max_delay: float, multi: bool = False) -> dict:
+def kill_and_resume(tmp_path, n_kills: int, budget: int, max_delay: float, multi: bool = False,
+                    reporting: bool = False) -> dict:
     """Runs the child until ``n_kills`` SIGKILLs landed, then to completion; returns the counts."""
     db, logs = str(tmp_path / "study.db"), str(tmp_path / "log")
     context = multiprocessing.get_context("forkserver")
@@ -93,7 +117,7 @@ def kill_and_resume(tmp_path, n_kills: int, budget: int, max_delay: float, multi
     while kills < n_kills and finished_trials(db) < budget:
         before = finished_trials(db)
         ready = context.Event()
-        proc = context.Process(target=child, args=(db, logs, budget, runs, ready, multi))
+        proc = context.Process(target=child, args=(db, logs, budget, runs, ready, multi, reporting))
         proc.start()
         runs += 1
         ready.wait(60)
@@ -104,7 +128,7 @@ def kill_and_resume(tmp_path, n_kills: int, budget: int, max_delay: float, multi
         proc.join()
         progressed += finished_trials(db) > before
     ready = context.Event()  # kept referenced until the child has started
-    proc = context.Process(target=child, args=(db, logs, budget, runs, ready, multi))
+    proc = context.Process(target=child, args=(db, logs, budget, runs, ready, multi, reporting))
     proc.start()
     proc.join(600)
     assert proc.exitcode == 0
@@ -118,6 +142,8 @@ def kill_and_resume(tmp_path, n_kills: int, budget: int, max_delay: float, multi
     for r in reported:  # every reported evaluation is in the study, as reported
         assert (trials[r["id"]].params, told[r["id"]]) == (r["params"], r["value"])
     assert all(v == (metrics(t.params) if multi else objective(t.params)) for t, v in zip(trials, told, strict=True))
+    if reporting:  # every curve whole, each step once, with its value
+        assert all(t.steps == tuple((k, at_step(t.params, k)) for k in range(1, MAX_STEP + 1)) for t in trials)
     started = read_lines(logs + ".started")
     distinct = {json.dumps(e["params"], sort_keys=True) for e in started}
     return {"kills": kills, "runs": runs + 1, "runs_that_told_a_trial": progressed, "trials": budget, "reported": len(reported),
@@ -135,6 +161,11 @@ def test_kill_and_resume_a_multi_objective_study(tmp_path):
     assert counts["kills"] == 3
     study = gpbo.load_study(tmp_path / "study.db")
     assert study.metrics.arguments() == MULTI and all(set(t.values) == {"loss", "size", "mem"} for t in study.trials)
+
+
+def test_kill_and_resume_a_study_whose_objective_reports_a_curve(tmp_path):
+    counts = kill_and_resume(tmp_path, n_kills=3, budget=8, max_delay=0.4, reporting=True)
+    assert counts["kills"] == 3
 
 
 @pytest.mark.slow

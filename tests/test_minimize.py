@@ -270,7 +270,8 @@ def test_minimize_keeps_its_parameter_budget():
     """``gpbo.minimize`` takes at most 12 parameters (issue 20's acceptance):
     what shapes a suggestion goes in ``settings``, not in new keywords. The
     multi-objective and multi-fidelity issues may add at most four more, to 16:
-    the multi-objective one added ``objectives`` and ``constraints``."""
+    the multi-objective one added ``objectives`` and ``constraints``, the
+    multi-fidelity one ``max_step`` and ``step_budget``."""
     params = inspect.signature(gpbo.minimize).parameters
     extra = {"objectives", "constraints", "max_step", "step_budget"}
     assert len([name for name in params if name not in extra]) <= 12, list(params)

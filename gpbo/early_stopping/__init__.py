@@ -1,5 +1,78 @@
-"""Early stopping of trials from their learning curves (see `protocol`)."""
+"""Early stopping of trials from their learning curves (see `protocol`).
 
+A rule is any object with ``should_stop(curves, index) -> bool``
+(`StoppingRule`). `get` resolves the names ``gpbo.Settings.early_stopping``
+accepts: ``"model"`` (the model-based rule of `gpbo.early_stopping.model_based`,
+imported on first use), ``"asha"`` (`ASHA`), ``"hyperband"`` (`Hyperband`) and
+``"median"`` (`Median`), each with its default parameters; pass an instance
+(``ASHA(eta=3)``) to choose them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from gpbo.early_stopping.asha import ASHA
+from gpbo.early_stopping.hyperband import Hyperband
+from gpbo.early_stopping.median import Median
 from gpbo.early_stopping.protocol import Curves, StoppingRule
+from gpbo.errors import InvalidArgumentError
 
-__all__ = ["Curves", "StoppingRule"]
+__all__ = ["ASHA", "DEFAULT_RULE", "REGISTRY", "Curves", "Hyperband", "Median", "StoppingRule", "check", "get"]
+
+DEFAULT_RULE = "model"
+"""The default of ``gpbo.Settings.early_stopping``: the model-based rule."""
+
+
+def _model_based() -> StoppingRule:
+    """``gpbo.early_stopping.model_based.ModelBasedRule()``, imported on first use."""
+    try:
+        module = importlib.import_module("gpbo.early_stopping.model_based")
+    except ModuleNotFoundError as exc:
+        if exc.name != "gpbo.early_stopping.model_based":
+            raise
+        raise InvalidArgumentError(
+            "early_stopping='model' needs gpbo.early_stopping.model_based, which this gpbo does not have yet; "
+            "choose early_stopping='asha', 'hyperband', 'median' or None in gpbo.Settings") from exc
+    return module.ModelBasedRule()
+
+
+REGISTRY: dict[str, Callable[[], StoppingRule]] = {
+    "model": _model_based,
+    "asha": ASHA,
+    "hyperband": Hyperband,
+    "median": Median,
+}
+
+
+def check(rule: Any) -> str | StoppingRule | None:
+    """Validates a ``Settings.early_stopping`` value without building it; ``"none"`` is None (off).
+
+    Raises:
+        InvalidArgumentError: For an unknown name or an object without ``should_stop``.
+    """
+    if rule is None or rule == "none":
+        return None
+    if isinstance(rule, str):
+        if rule not in REGISTRY:
+            raise InvalidArgumentError(
+                f"early_stopping must be one of {sorted(REGISTRY)}, None, or an object with "
+                f"should_stop(curves, index) -> bool, got {rule!r}")
+        return rule
+    if not callable(getattr(rule, "should_stop", None)):
+        raise InvalidArgumentError(
+            f"early_stopping must be one of {sorted(REGISTRY)}, None, or an object with "
+            f"should_stop(curves, index) -> bool (gpbo.early_stopping.StoppingRule), got {type(rule).__name__} {rule!r:.200}")
+    return rule
+
+
+def get(rule: str | StoppingRule | None) -> StoppingRule | None:
+    """The rule a ``Settings.early_stopping`` value names (an object passes through; None is None).
+
+    Raises:
+        InvalidArgumentError: For an unknown name, or ``"model"`` while its module is absent.
+    """
+    rule = check(rule)
+    return REGISTRY[rule]() if isinstance(rule, str) else rule

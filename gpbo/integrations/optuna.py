@@ -1,4 +1,5 @@
-"""`GPBOSampler`: gpbo's GP Bayesian optimisation as an Optuna sampler.
+"""`GPBOSampler`: gpbo's GP Bayesian optimisation as an Optuna sampler;
+`GPBOPruner`: gpbo's early-stopping rules as an Optuna pruner.
 
 An Optuna user switches with one line::
 
@@ -27,6 +28,17 @@ How it samples (the same scheme as Optuna's own ``GPSampler``):
   ``<= 0``, Optuna's convention and the engine's); COMPLETE trials without
   stored constraint values (the function raised) do not enter the GP.
 
+`GPBOPruner` works with any sampler::
+
+    study = optuna.create_study(pruner=GPBOPruner(max_step=52), sampler=optuna.samplers.TPESampler())
+
+At each ``trial.should_prune()`` it builds `gpbo.early_stopping.Curves` from
+the study's trials (their intermediate values, negated in a minimised study;
+configurations encoded over the parameters every such trial shares, else
+none), and asks a gpbo rule (default ``"model"``, the model-based one; or
+``"asha"``, ``"hyperband"``, ``"median"``, or any `StoppingRule`). FAILED
+trials take part with an empty curve; PRUNED ones count as stopped.
+
 Distributions map to gpbo parameters as follows: ``FloatDistribution`` ->
 ``Real`` (log as given) or, with a ``step``, an ``Integer`` index of the grid;
 ``IntDistribution`` -> ``Integer`` (log as given; a ``step`` > 1 becomes an
@@ -45,6 +57,8 @@ from typing import Any
 
 import torch
 
+from gpbo.early_stopping import Curves, StoppingRule
+from gpbo.early_stopping import get as get_stopping_rule
 from gpbo.engine import suggest
 from gpbo.errors import InvalidArgumentError
 from gpbo.integrations import require
@@ -60,13 +74,14 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+from optuna.pruners import BasePruner
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.samplers._base import _CONSTRAINTS_KEY, _process_constraints_after_trial
 from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["GPBOSampler"]
+__all__ = ["GPBOPruner", "GPBOSampler"]
 
 _logger = logging.getLogger(__name__)
 _MAX_SEED = 2**62
@@ -273,3 +288,82 @@ def _covers(params: dict[str, Any], dists: dict[str, BaseDistribution],
 
 def _internal(params: dict[str, Any], search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
     return {name: _to_gpbo(dist, params[name]) for name, dist in search_space.items()}
+
+
+class GPBOPruner(BasePruner):
+    """A gpbo early-stopping rule as an Optuna pruner (single-objective studies).
+
+    Args:
+        rule: A `gpbo.Settings.early_stopping` name (``"model"``, ``"asha"``,
+            ``"hyperband"``, ``"median"``) or an object with
+            ``should_stop(curves, index) -> bool``.
+        max_step: The step at which a trial is complete; None: the largest
+            step any finished trial reported (``inf`` before one finished).
+
+    Raises:
+        InvalidArgumentError: For an unknown rule, a rule that cannot be built,
+            or a bad ``max_step``.
+    """
+
+    def __init__(self, rule: str | StoppingRule = "model", *, max_step: float | None = None) -> None:
+        if rule is None:
+            raise InvalidArgumentError("GPBOPruner needs a rule; for no pruning use optuna.pruners.NopPruner")
+        self._rule = get_stopping_rule(rule)
+        if max_step is not None and (not isinstance(max_step, (int, float)) or isinstance(max_step, bool)
+                                     or not math.isfinite(max_step) or max_step <= 0):
+            raise InvalidArgumentError(f"max_step must be None or a finite number > 0, got {max_step!r:.200}")
+        self._max_step = max_step
+
+    def prune(self, study: Study, trial: FrozenTrial) -> bool:
+        """True if the rule stops ``trial`` at its last intermediate value."""
+        if len(study.directions) > 1:
+            raise InvalidArgumentError("GPBOPruner supports single-objective studies only (Optuna cannot prune multi-objective trials)")
+        if trial.last_step is None:
+            return False
+        trials = study.get_trials(deepcopy=False)
+        curves = _curves(trials, trial, 1.0 if study.direction is StudyDirection.MAXIMIZE else -1.0, self._max_step)
+        index = next(i for i, t in enumerate(trials) if t.number == trial.number)
+        return bool(self._rule.should_stop(curves, index))
+
+
+def _curves(trials: list[FrozenTrial], current: FrozenTrial, sign: float, max_step: float | None) -> Curves:
+    """`Curves` of an Optuna study (index i: ``trials[i]``; ``current`` in its up-to-date state)."""
+    trials = [current if t.number == current.number else t for t in trials]
+    shared = _shared_space([t for t in trials if t.intermediate_values])
+    X = Space({n: _to_param(d) for n, d in shared.items()}).encode(
+        [_internal(t.params, shared) for t in trials if _covers(t.params, t.distributions, shared)]) if shared else None
+    rows, k = [], 0
+    for t in trials:
+        if shared and _covers(t.params, t.distributions, shared):
+            rows.append(X[k])
+            k += 1
+        else:
+            rows.append(torch.full((len(shared),), 0.5, dtype=torch.float64))
+    finished = [t for t in trials if t.state == TrialState.COMPLETE and t.intermediate_values]
+
+    def curve(t: FrozenTrial) -> tuple[torch.Tensor, torch.Tensor]:
+        items = [] if t.state == TrialState.FAIL else sorted(t.intermediate_values.items())
+        items = [(s, v) for s, v in items if math.isfinite(v)]
+        return (torch.tensor([s for s, _ in items], dtype=torch.float64),
+                sign * torch.tensor([v for _, v in items], dtype=torch.float64))
+
+    pairs = [curve(t) for t in trials]
+    if max_step is None:
+        max_step = max((max(t.intermediate_values) for t in finished), default=math.inf)
+    return Curves(
+        X=torch.stack(rows) if rows else torch.empty(0, len(shared), dtype=torch.float64),
+        steps=tuple(p[0] for p in pairs), values=tuple(p[1] for p in pairs),
+        running=torch.tensor([t.state == TrialState.RUNNING for t in trials], dtype=torch.bool),
+        stopped=torch.tensor([t.state == TrialState.PRUNED for t in trials], dtype=torch.bool),
+        max_step=float(max_step),
+    )
+
+
+def _shared_space(trials: list[FrozenTrial]) -> dict[str, BaseDistribution]:
+    """The non-single-valued distributions every trial of ``trials`` has (same distribution)."""
+    if not trials:
+        return {}
+    shared = dict(trials[0].distributions)
+    for t in trials[1:]:
+        shared = {n: d for n, d in shared.items() if t.distributions.get(n) == d}
+    return {n: d for n, d in shared.items() if not d.single()}

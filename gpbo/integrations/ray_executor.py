@@ -19,6 +19,13 @@ Ray is not initialised, the first submit starts a local instance
 (``ray.init()`` with default options). An exception raised by the function
 is re-raised by ``Future.result()`` as a ``RayTaskError`` that is also an
 instance of the original exception's type.
+
+Intermediate reports are not supported on Ray: an objective that takes a
+trial handle (``def train(params, trial)``) reports to the optimizer in the
+driver process, and the handle cannot travel to a Ray worker, so `minimize`
+refuses that combination with a clear error before the study starts
+(``supports_trial_handle = False``). Use threads (``n_workers``) for such
+objectives, or Ray Tune with its schedulers (`gpbo.integrations.ray_tune`).
 """
 
 from __future__ import annotations
@@ -46,6 +53,8 @@ class RayExecutor(concurrent.futures.Executor):
     Raises:
         InvalidArgumentError: If an option is not a Ray task option.
     """
+
+    supports_trial_handle = False  # minimize refuses objectives that report (see the module docstring)
 
     def __init__(self, **options: Any) -> None:
         try:

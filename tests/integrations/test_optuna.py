@@ -252,3 +252,65 @@ def test_settings_reach_the_engine(monkeypatch):
     study = optuna.create_study(sampler=GPBOSampler(seed=0, n_startup_trials=3, settings=settings))
     study.optimize(branin, n_trials=5)
     assert seen == [(torch.float32, settings)] * 2
+
+
+# ------------------------------------------------------------------ GPBOPruner
+
+
+def _pruned_objective(trial):
+    x = trial.suggest_float("x", 0.0, 1.0)
+    k = trial.suggest_categorical("k", ["a", "b"])
+    loss = 0.0
+    for step in range(1, 9):
+        loss = (x - 0.3) ** 2 + 0.1 * (k == "b") + 1.0 / step
+        trial.report(loss, step)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+    return loss
+
+
+@pytest.mark.parametrize("rule", ["median", "asha"])
+@pytest.mark.parametrize("sampler", ["tpe", "gp"])
+def test_gpbo_pruner_prunes_studies_with_any_sampler(rule, sampler):
+    from gpbo.integrations.optuna import GPBOPruner
+
+    make = {"tpe": lambda: optuna.samplers.TPESampler(seed=0),
+            "gp": lambda: optuna.samplers.GPSampler(seed=0, n_startup_trials=4)}[sampler]
+    study = optuna.create_study(sampler=make(), pruner=GPBOPruner(rule, max_step=8))
+    study.optimize(_pruned_objective, n_trials=14 if sampler == "tpe" else 8)
+    states = [t.state for t in study.trials]
+    assert TrialState.PRUNED in states and TrialState.COMPLETE in states
+    assert study.best_trial.state is TrialState.COMPLETE
+
+
+def test_gpbo_pruner_is_direction_aware():
+    from gpbo.integrations.optuna import GPBOPruner
+
+    seen = {}
+
+    class Spy:
+        def should_stop(self, curves, index):
+            seen["values"], seen["max_step"], seen["X"] = curves.values[index].tolist(), curves.max_step, curves.X
+            return False
+
+    def objective(trial):
+        trial.suggest_float("x", 0.0, 1.0)
+        trial.report(2.0, 1)
+        trial.should_prune()
+        return 2.0
+
+    optuna.create_study(direction="minimize", pruner=GPBOPruner(Spy())).optimize(objective, n_trials=1)
+    assert seen["values"] == [-2.0] and seen["max_step"] == math.inf and seen["X"].shape == (1, 1)
+    optuna.create_study(direction="maximize", pruner=GPBOPruner(Spy())).optimize(objective, n_trials=2)
+    assert seen["values"] == [2.0] and seen["max_step"] == 1.0
+
+
+def test_gpbo_pruner_rejects_bad_arguments():
+    from gpbo.integrations.optuna import GPBOPruner
+
+    with pytest.raises(InvalidArgumentError, match="early_stopping must be one of"):
+        GPBOPruner("wilcoxon")
+    with pytest.raises(InvalidArgumentError, match="max_step must be None or a finite number > 0"):
+        GPBOPruner("median", max_step=0)
+    with pytest.raises(InvalidArgumentError, match="NopPruner"):
+        GPBOPruner(None)

@@ -50,3 +50,12 @@ def test_minimize_runs_trials_as_ray_tasks(ray_local):
 def test_bad_task_options():
     with pytest.raises(InvalidArgumentError, match=re.escape("invalid Ray task options {'num_cpu': 1}")):
         RayExecutor(num_cpu=1)
+
+
+def test_an_objective_that_reports_is_refused_before_ray_starts():
+    def train(params, trial):
+        trial.report(params["x"], 1)
+        return params["x"]
+
+    with pytest.raises(InvalidArgumentError, match="takes a trial handle .* cannot run on RayExecutor"):
+        minimize(train, {"x": Real(0.0, 1.0)}, 2, executor=RayExecutor(), max_step=1)
