@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from gpbo.early_stopping import Curves, StoppingRule
-from gpbo.errors import InvalidArgumentError, InvalidTrialError
+from gpbo.errors import FitError, InvalidArgumentError, InvalidTrialError
 from gpbo.trial import Trial, TrialState, as_real
 
 __all__ = ["as_step", "check_max_step", "curves", "pruned_values", "report_value", "steps_used"]
@@ -119,13 +119,18 @@ def pruned_values(rule: StoppingRule | None, study: Curves, pruned: list[int], c
     Returns:
         (p,) float64.
     """
+    last = torch.stack([study.values[i][-1].to(torch.float64) for i in pruned]) if pruned else torch.empty(0, dtype=torch.float64)
+    values = last
     predict = getattr(rule, "predict_final", None)
-    if callable(predict):
-        values = torch.as_tensor(predict(study), dtype=torch.float64).cpu()[pruned]  # (p,)
-        last = torch.stack([study.values[i][-1] for i in pruned])
-        values = torch.where(values.isfinite(), values, last)
-    else:
-        values = torch.stack([study.values[i][-1] for i in pruned]) if pruned else torch.empty(0, dtype=torch.float64)
+    if callable(predict) and pruned:
+        try:
+            predicted = predict(study)  # (mean (T,), std (T,)), or the mean alone
+        except FitError:  # the curve model could not be fitted: the last reports stand in
+            predicted = None
+        if predicted is not None:
+            mean = predicted[0] if isinstance(predicted, tuple) else predicted
+            mean = torch.as_tensor(mean, dtype=torch.float64).cpu()[pruned]  # (p,)
+            values = torch.where(mean.isfinite(), mean, last)
     if len(complete_Y):
         values = values.clamp(max=float(torch.quantile(complete_Y.to(torch.float64), 0.5)))
     return values

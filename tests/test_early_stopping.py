@@ -101,13 +101,15 @@ def test_pruned_trials_enter_the_gp_at_their_last_report_capped_at_the_completed
     assert Y.tolist() == pytest.approx([0.1, 0.2, 0.3, 0.2, 0.05])
 
 
-def test_pruned_trials_use_the_rules_predict_final():
+@pytest.mark.parametrize("as_pair", [False, True])  # ModelBasedRule returns (mean, std)
+def test_pruned_trials_use_the_rules_predict_final(as_pair):
     class Predicts:
         def should_stop(self, curves, index):
             return True
 
         def predict_final(self, curves):
-            return torch.full((curves.n_trials,), -7.0, dtype=torch.float64)
+            mean = torch.full((curves.n_trials,), -7.0, dtype=torch.float64)
+            return (mean, torch.ones_like(mean)) if as_pair else mean
 
     opt = gpbo.Optimizer(SPACE, seed=0, max_step=2, settings={**QUICK, "early_stopping": Predicts()})
     t = opt.ask()
@@ -299,3 +301,19 @@ def test_an_older_file_without_the_reports_table_still_opens(tmp_path):
     assert opt.tell(t, 0.5).state is TrialState.PRUNED
     opt.close()
     assert gpbo.load_study(db).trials[1].state is TrialState.PRUNED
+
+
+def test_a_curve_model_that_cannot_be_fitted_leaves_the_last_report():
+    class CannotFit:
+        def should_stop(self, curves, index):
+            return True
+
+        def predict_final(self, curves):
+            raise gpbo.errors.FitError("no fit")
+
+    opt = gpbo.Optimizer(SPACE, seed=0, max_step=2, settings={**QUICK, "early_stopping": CannotFit()})
+    t = opt.ask()
+    opt.report(t, 1.0, 1)
+    opt.tell(t, 1.0)
+    _, Y = opt._observations()
+    assert Y.tolist() == [-1.0]  # the last report, negated: the engine maximises -loss
