@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import importlib
 import json
 import math
 import sqlite3
@@ -214,14 +213,9 @@ def test_a_reporting_objective_is_refused_on_a_process_pool():
         gpbo.minimize(train, SPACE, 2, executor=pool, max_step=8)
 
 
-def test_the_model_rule_fails_before_the_study_when_it_is_missing():
-    try:
-        importlib.import_module("gpbo.early_stopping.model_based")
-    except ImportError:
-        with pytest.raises(InvalidArgumentError, match="early_stopping='model' needs"):
-            gpbo.minimize(train, SPACE, 2, max_step=8)
-    else:
-        pytest.skip("the model-based rule is merged")
+def test_the_default_model_rule_runs_a_reporting_study():
+    res = gpbo.minimize(train, SPACE, 8, seed=0, max_step=8, settings=QUICK)
+    assert all(t.steps for t in res.trials) and res.best_value is not None
 
 
 def test_settings_keep_the_rule_in_json():

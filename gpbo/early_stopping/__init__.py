@@ -2,45 +2,32 @@
 
 A rule is any object with ``should_stop(curves, index) -> bool``
 (`StoppingRule`). `get` resolves the names ``gpbo.Settings.early_stopping``
-accepts: ``"model"`` (the model-based rule of `gpbo.early_stopping.model_based`,
-imported on first use), ``"asha"`` (`ASHA`), ``"hyperband"`` (`Hyperband`) and
+accepts: ``"model"`` (`ModelBasedRule`, the freeze-thaw curve model of
+`gpbo.early_stopping.model_based`), ``"asha"`` (`ASHA`), ``"hyperband"`` (`Hyperband`) and
 ``"median"`` (`Median`), each with its default parameters; pass an instance
 (``ASHA(eta=3)``) to choose them.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 from gpbo.early_stopping.asha import ASHA
 from gpbo.early_stopping.hyperband import Hyperband
 from gpbo.early_stopping.median import Median
+from gpbo.early_stopping.model_based import ModelBasedRule
 from gpbo.early_stopping.protocol import Curves, StoppingRule
 from gpbo.errors import InvalidArgumentError
 
-__all__ = ["ASHA", "DEFAULT_RULE", "REGISTRY", "Curves", "Hyperband", "Median", "StoppingRule", "check", "get"]
+__all__ = ["ASHA", "DEFAULT_RULE", "REGISTRY", "Curves", "Hyperband", "Median", "ModelBasedRule", "StoppingRule", "check", "get"]
 
 DEFAULT_RULE = "model"
 """The default of ``gpbo.Settings.early_stopping``: the model-based rule."""
 
 
-def _model_based() -> StoppingRule:
-    """``gpbo.early_stopping.model_based.ModelBasedRule()``, imported on first use."""
-    try:
-        module = importlib.import_module("gpbo.early_stopping.model_based")
-    except ModuleNotFoundError as exc:
-        if exc.name != "gpbo.early_stopping.model_based":
-            raise
-        raise InvalidArgumentError(
-            "early_stopping='model' needs gpbo.early_stopping.model_based, which this gpbo does not have yet; "
-            "choose early_stopping='asha', 'hyperband', 'median' or None in gpbo.Settings") from exc
-    return module.ModelBasedRule()
-
-
 REGISTRY: dict[str, Callable[[], StoppingRule]] = {
-    "model": _model_based,
+    "model": ModelBasedRule,
     "asha": ASHA,
     "hyperband": Hyperband,
     "median": Median,
@@ -72,7 +59,7 @@ def get(rule: str | StoppingRule | None) -> StoppingRule | None:
     """The rule a ``Settings.early_stopping`` value names (an object passes through; None is None).
 
     Raises:
-        InvalidArgumentError: For an unknown name, or ``"model"`` while its module is absent.
+        InvalidArgumentError: For an unknown name.
     """
     rule = check(rule)
     return REGISTRY[rule]() if isinstance(rule, str) else rule

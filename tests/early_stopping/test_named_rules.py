@@ -134,10 +134,7 @@ def test_registry_resolves_names_and_passes_objects_through():
     assert get(rule) is rule and get(None) is None and get("none") is None
 
 
-def test_the_model_rule_is_resolved_lazily():
-    try:
-        rule = get("model")
-    except InvalidArgumentError as exc:  # until gpbo.early_stopping.model_based is merged
-        assert "early_stopping='model' needs gpbo.early_stopping.model_based" in str(exc)
-    else:
-        assert isinstance(rule, StoppingRule)
+def test_the_model_rule_is_the_default():
+    from gpbo.early_stopping import DEFAULT_RULE, ModelBasedRule
+
+    assert DEFAULT_RULE == "model" and isinstance(get("model"), ModelBasedRule)
