@@ -13,7 +13,9 @@ alternates its members along the batch): each chosen point, and each pending
 point, is added to the GP at its posterior mean, which collapses the
 posterior variance there, and the acquisition is maximised again. On spaces
 without a continuous dim the search skips configurations already evaluated
-or pending (:mod:`gpbo.search.avoid`).
+or pending (:mod:`gpbo.search.avoid`). One-shot acquisitions (BoTorch's
+knowledge gradients, `gpbo.acquisition.botorch`) are maximised over their
+augmented batch (``augmented_q``) and keep its first q points (``extract``).
 
 Random numbers are drawn once per call and shared across the P problems, so a
 problem's suggestion does not depend on which other problems share the batch.
