@@ -68,6 +68,20 @@ GPBO_METHODS: dict[str, dict[str, Any]] = {
 }
 SEQUENTIAL = ("random", "tpe", "optuna_gp", "botorch", "botorch_qlognei", "hebo", "skopt")
 ALL_METHODS = (*GPBO_METHODS, *SEQUENTIAL)
+BOTORCH_PREFIX, BOTORCH_LOOP_PREFIX = "botorch:", "botorch_loop:"
+"""``botorch:<Class>``: that BoTorch acquisition through gpbo's engine (`gpbo.acquisition.botorch`,
+batched like every gpbo method); ``botorch_loop:<Class>``: the same class in BoTorch's own loop
+(SingleTaskGP + ``optimize_acqf``, one run at a time)."""
+
+
+def is_gpbo(method: str) -> bool:
+    """Whether ``method`` runs through gpbo's engine (a :data:`GPBO_METHODS` name or ``botorch:<Class>``)."""
+    return method in GPBO_METHODS or method.startswith(BOTORCH_PREFIX)
+
+
+def is_known(method: str) -> bool:
+    """Whether ``method`` names a single-objective method of the sweep."""
+    return method in ALL_METHODS or method.startswith((BOTORCH_PREFIX, BOTORCH_LOOP_PREFIX))
 
 
 def gpbo_settings(method: str, base: Settings | None = None) -> Settings:
@@ -76,8 +90,19 @@ def gpbo_settings(method: str, base: Settings | None = None) -> Settings:
     ``base`` is how an ablation (``benchmarks/ablations.py``) runs through the sweep: ``"gpbo"`` is
     ``base`` itself, the other methods change their own fields of it.
     """
+    if method.startswith(BOTORCH_PREFIX):
+        from gpbo.acquisition import botorch
+
+        cls = method.removeprefix(BOTORCH_PREFIX)
+        return (base or Settings()).replace(acquisition=botorch(cls, **botorch_options(cls)))
     changes = {k: v() if callable(v) else v for k, v in GPBO_METHODS[method].items()}
     return (base or Settings()).replace(**changes)
+
+
+def botorch_options(cls: str) -> dict[str, Any]:
+    """The class options of a ``botorch:`` / ``botorch_loop:`` method (the same for both): BoTorch's defaults
+    except UCB's ``beta`` (required by BoTorch), 0.2 as in its tutorials."""
+    return {"beta": 0.2} if "UpperConfidenceBound" in cls else {}
 
 
 def initial_design(problem: Problem, n: int, seed: int) -> list[dict[str, Any]]:
@@ -304,6 +329,10 @@ def make(method: str, problem: Problem, seed: int, n_init: int, q: int) -> Metho
         return OptunaMethod(problem, seed, n_init, q, method)
     if method in ("botorch", "botorch_qlognei"):
         return BoTorchLoop(problem, seed, n_init, q, always_nei=method == "botorch_qlognei")
+    if method.startswith(BOTORCH_LOOP_PREFIX):
+        from benchmarks.botorch_acq import BoTorchClassLoop
+
+        return BoTorchClassLoop(problem, seed, n_init, q, method.removeprefix(BOTORCH_LOOP_PREFIX))
     if method == "hebo":
         return HeboMethod(problem, seed, n_init, q)
     if method == "skopt":

@@ -3,6 +3,7 @@
     python -m benchmarks.sweep --problems synthetic --methods gpbo,random,tpe --seeds 16
     python -m benchmarks.sweep --problems bayesmark --budget 128 --batch-size 8 --seeds 5
     python -m benchmarks.sweep --quick            # CI smoke run (< 2 min on 2 cores)
+    python -m benchmarks.sweep --methods gpbo,botorch:qKnowledgeGradient,botorch:qLowerBoundMaxValueEntropy
     python -m benchmarks.sweep --problems mo --seeds 16   # multi-objective and constrained suite, q = 4
     python -m benchmarks.sweep --problems mf --seeds 16 --workers 1,4,16 --budget 30  # multi-fidelity suite
 
@@ -79,7 +80,7 @@ Key = tuple[str, str, int]  # (method, problem, seed)
 
 def applies(method: str, problem: Problem) -> bool:
     """Whether a method runs on a problem: multi-outcome methods on multi-outcome problems, the others on the rest."""
-    return method in (MM.ALL_MO_METHODS if is_multi_outcome(problem) else M.ALL_METHODS)
+    return method in MM.ALL_MO_METHODS if is_multi_outcome(problem) else M.is_known(method)
 
 
 def n_init(problem: Problem, q: int, budget: int) -> int:
@@ -239,7 +240,7 @@ def plan(problems: list[Problem], methods: list[str], seeds: list[int], budget_o
                     continue
                 if method in MM.GPBO_MO_METHODS:  # one group per problem: its outcomes are settings
                     groups[(method, p.name, budget_of[p.name])].append((p, s))
-                elif method in M.GPBO_METHODS:
+                elif M.is_gpbo(method):
                     groups[(method, p.space().dims, budget_of[p.name])].append((p, s))
                 else:
                     seq.append((method, p, s))
@@ -272,7 +273,8 @@ def parse(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.sweep", description=__doc__.split("\n")[0])
     ap.add_argument("--problems", default="synthetic", help="comma list of names or suites: "
                     + ", ".join(SUITES))
-    ap.add_argument("--methods", default=None, help="comma list of " + ",".join(M.ALL_METHODS) + " (single-"
+    ap.add_argument("--methods", default=None, help="comma list of " + ",".join(M.ALL_METHODS) + ", botorch:<Class> "
+                    "(a BoTorch acquisition through gpbo), botorch_loop:<Class> (the same in BoTorch's loop) (single-"
                     "objective problems) or " + ",".join(MM.ALL_MO_METHODS) + " (multi-outcome problems); default "
                     + DEFAULT_METHODS + ", or " + MM.DEFAULT_MO_METHODS + " when every problem is multi-outcome")
     ap.add_argument("--seeds", type=int, default=16, help="seeds K..K+N-1 (K = --first-seed)")
@@ -320,7 +322,7 @@ def main(argv=None, *, settings: Settings | None = None) -> dict:
         return main_mf(args, problems, started)
     methods = [m for m in args.methods.split(",") if m]
     for m in methods:
-        if m not in M.ALL_METHODS and m not in MM.ALL_MO_METHODS:
+        if not M.is_known(m) and m not in MM.ALL_MO_METHODS:
             raise SystemExit(f"unknown method {m!r}; expected one of {M.ALL_METHODS + MM.ALL_MO_METHODS}")
     skipped = [m for m in methods if not M.available(m)]
     methods = [m for m in methods if m not in skipped]

@@ -13,7 +13,9 @@ alternates its members along the batch): each chosen point, and each pending
 point, is added to the GP at its posterior mean, which collapses the
 posterior variance there, and the acquisition is maximised again. On spaces
 without a continuous dim the search skips configurations already evaluated
-or pending (:mod:`gpbo.search.avoid`).
+or pending (:mod:`gpbo.search.avoid`). One-shot acquisitions (BoTorch's
+knowledge gradients, `gpbo.acquisition.botorch`) are maximised over their
+augmented batch (``augmented_q``) and keep its first q points (``extract``).
 
 Random numbers are drawn once per call and shared across the P problems, so a
 problem's suggestion does not depend on which other problems share the batch.
@@ -28,8 +30,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gpbo.acquisition import augmented_q, extract_candidates, is_joint
 from gpbo.acquisition import get as get_acquisition
-from gpbo.acquisition import is_joint
 from gpbo.acquisition import resolve as resolve_acquisition
 from gpbo.acquisition.protocol import Acquisition, AcquisitionContext
 from gpbo.dims import DimSpec
@@ -226,13 +228,15 @@ def _maximise(
     hold = None
     if settings.freeze_lengthscale is not None and lengthscale is not None:
         hold = lengthscale > settings.freeze_lengthscale  # (P, d) dims the GP deems (nearly) irrelevant
-    return maximize_acquisition(
-        fn, dims, n_problems=ctx.X.shape[0], q=q, seed=seed,
+    q_search = augmented_q(acq, q)  # one-shot acquisitions: q candidates + their fantasy points
+    X, values = maximize_acquisition(
+        fn, dims, n_problems=ctx.X.shape[0], q=q_search, seed=seed,
         dtype=ctx.X.dtype, device=ctx.X.device, n_raw=settings.n_raw,
         n_restarts=settings.n_restarts, anchors=anchors,
         scale=lengthscale if settings.precondition else None, hold=hold,
         accelerator_path=settings.solver_path == "accelerator",
     )
+    return extract_candidates(acq, X, q), values  # (P, q, d), (P,)
 
 
 def _check_inputs(

@@ -21,6 +21,7 @@ __all__ = [
     "FitError",
     "StorageError",
     "TrialTimeoutError",
+    "UnsupportedAcquisitionError",
 ]
 
 
@@ -65,3 +66,11 @@ class StorageError(GpboError, RuntimeError):
 
 class TrialTimeoutError(GpboError, TimeoutError):
     """A trial ran longer than ``timeout_per_trial`` (the reason of its FAILED record)."""
+
+
+class UnsupportedAcquisitionError(GpboError, ValueError):
+    """An acquisition (e.g. a BoTorch class) cannot run on this model or input.
+
+    The message names the class and the reason, in place of the shape
+    assertion or attribute error the class would raise deep inside.
+    """

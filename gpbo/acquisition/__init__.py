@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gpbo.acquisition.analytic import UCB, LogAugmentedEI, LogEI, LogPI, PosteriorMean
-from gpbo.acquisition.botorch_adapter import BoTorchAcquisition, GpboBoTorchModel
+from gpbo.acquisition.botorch_adapter import BoTorchAcquisition
+from gpbo.acquisition.botorch_classes import botorch
+from gpbo.acquisition.botorch_model import GpboBoTorchModel
 from gpbo.acquisition.constrained import Constrained, qLogNEIConstrained
 from gpbo.acquisition.monte_carlo import qLogNEI
 from gpbo.acquisition.nehvi import qLogNEHVI
@@ -22,7 +24,9 @@ from gpbo.acquisition.protocol import (
     Acquisition,
     AcquisitionContext,
     AcquisitionFn,
+    augmented_q,
     draw_seed,
+    extract_candidates,
     is_joint,
 )
 from gpbo.acquisition.thompson import ThompsonSampling
@@ -46,7 +50,10 @@ __all__ = [
     "RoundRobin",
     "ThompsonSampling",
     "UCB",
+    "augmented_q",
+    "botorch",
     "draw_seed",
+    "extract_candidates",
     "get",
     "is_joint",
     "qLogNEHVI",

@@ -67,6 +67,8 @@ __all__ = [
     "Acquisition",
     "AcquisitionFn",
     "is_joint",
+    "augmented_q",
+    "extract_candidates",
     "check_single_point",
     "draw_seed",
     "required_capabilities",
@@ -187,6 +189,32 @@ class Acquisition(Protocol):
 def is_joint(acq: object) -> bool:
     """True if ``acq`` scores whole q-batches (``joint`` attribute, default False)."""
     return bool(getattr(acq, "joint", False))
+
+
+def augmented_q(acq: object, q: int) -> int:
+    """Points per problem the search optimises for a q-batch: ``acq.augmented_q(q)``, default q.
+
+    One-shot acquisitions (BoTorch's knowledge gradients) optimise their
+    candidates together with fantasy points; such an acquisition offers
+    ``augmented_q(q) -> int`` and ``extract(X (P, q_aug, d)) -> (P, q, d)``.
+    """
+    method = getattr(acq, "augmented_q", None)
+    if not callable(method):
+        return q
+    q_aug = method(q)
+    if isinstance(q_aug, bool) or not isinstance(q_aug, int) or q_aug < q:
+        raise InvalidArgumentError(f"{acq!r:.80}.augmented_q({q}) must be an int >= {q}, got {q_aug!r}")
+    return q_aug
+
+
+def extract_candidates(acq: object, X: Tensor, q: int) -> Tensor:
+    """The q candidates (P, q, d) of the augmented batch X (P, q_aug, d) (``acq.extract``)."""
+    if X.shape[-2] == q:
+        return X
+    out = acq.extract(X)  # type: ignore[attr-defined]
+    if out.shape[-2] != q:
+        raise InvalidArgumentError(f"{acq!r:.80}.extract returned {out.shape[-2]} points per problem, expected {q}")
+    return out
 
 
 def required_capabilities(acq: object) -> tuple[type, ...]:
