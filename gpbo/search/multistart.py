@@ -185,10 +185,17 @@ def _ascend(
     def neg_fn(z: Tensor) -> Tensor:  # (*L, R, P, q*d) -> (*L, R, P)
         return -fn((z * s).view(*z.shape[:-1], q, shape[-1]))
 
+    fused = getattr(fn, "value_and_grad", None)  # closed form, no autograd (FusedAcquisitionFn)
+
+    def neg_value_and_grad(z: Tensor) -> tuple[Tensor, Tensor]:  # (R, P, q*d) -> (R, P), (R, P, q*d)
+        value, grad = fused((z * s).view(*z.shape[:-1], q, shape[-1]))
+        return -value, -grad.reshape(z.shape) * s
+
     result = minimize_lbfgsb(
         neg_fn, z0, torch.zeros_like(z0), (1.0 / s).expand_as(z0),
         fixed=fixed, max_iter=max_iter, pgtol=_PGTOL, ftol=_FTOL,
         check_every=10 if accelerator_path else None, unit_first=False if accelerator_path else None,
+        value_and_grad=None if fused is None else neg_value_and_grad,
     )
     return (result.x * s).clamp(0.0, 1.0).view(shape)
 
