@@ -11,7 +11,9 @@ workers take turns, one warm-started suggestion each (as
 the fit warm-started from the model of n - 1 points, seed = rep), one torch
 thread each, so both see the same machine load. Prints per cell the median
 wall time of each and the ratio after / before (median of the per-rep
-ratios), and whether the candidates were bit-identical.
+ratios), whether the candidates were bit-identical, and in how many reps
+the new acquisition value found was lower (by more than 1e-6 relative): a
+search-quality check.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ for line in sys.stdin:
     t0 = time.perf_counter()
     s = engine.suggest(X, Y, seed=seed, warm_start=models[n, d], settings=settings)
     wall = time.perf_counter() - t0
-    print(json.dumps({"wall": wall, "x": s.candidates.flatten().tolist()}), flush=True)
+    print(json.dumps({"wall": wall, "x": s.candidates.flatten().tolist(), "acq": s.acq_values.flatten().tolist()}),
+          flush=True)
 """
 
 
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         ]
         for n in map(int, args.n_list.split(",")):
             walls: list[list[float]] = [[], []]
-            same = True
+            same, worse = True, 0
             for rep in range(args.reps):
                 outs = []
                 for i in (rep % 2, 1 - rep % 2):  # alternate who goes first
@@ -88,10 +91,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 for i, out in outs:
                     walls[i].append(out["wall"])
                 same = same and outs[0][1]["x"] == outs[1][1]["x"]
+                a, b = outs[0][1]["acq"][0], outs[1][1]["acq"][0]
+                worse += b < a - 1e-6 * (1 + abs(a))
             ratio = statistics.median(a / b for a, b in zip(walls[1], walls[0]))
             row = {"n": n, "d": args.d, "base": args.base, "reps": args.reps,
                    "base_ms": 1e3 * statistics.median(walls[0]), "new_ms": 1e3 * statistics.median(walls[1]),
-                   "new_over_base": ratio, "bit_identical": same}
+                   "new_over_base": ratio, "bit_identical": same, "reps_new_acq_value_lower": worse}
             print(json.dumps(row), flush=True)
             rows.append(row)
         for w in workers:

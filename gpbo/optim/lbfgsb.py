@@ -51,6 +51,9 @@ __all__ = ["LbfgsbResult", "minimize_lbfgsb"]
 
 _ARMIJO_C1 = 1e-4
 _BACKTRACK = 0.25  # CPU mode: shrink factor of a failed trial step
+# race: a start is given up once it trails its group's best by more than this many
+# times its last decrease, after this many iterations (docs/decisions/0041)
+_RACE_FACTOR, _RACE_WARMUP = 10.0, 5
 
 
 @dataclass(frozen=True)
@@ -238,7 +241,8 @@ class _State(NamedTuple):
     t0: Tensor | None  # CPU mode: the next trial step (1 unless backtracking)
     n_iter: Tensor
     converged: Tensor
-    done: Tensor  # converged, or unusable start: frozen
+    done: Tensor  # converged, given up (race), or unusable start: frozen
+    last_dec: Tensor  # decrease of the last accepted step (inf before the first)
 
 
 def _step(
@@ -249,6 +253,7 @@ def _step(
     steps: Tensor,
     pgtol: float,
     ftol: float,
+    race: bool = False,
 ) -> _State:
     """One masked L-BFGS-B iteration for every element that is not done."""
     x, f, g, hist = st.x, st.f, st.g, (st.S, st.Y, st.valid)
@@ -279,13 +284,18 @@ def _step(
     stalled = sd_fail & (move <= 10 * eps * (1 + x.abs().amax(-1)))
     scale = torch.maximum(torch.maximum(f.abs(), f_new.abs()), torch.ones_like(f))
     small_dec = acc & (f - f_new <= ftol * scale)
+    last_dec = torch.where(acc, f - f_new, st.last_dec)
     x = torch.where(acc.unsqueeze(-1), x_new, x)
     f = torch.where(acc, f_new, f)
     g = torch.where(acc.unsqueeze(-1), g_new, g)
     pg_ok = _projected_grad_norm(x, g, *box) <= pgtol
     converged = st.converged | (active & (small_dec | stalled | pg_ok))
     n_iter = st.n_iter + active.to(torch.int64)
-    return _State(x, f, g, S, Y, valid, sd_scale, t0, n_iter, converged, st.done | converged)
+    done = st.done | converged
+    if race:  # give up starts whose recent progress cannot close the gap to their group's best
+        trail = f - f.amin(0, keepdim=True)  # (*B,), >= 0
+        done = done | ((n_iter >= _RACE_WARMUP) & (trail > _RACE_FACTOR * last_dec))
+    return _State(x, f, g, S, Y, valid, sd_scale, t0, n_iter, converged, done, last_dec)
 
 
 def _first(mask: Tensor) -> tuple[int, ...]:
@@ -358,6 +368,7 @@ def minimize_lbfgsb(
     unit_first: bool | None = None,
     graph: bool | None = None,
     value_and_grad: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None,
+    race: bool = False,
 ) -> LbfgsbResult:
     """Minimise independent box-constrained problems with batched L-BFGS-B.
 
@@ -394,6 +405,11 @@ def minimize_lbfgsb(
             values of ``fun`` and their gradients in closed form; used
             instead of autograd wherever a gradient is needed (``fun`` alone
             still evaluates the batched line search's trial steps).
+        race: the first batch dim holds competing starts of the same problems
+            and only the best of each group is wanted (multi-start): after
+            5 iterations, a start that trails its group's best value by more
+            than 10 times its last decrease is given up (frozen, not
+            converged), so the call need not wait for losers to converge.
 
     Returns:
         :class:`LbfgsbResult` with detached ``x (*B, D)``, ``f (*B,)``,
@@ -423,9 +439,9 @@ def minimize_lbfgsb(
         n_iter = torch.zeros(f.shape, dtype=torch.int64, device=x.device)
         t0 = torch.ones_like(f) if unit_first else None
         st = _State(x, f, g, S, S.clone(), valid, torch.ones_like(f), t0, n_iter, converged,
-                    converged | ~torch.isfinite(f))
+                    converged | ~torch.isfinite(f), torch.full_like(f, float("inf")))
         st, graphed = iterate(
-            lambda s: _step(obj, s, box, movable, steps, pgtol, ftol), st, lambda s: s.done,
+            lambda s: _step(obj, s, box, movable, steps, pgtol, ftol, race), st, lambda s: s.done,
             max_iter=max_iter, check_every=check_every, graph=graph,
         )
     return LbfgsbResult(x=st.x, f=st.f, n_iter=st.n_iter, converged=st.converged, graphed=graphed)
