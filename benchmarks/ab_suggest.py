@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         ]
         for n in map(int, args.n_list.split(",")):
             walls: list[list[float]] = [[], []]
-            same, worse = True, 0
+            same, worse, deltas = True, 0, []
             for rep in range(args.reps):
                 outs = []
                 for i in (rep % 2, 1 - rep % 2):  # alternate who goes first
@@ -93,10 +93,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 same = same and outs[0][1]["x"] == outs[1][1]["x"]
                 a, b = outs[0][1]["acq"][0], outs[1][1]["acq"][0]
                 worse += b < a - 1e-6 * (1 + abs(a))
+                deltas.append(b - a)
             ratio = statistics.median(a / b for a, b in zip(walls[1], walls[0]))
             row = {"n": n, "d": args.d, "base": args.base, "reps": args.reps,
                    "base_ms": 1e3 * statistics.median(walls[0]), "new_ms": 1e3 * statistics.median(walls[1]),
-                   "new_over_base": ratio, "bit_identical": same, "reps_new_acq_value_lower": worse}
+                   "new_over_base": ratio, "bit_identical": same, "reps_new_acq_value_lower": worse,
+                   "acq_new_minus_base_min": min(deltas), "acq_new_minus_base_median": statistics.median(deltas)}
             print(json.dumps(row), flush=True)
             rows.append(row)
         for w in workers:

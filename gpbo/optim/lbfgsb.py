@@ -54,6 +54,7 @@ _BACKTRACK = 0.25  # CPU mode: shrink factor of a failed trial step
 # race: a start is given up once it trails its group's best by more than this many
 # times its last decrease, after this many iterations (docs/decisions/0041)
 _RACE_FACTOR, _RACE_WARMUP = 10.0, 5
+_RACE_DUPLICATE = 1e-3  # ... or once it is this close (inf-norm) to its group's best: the same basin
 
 
 @dataclass(frozen=True)
@@ -292,10 +293,27 @@ def _step(
     converged = st.converged | (active & (small_dec | stalled | pg_ok))
     n_iter = st.n_iter + active.to(torch.int64)
     done = st.done | converged
-    if race:  # give up starts whose recent progress cannot close the gap to their group's best
-        trail = f - f.amin(0, keepdim=True)  # (*B,), >= 0
-        done = done | ((n_iter >= _RACE_WARMUP) & (trail > _RACE_FACTOR * last_dec))
+    if race:
+        done = done | _given_up(x, f, last_dec, n_iter)
     return _State(x, f, g, S, Y, valid, sd_scale, t0, n_iter, converged, done, last_dec)
+
+
+def _given_up(x: Tensor, f: Tensor, last_dec: Tensor, n_iter: Tensor) -> Tensor:
+    """``(*B,)`` bool: starts that cannot beat the best of their group (batch dim 0).
+
+    After ``_RACE_WARMUP`` iterations, a start other than its group's best is
+    given up if its recent progress cannot close the gap (it trails by more
+    than ``_RACE_FACTOR`` times its last decrease) or if it sits within
+    ``_RACE_DUPLICATE`` of the best (the same basin: it would converge to the
+    same point).
+    """
+    best = f.argmin(0, keepdim=True)  # (1, *B[1:])
+    x_best = x.gather(0, best.unsqueeze(-1).expand((1,) + x.shape[1:]))  # (1, *B[1:], D)
+    near = (x - x_best).abs().amax(-1) <= _RACE_DUPLICATE  # (*B,)
+    trail = f - f.gather(0, best)  # (*B,), >= 0
+    index = torch.arange(f.shape[0], device=f.device).view((-1,) + (1,) * (f.dim() - 1))
+    behind = (trail > _RACE_FACTOR * last_dec) | (near & (index != best))
+    return (n_iter >= _RACE_WARMUP) & behind
 
 
 def _first(mask: Tensor) -> tuple[int, ...]:
@@ -408,8 +426,9 @@ def minimize_lbfgsb(
         race: the first batch dim holds competing starts of the same problems
             and only the best of each group is wanted (multi-start): after
             5 iterations, a start that trails its group's best value by more
-            than 10 times its last decrease is given up (frozen, not
-            converged), so the call need not wait for losers to converge.
+            than 10 times its last decrease, or lies within 1e-3 (inf-norm)
+            of the best, is given up (frozen, not converged), so the call
+            need not wait for losers or duplicates to converge.
 
     Returns:
         :class:`LbfgsbResult` with detached ``x (*B, D)``, ``f (*B,)``,
