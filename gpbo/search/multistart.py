@@ -6,7 +6,10 @@ Pipeline, for P problems at once and without a loop over problems:
    discrete dims, evaluated in one call.
 2. R restarts per problem, drawn by Boltzmann sampling on the standardised raw
    values (Gumbel-top-k, noise shared across problems) plus the best raw point.
-3. Batched L-BFGS-B on the continuous dims, discrete dims held fixed.
+3. Batched L-BFGS-B on the continuous dims, discrete dims held fixed, with
+   the acquisition's closed-form gradient where it has one and starts that
+   cannot beat their problem's best given up early
+   (docs/decisions/0040-fused-one-point-acquisition-gradient.md, 0041-multistart-race.md).
 4. Alternating with 3: a coordinate search over each discrete dim of each of
    the q points. Dims with few levels are searched exhaustively; dims with many
    levels (wide integers) over a level grid plus the neighbours of the current
