@@ -51,10 +51,6 @@ __all__ = ["LbfgsbResult", "minimize_lbfgsb"]
 
 _ARMIJO_C1 = 1e-4
 _BACKTRACK = 0.25  # CPU mode: shrink factor of a failed trial step
-# race: a start is given up once it trails its group's best by more than this many
-# times its last decrease, after this many iterations (docs/decisions/0041)
-_RACE_FACTOR, _RACE_WARMUP = 10.0, 5
-_RACE_DUPLICATE = 1e-3  # ... or once it is this close (inf-norm) to its group's best: the same basin
 
 
 @dataclass(frozen=True)
@@ -242,8 +238,7 @@ class _State(NamedTuple):
     t0: Tensor | None  # CPU mode: the next trial step (1 unless backtracking)
     n_iter: Tensor
     converged: Tensor
-    done: Tensor  # converged, given up (race), or unusable start: frozen
-    last_dec: Tensor  # decrease of the last accepted step (inf before the first)
+    done: Tensor  # converged, or unusable start: frozen
 
 
 def _step(
@@ -254,7 +249,6 @@ def _step(
     steps: Tensor,
     pgtol: float,
     ftol: float,
-    race: bool = False,
 ) -> _State:
     """One masked L-BFGS-B iteration for every element that is not done."""
     x, f, g, hist = st.x, st.f, st.g, (st.S, st.Y, st.valid)
@@ -285,35 +279,13 @@ def _step(
     stalled = sd_fail & (move <= 10 * eps * (1 + x.abs().amax(-1)))
     scale = torch.maximum(torch.maximum(f.abs(), f_new.abs()), torch.ones_like(f))
     small_dec = acc & (f - f_new <= ftol * scale)
-    last_dec = torch.where(acc, f - f_new, st.last_dec)
     x = torch.where(acc.unsqueeze(-1), x_new, x)
     f = torch.where(acc, f_new, f)
     g = torch.where(acc.unsqueeze(-1), g_new, g)
     pg_ok = _projected_grad_norm(x, g, *box) <= pgtol
     converged = st.converged | (active & (small_dec | stalled | pg_ok))
     n_iter = st.n_iter + active.to(torch.int64)
-    done = st.done | converged
-    if race:
-        done = done | _given_up(x, f, last_dec, n_iter)
-    return _State(x, f, g, S, Y, valid, sd_scale, t0, n_iter, converged, done, last_dec)
-
-
-def _given_up(x: Tensor, f: Tensor, last_dec: Tensor, n_iter: Tensor) -> Tensor:
-    """``(*B,)`` bool: starts that cannot beat the best of their group (batch dim 0).
-
-    After ``_RACE_WARMUP`` iterations, a start other than its group's best is
-    given up if its recent progress cannot close the gap (it trails by more
-    than ``_RACE_FACTOR`` times its last decrease) or if it sits within
-    ``_RACE_DUPLICATE`` of the best (the same basin: it would converge to the
-    same point).
-    """
-    best = f.argmin(0, keepdim=True)  # (1, *B[1:])
-    x_best = x.gather(0, best.unsqueeze(-1).expand((1,) + x.shape[1:]))  # (1, *B[1:], D)
-    near = (x - x_best).abs().amax(-1) <= _RACE_DUPLICATE  # (*B,)
-    trail = f - f.gather(0, best)  # (*B,), >= 0
-    index = torch.arange(f.shape[0], device=f.device).view((-1,) + (1,) * (f.dim() - 1))
-    behind = (trail > _RACE_FACTOR * last_dec) | (near & (index != best))
-    return (n_iter >= _RACE_WARMUP) & behind
+    return _State(x, f, g, S, Y, valid, sd_scale, t0, n_iter, converged, st.done | converged)
 
 
 def _first(mask: Tensor) -> tuple[int, ...]:
@@ -386,7 +358,6 @@ def minimize_lbfgsb(
     unit_first: bool | None = None,
     graph: bool | None = None,
     value_and_grad: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None,
-    race: bool = False,
 ) -> LbfgsbResult:
     """Minimise independent box-constrained problems with batched L-BFGS-B.
 
@@ -423,12 +394,6 @@ def minimize_lbfgsb(
             values of ``fun`` and their gradients in closed form; used
             instead of autograd wherever a gradient is needed (``fun`` alone
             still evaluates the batched line search's trial steps).
-        race: the first batch dim holds competing starts of the same problems
-            and only the best of each group is wanted (multi-start): after
-            5 iterations, a start that trails its group's best value by more
-            than 10 times its last decrease, or lies within 1e-3 (inf-norm)
-            of the best, is given up (frozen, not converged), so the call
-            need not wait for losers or duplicates to converge.
 
     Returns:
         :class:`LbfgsbResult` with detached ``x (*B, D)``, ``f (*B,)``,
@@ -458,9 +423,9 @@ def minimize_lbfgsb(
         n_iter = torch.zeros(f.shape, dtype=torch.int64, device=x.device)
         t0 = torch.ones_like(f) if unit_first else None
         st = _State(x, f, g, S, S.clone(), valid, torch.ones_like(f), t0, n_iter, converged,
-                    converged | ~torch.isfinite(f), torch.full_like(f, float("inf")))
+                    converged | ~torch.isfinite(f))
         st, graphed = iterate(
-            lambda s: _step(obj, s, box, movable, steps, pgtol, ftol, race), st, lambda s: s.done,
+            lambda s: _step(obj, s, box, movable, steps, pgtol, ftol), st, lambda s: s.done,
             max_iter=max_iter, check_every=check_every, graph=graph,
         )
     return LbfgsbResult(x=st.x, f=st.f, n_iter=st.n_iter, converged=st.converged, graphed=graphed)

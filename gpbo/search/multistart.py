@@ -7,9 +7,9 @@ Pipeline, for P problems at once and without a loop over problems:
 2. R restarts per problem, drawn by Boltzmann sampling on the standardised raw
    values (Gumbel-top-k, noise shared across problems) plus the best raw point.
 3. Batched L-BFGS-B on the continuous dims, discrete dims held fixed, with
-   the acquisition's closed-form gradient where it has one and starts that
-   cannot beat their problem's best given up early
-   (docs/decisions/0040-fused-one-point-acquisition-gradient.md, 0041-multistart-race.md).
+   the acquisition's closed-form gradient where it has one
+   (docs/decisions/0040-fused-one-point-acquisition-gradient.md). Giving up
+   restarts that trail early was measured and not adopted (0041).
 4. Alternating with 3: a coordinate search over each discrete dim of each of
    the q points. Dims with few levels are searched exhaustively; dims with many
    levels (wide integers) over a level grid plus the neighbours of the current
@@ -198,7 +198,7 @@ def _ascend(
         neg_fn, z0, torch.zeros_like(z0), (1.0 / s).expand_as(z0),
         fixed=fixed, max_iter=max_iter, pgtol=_PGTOL, ftol=_FTOL,
         check_every=10 if accelerator_path else None, unit_first=False if accelerator_path else None,
-        value_and_grad=None if fused is None else neg_value_and_grad, race=True,
+        value_and_grad=None if fused is None else neg_value_and_grad,
     )
     return (result.x * s).clamp(0.0, 1.0).view(shape)
 

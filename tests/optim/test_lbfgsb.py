@@ -407,14 +407,3 @@ def test_closed_form_value_and_grad_gives_the_autograd_result():
         torch.testing.assert_close(fused.x, plain.x)
         torch.testing.assert_close(fused.f, plain.f)
 
-
-def test_race_gives_up_losing_starts_and_keeps_each_groups_best():
-    # (R, P, D) starts of a multimodal function; only each problem's best start matters
-    def fun(x):
-        return (torch.sin(5 * x) + 0.1 * (x - 0.3).pow(2)).sum(-1)
-
-    x0 = torch.rand(12, 3, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 4 - 2
-    plain = minimize_lbfgsb(fun, x0, -2.0, 2.0, pgtol=1e-10, ftol=1e-14)
-    raced = minimize_lbfgsb(fun, x0, -2.0, 2.0, pgtol=1e-10, ftol=1e-14, race=True)
-    torch.testing.assert_close(raced.f.amin(0), plain.f.amin(0))
-    assert raced.n_iter.sum() <= plain.n_iter.sum()
