@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from botorch.acquisition.analytic import _log_ei_helper
@@ -23,7 +23,7 @@ from torch import Tensor
 
 from gpbo.acquisition.protocol import AcquisitionContext, AcquisitionFn, check_single_point
 from gpbo.errors import InvalidArgumentError
-from gpbo.models.protocol import NoiseAndScale, noise_variance
+from gpbo.models.protocol import NoiseAndScale, PointValueAndGrad, noise_variance
 
 __all__ = ["LogEI", "LogAugmentedEI", "LogPI", "UCB", "PosteriorMean", "mean_and_sigma", "effective_best"]
 
@@ -70,7 +70,12 @@ class LogEI:
             u = (mean - best_f.to(mean)) / sigma  # (..., P)
             return _LogH.apply(u) + sigma.log()
 
-        return log_ei
+        def terms(mean: Tensor, var: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+            sigma = var.clamp_min(MIN_VARIANCE).sqrt()
+            value, d_mean, d_sigma = _log_ei_terms(mean, sigma, best_f.to(mean))
+            return value, d_mean, _d_var(d_sigma, sigma, var)
+
+        return with_fused_gradient(ctx, log_ei, terms, "LogEI")
 
 
 def effective_best(ctx: AcquisitionContext, c: float, *, chunk: int = EFFECTIVE_BEST_CHUNK) -> Tensor:
@@ -153,7 +158,81 @@ class LogAugmentedEI:
             log_discount = var.log() - total.log() - torch.log1p((eps2 / total).sqrt())
             return _LogH.apply(u) + sigma.log() + log_discount
 
-        return log_aei
+        def terms(mean: Tensor, var_in: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+            sigma = var_in.clamp_min(MIN_VARIANCE).sqrt()
+            value, d_mean, d_sigma = _log_ei_terms(mean, sigma, best_f.to(mean))
+            var, eps2 = sigma.pow(2), noise.to(sigma)
+            total = var + eps2
+            ratio = (eps2 / total).sqrt()
+            value = value + (var.log() - total.log() - torch.log1p(ratio))
+            # d log_discount / d var = 1/var - 1/total + ratio / (2 (1 + ratio) total)
+            d_disc = var.reciprocal() - total.reciprocal() + 0.5 * ratio / ((1.0 + ratio) * total)
+            return value, d_mean, _d_var(d_sigma + 2.0 * sigma * d_disc, sigma, var_in)
+
+        return with_fused_gradient(ctx, log_aei, terms, "LogAugmentedEI")
+
+
+class FusedAcquisitionFn:
+    """A one-point acquisition function with a closed-form value-and-gradient.
+
+    Calling it is the plain function (autograd works through it);
+    :meth:`value_and_grad` returns the values and their gradients without
+    autograd, which the multi-start ascent uses where present
+    (docs/decisions/0040-fused-one-point-acquisition-gradient.md).
+    """
+
+    def __init__(self, value: AcquisitionFn, value_and_grad: Callable[[Tensor], tuple[Tensor, Tensor]]) -> None:
+        self._value = value
+        self.value_and_grad = value_and_grad
+
+    def __call__(self, X: Tensor) -> Tensor:
+        """``X (..., P, 1, d) -> (..., P)``."""
+        return self._value(X)
+
+
+def with_fused_gradient(
+    ctx: AcquisitionContext, value: AcquisitionFn,
+    terms: Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor]], name: str,
+) -> AcquisitionFn:
+    """``value`` with a fused value-and-gradient where the model offers one.
+
+    Args:
+        ctx: acquisition context.
+        value: ``X (..., P, 1, d) -> (..., P)``.
+        terms: ``(mean, var) (..., P)`` in Y units ``-> (value, d value/d mean,
+            d value/d var)``, the same value as ``value`` computes.
+        name: acquisition name for the error message.
+
+    Returns:
+        A :class:`FusedAcquisitionFn` if the model has the
+        `gpbo.models.protocol.PointValueAndGrad` capability, else ``value``.
+    """
+    model = ctx.model
+    if not isinstance(model, PointValueAndGrad):
+        return value
+
+    def value_and_grad(X: Tensor) -> tuple[Tensor, Tensor]:
+        check_single_point(X, name)
+        return model.point_value_and_grad(X, terms)
+
+    return FusedAcquisitionFn(value, value_and_grad)
+
+
+def _log_ei_terms(mean: Tensor, sigma: Tensor, best_f: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """LogEI ``log h(u) + log sigma`` and its partials w.r.t. mean and sigma.
+
+    ``d/d mean = r / sigma``, ``d/d sigma = (1 - r u) / sigma``, ``r = h'(u)/h(u)``
+    (see :class:`_LogH`).
+    """
+    u = (mean - best_f) / sigma  # (..., P)
+    log_h = _log_ei_helper(u)
+    r = torch.exp(log_ndtr(u) - log_h)
+    return log_h + sigma.log(), r / sigma, (1.0 - r * u) / sigma
+
+
+def _d_var(d_sigma: Tensor | float, sigma: Tensor, var: Tensor) -> Tensor:
+    """Chain rule through ``sigma = sqrt(max(var, MIN_VARIANCE))``."""
+    return torch.where(var >= MIN_VARIANCE, 0.5 * d_sigma / sigma, torch.zeros_like(sigma))
 
 
 class _LogH(torch.autograd.Function):
@@ -222,7 +301,11 @@ class UCB:
             mean, sigma = mean_and_sigma(ctx, X, "UCB")
             return mean + root_beta * sigma
 
-        return ucb
+        def terms(mean: Tensor, var: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+            sigma = var.clamp_min(MIN_VARIANCE).sqrt()
+            return mean + root_beta * sigma, torch.ones_like(mean), _d_var(root_beta, sigma, var)
+
+        return with_fused_gradient(ctx, ucb, terms, "UCB")
 
 
 def _nonnegative(value: object, name: str) -> float:

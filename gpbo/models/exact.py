@@ -41,7 +41,7 @@ from gpbo.models.base import NOISE_FLOOR, StationaryGP, check_noise
 from gpbo.models.kernel import Kernel, get_kernel, kernel_matrix
 from gpbo.models.marginal import GPPriors, neg_log_posterior
 from gpbo.models.per_problem import per_problem_matmul
-from gpbo.models.pointwise import point_moments
+from gpbo.models.pointwise import Outer, point_moments, point_value_and_grad
 from gpbo.models.protocol import Posterior
 from gpbo.models.standardise import standardise
 from gpbo.optim.lbfgsb import minimize_lbfgsb
@@ -178,6 +178,18 @@ class ExactGP(StationaryGP):
             v = per_problem_matmul(k_star, self.chol_inv.transpose(-1, -2))  # (..., P, q, n)
             cov = k_xx - v @ v.transpose(-1, -2)  # (..., P, q, q)
         return Posterior.from_standardised(mean, cov, self.y_mean, self.y_std)
+
+    def point_value_and_grad(self, X: Tensor, outer: Outer) -> tuple[Tensor, Tensor]:
+        """``outer(mean, var)`` at single points ``X`` (..., P, 1, d) and its gradient,
+        in closed form (the `gpbo.models.protocol.PointValueAndGrad` capability).
+
+        Returns:
+            value (..., P) and gradient (..., P, 1, d).
+        """
+        return point_value_and_grad(
+            X, self.X_train, self.lengthscale, self.alpha, self.chol_inv, self.categorical, self.base_kernel,
+            outer, self.y_mean, self.y_std,
+        )
 
     def condition(self, X: Tensor, Y: Tensor, *, noiseless: bool = False) -> ExactGP:
         """Add observations (P, k, d), (P, k) in Y units, keeping hyperparameters.

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Callable, Protocol, TypeVar, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -53,6 +53,7 @@ __all__ = [
     "NoiseAndScale",
     "PathwiseUpdate",
     "PointNoise",
+    "PointValueAndGrad",
     "Posterior",
     "Surrogate",
     "SurrogateFactory",
@@ -346,6 +347,27 @@ class PathwiseUpdate(Protocol):
 
     def pathwise_weights(self, prior_at_basis: Tensor, eps: Tensor) -> Tensor:
         """Weights ``v`` (P, s, b) from prior path values at B (P, s, b) and normals eps (s, b)."""
+        ...
+
+
+@runtime_checkable
+class PointValueAndGrad(Protocol):
+    """Optional capability: a function of the one-point posterior with its
+    gradient in closed form, for the acquisition ascent's hot path.
+
+    One-point acquisitions (LogEI, augmented EI, UCB) offer a fused
+    value-and-gradient when the model has this; the ascent then needs no
+    autograd (docs/decisions/0040-fused-one-point-acquisition-gradient.md).
+    """
+
+    def point_value_and_grad(
+        self, X: Tensor, outer: Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]
+    ) -> tuple[Tensor, Tensor]:
+        """``outer(mean, var)`` at X (..., P, 1, d): value (..., P), gradient (..., P, 1, d).
+
+        ``outer`` maps the posterior mean and variance (..., P), Y units, to the
+        value and its partial derivatives with respect to each.
+        """
         ...
 
 

@@ -73,34 +73,54 @@ class LbfgsbResult:
     graphed: bool = False
 
 
-def _evaluate(
-    fun: Callable[[Tensor], Tensor], x: Tensor, *, grad: bool = True
-) -> tuple[Tensor, Tensor]:
-    """Values and gradients of ``fun``; non-finite points get ``f = inf, g = 0``.
+class _Objective(NamedTuple):
+    """The function to minimise and, optionally, its fused value-and-gradient."""
+
+    value: Callable[[Tensor], Tensor]
+    value_and_grad: Callable[[Tensor], tuple[Tensor, Tensor]] | None
+
+
+def _evaluate(obj: _Objective, x: Tensor, *, grad: bool = True) -> tuple[Tensor, Tensor]:
+    """Values and gradients of ``obj``; non-finite points get ``f = inf, g = 0``.
 
     Args:
-        fun: maps ``(*L, *B, D)`` to ``(*L, *B)``, one value per element.
+        obj: ``value`` maps ``(*L, *B, D)`` to ``(*L, *B)``, one value per
+            element; ``value_and_grad``, if given, returns ``(f, g)`` without autograd.
         x: ``(*L, *B, D)`` points.
         grad: compute gradients (else ``g`` is zero and no graph is built).
 
     Returns:
         ``f (*L, *B)`` and ``g (*L, *B, D)``, both detached.
     """
+    if grad and obj.value_and_grad is not None:
+        f, g = obj.value_and_grad(x.detach())
+        _check_shape(f, x)
+        return _finite(f.detach().to(x.dtype), g.detach().to(x.dtype))
+    fun = obj.value
     with torch.set_grad_enabled(grad):
         xr = x.detach().requires_grad_(True)
         f = fun(xr)
-        if not isinstance(f, Tensor) or f.shape != x.shape[:-1]:
-            shape = getattr(f, "shape", type(f).__name__)
-            raise InvalidArgumentError(
-                "fun must return a tensor with one value per batch element, shape "
-                f"{tuple(x.shape[:-1])}; got {shape}"
-            )
+        _check_shape(f, x)
         if f.requires_grad:
             (g,) = torch.autograd.grad(f.sum(), xr, allow_unused=True)
             g = torch.zeros_like(x) if g is None else g
         else:
             g = torch.zeros_like(x)
-    f, g = f.detach().to(x.dtype), g.detach()
+    return _finite(f.detach().to(x.dtype), g.detach())
+
+
+def _check_shape(f: object, x: Tensor) -> None:
+    """Raise unless ``f`` is a tensor of shape ``x.shape[:-1]``."""
+    if not isinstance(f, Tensor) or f.shape != x.shape[:-1]:
+        shape = getattr(f, "shape", type(f).__name__)
+        raise InvalidArgumentError(
+            "fun must return a tensor with one value per batch element, shape "
+            f"{tuple(x.shape[:-1])}; got {shape}"
+        )
+
+
+def _finite(f: Tensor, g: Tensor) -> tuple[Tensor, Tensor]:
+    """``f = inf, g = 0`` where ``f`` or ``g`` is not finite."""
     ok = torch.isfinite(f) & torch.isfinite(g).all(-1)
     f = torch.where(ok, f, torch.full_like(f, float("inf")))
     return f, torch.where(ok.unsqueeze(-1), g, torch.zeros_like(g))
@@ -138,7 +158,7 @@ def _armijo(x: Tensor, f: Tensor, g: Tensor, x_new: Tensor, f_new: Tensor) -> Te
 
 
 def _line_search(
-    fun: Callable[[Tensor], Tensor],
+    fun: _Objective,
     x: Tensor,
     f: Tensor,
     g: Tensor,
@@ -166,7 +186,7 @@ def _line_search(
 
 
 def _backtrack(
-    fun: Callable[[Tensor], Tensor],
+    fun: _Objective,
     x: Tensor,
     f: Tensor,
     g: Tensor,
@@ -222,7 +242,7 @@ class _State(NamedTuple):
 
 
 def _step(
-    fun: Callable[[Tensor], Tensor],
+    fun: _Objective,
     st: _State,
     box: tuple[Tensor, Tensor],
     movable: Tensor,
@@ -337,6 +357,7 @@ def minimize_lbfgsb(
     max_step: float = 16.0,
     unit_first: bool | None = None,
     graph: bool | None = None,
+    value_and_grad: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None,
 ) -> LbfgsbResult:
     """Minimise independent box-constrained problems with batched L-BFGS-B.
 
@@ -369,6 +390,10 @@ def minimize_lbfgsb(
             variable ``GPBO_CUDA_GRAPHS`` is ``0``. ``fun`` must then be free
             of host syncs; if the capture fails, the call warns once and
             runs eagerly, with the same results.
+        value_and_grad: optional ``x (*B, D) -> (f (*B,), g (*B, D))``, the
+            values of ``fun`` and their gradients in closed form; used
+            instead of autograd wherever a gradient is needed (``fun`` alone
+            still evaluates the batched line search's trial steps).
 
     Returns:
         :class:`LbfgsbResult` with detached ``x (*B, D)``, ``f (*B,)``,
@@ -387,9 +412,10 @@ def minimize_lbfgsb(
         graph = not on_cpu and os.environ.get("GPBO_CUDA_GRAPHS", "1") != "0"
     graph = graph and not unit_first and isinstance(x0, Tensor) and x0.device.type == "cuda"
     _check_options(history=history, check_every=check_every, n_steps=n_steps, max_iter=max_iter)
+    obj = _Objective(fun, value_and_grad)
     with torch.no_grad():
         x, box, movable = _prepare(x0, lower, upper, fixed)
-        f, g = _evaluate(fun, x)
+        f, g = _evaluate(obj, x)
         steps = max_step * 2.0 ** -torch.arange(n_steps, device=x.device, dtype=x.dtype)  # (L,)
         S = torch.zeros((history,) + x.shape, dtype=x.dtype, device=x.device)  # (m, *B, D)
         valid = torch.zeros(S.shape[:-1], dtype=torch.bool, device=x.device)  # (m, *B)
@@ -399,7 +425,7 @@ def minimize_lbfgsb(
         st = _State(x, f, g, S, S.clone(), valid, torch.ones_like(f), t0, n_iter, converged,
                     converged | ~torch.isfinite(f))
         st, graphed = iterate(
-            lambda s: _step(fun, s, box, movable, steps, pgtol, ftol), st, lambda s: s.done,
+            lambda s: _step(obj, s, box, movable, steps, pgtol, ftol), st, lambda s: s.done,
             max_iter=max_iter, check_every=check_every, graph=graph,
         )
     return LbfgsbResult(x=st.x, f=st.f, n_iter=st.n_iter, converged=st.converged, graphed=graphed)

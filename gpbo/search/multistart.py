@@ -6,7 +6,10 @@ Pipeline, for P problems at once and without a loop over problems:
    discrete dims, evaluated in one call.
 2. R restarts per problem, drawn by Boltzmann sampling on the standardised raw
    values (Gumbel-top-k, noise shared across problems) plus the best raw point.
-3. Batched L-BFGS-B on the continuous dims, discrete dims held fixed.
+3. Batched L-BFGS-B on the continuous dims, discrete dims held fixed, with
+   the acquisition's closed-form gradient where it has one
+   (docs/decisions/0040-fused-one-point-acquisition-gradient.md). Giving up
+   restarts that trail early was measured and not adopted (0041).
 4. Alternating with 3: a coordinate search over each discrete dim of each of
    the q points. Dims with few levels are searched exhaustively; dims with many
    levels (wide integers) over a level grid plus the neighbours of the current
@@ -185,10 +188,17 @@ def _ascend(
     def neg_fn(z: Tensor) -> Tensor:  # (*L, R, P, q*d) -> (*L, R, P)
         return -fn((z * s).view(*z.shape[:-1], q, shape[-1]))
 
+    fused = getattr(fn, "value_and_grad", None)  # closed form, no autograd (FusedAcquisitionFn)
+
+    def neg_value_and_grad(z: Tensor) -> tuple[Tensor, Tensor]:  # (R, P, q*d) -> (R, P), (R, P, q*d)
+        value, grad = fused((z * s).view(*z.shape[:-1], q, shape[-1]))
+        return -value, -grad.reshape(z.shape) * s
+
     result = minimize_lbfgsb(
         neg_fn, z0, torch.zeros_like(z0), (1.0 / s).expand_as(z0),
         fixed=fixed, max_iter=max_iter, pgtol=_PGTOL, ftol=_FTOL,
         check_every=10 if accelerator_path else None, unit_first=False if accelerator_path else None,
+        value_and_grad=None if fused is None else neg_value_and_grad,
     )
     return (result.x * s).clamp(0.0, 1.0).view(shape)
 

@@ -90,3 +90,31 @@ def test_ucb_rejects_bad_beta(beta: object) -> None:
 
 def test_ucb_default_beta() -> None:
     assert UCB().beta == 2.0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", ["log_ei", "log_aei", "ucb"])
+def test_fused_value_and_grad_equals_autograd_on_the_exact_gp(name, dtype):
+    from gpbo.acquisition import AcquisitionContext, LogAugmentedEI
+    from gpbo.acquisition.analytic import FusedAcquisitionFn
+    from gpbo.models.exact import ExactGP
+
+    g = torch.Generator().manual_seed(3)
+    X = torch.rand(2, 15, 3, generator=g, dtype=torch.float64)
+    X[..., 2] = (X[..., 2] * 3).floor() / 2  # a categorical dim with levels 0, 0.5, 1
+    Y = torch.sin(6 * X).sum(-1) + 0.05 * torch.randn(2, 15, generator=g, dtype=torch.float64)
+    gp = ExactGP.fit(X.to(dtype), Y.to(dtype), categorical=(2,))
+    ctx = AcquisitionContext.from_data(gp, X.to(dtype), Y.to(dtype), seed=0)
+    fn = {"log_ei": LogEI(), "log_aei": LogAugmentedEI(), "ucb": UCB(beta=0.7)}[name](ctx)
+    assert isinstance(fn, FusedAcquisitionFn)
+    Xt = torch.rand(4, 5, 2, 1, 3, generator=g, dtype=torch.float64).to(dtype)
+    Xt[0, 0] = X[:, :1].to(dtype)  # on a data point: tiny sigma
+    xr = Xt.clone().requires_grad_(True)
+    value = fn(xr)
+    (grad,) = torch.autograd.grad(value.sum(), xr)
+    fused_value, fused_grad = fn.value_and_grad(Xt)
+    assert fused_value.shape == (4, 5, 2) and fused_grad.shape == Xt.shape
+    tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == torch.float32 else {"rtol": 1e-8, "atol": 1e-8}
+    torch.testing.assert_close(fused_value, value.detach(), **tol)
+    torch.testing.assert_close(fused_grad, grad, **tol)
+    assert (fused_grad[..., 2] == 0).all()  # the categorical dim has no gradient

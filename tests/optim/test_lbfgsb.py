@@ -384,3 +384,26 @@ def test_bad_input(kwargs, match):
 def test_bad_fun_output_shape():
     with pytest.raises(ValueError, match="one value per batch element"):
         minimize_lbfgsb(lambda x: (x * x).sum(), torch.zeros(2, 3), -1.0, 1.0)
+
+
+def test_closed_form_value_and_grad_gives_the_autograd_result():
+    g = torch.Generator().manual_seed(0)
+    A = torch.rand(5, 3, 3, generator=g, dtype=torch.float64)
+    A = A @ A.transpose(-1, -2) + 0.1 * torch.eye(3, dtype=torch.float64)  # (B, D, D)
+    c = torch.rand(5, 3, generator=g, dtype=torch.float64)
+
+    def fun(x):  # (*L, B, D) -> (*L, B)
+        r = x - c
+        return 0.5 * (r.unsqueeze(-2) @ A @ r.unsqueeze(-1)).squeeze(-1).squeeze(-1)
+
+    def value_and_grad(x):
+        r = x - c
+        return fun(x), (A @ r.unsqueeze(-1)).squeeze(-1)
+
+    x0 = torch.full((5, 3), 0.9, dtype=torch.float64)
+    for unit_first in (True, False):
+        plain = minimize_lbfgsb(fun, x0, 0.0, 0.5, unit_first=unit_first)
+        fused = minimize_lbfgsb(fun, x0, 0.0, 0.5, unit_first=unit_first, value_and_grad=value_and_grad)
+        torch.testing.assert_close(fused.x, plain.x)
+        torch.testing.assert_close(fused.f, plain.f)
+
