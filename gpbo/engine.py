@@ -185,15 +185,20 @@ def _fit_custom(
 
 
 def _kriging_believer(
-    acq: Acquisition, model: ExactGP, X: Tensor, Y: Tensor, pending: Tensor | None,
-    q: int, dims: DimSpec, settings: Settings, seed: int,
+    acq: Acquisition, model: ExactGP | MultiOutputGP, X: Tensor, Y: Tensor, pending: Tensor | None,
+    q: int, dims: DimSpec, settings: Settings, seed: int, ref: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Build a q-batch one point at a time, believing the posterior mean."""
+    """Build a q-batch one point at a time, believing the posterior mean.
+
+    Y is (P, n), or (P, n, O) with several outcomes (every outcome believed;
+    ``ref`` (P, m) the hypervolume reference point for the context).
+    """
+    outcomes = {} if Y.dim() == 2 else {"outcomes": settings.outcomes, "ref_point": ref}
     if pending is not None:
         model, X, Y = _believe(model, X, Y, pending)
     points, first_values = [], None
     for i in range(q):
-        ctx = AcquisitionContext.from_data(model, X, Y, seed=seed + i)
+        ctx = AcquisitionContext.from_data(model, X, Y, seed=seed + i, **outcomes)
         x, values = _maximise(acq, ctx, 1, dims, settings, seed + i)  # (P, 1, d), (P,)
         points.append(x)
         first_values = values if first_values is None else first_values
@@ -203,13 +208,13 @@ def _kriging_believer(
 
 
 def _believe(
-    model: ExactGP, X: Tensor, Y: Tensor, new: Tensor
-) -> tuple[ExactGP, Tensor, Tensor]:
-    """Add ``new`` (P, k, d) at its posterior mean to the model and the data."""
+    model: ExactGP | MultiOutputGP, X: Tensor, Y: Tensor, new: Tensor
+) -> tuple[ExactGP | MultiOutputGP, Tensor, Tensor]:
+    """Add ``new`` (P, k, d) at its posterior mean ((P, k), or (P, k, O)) to the model and the data."""
     with torch.no_grad():
-        mean = model.posterior(new).mean  # (P, k)
+        mean = model.posterior(new).mean  # (P, k) or (P, k, O)
     believed = model.condition(new, mean, noiseless=True)  # variance collapses: no repeats
-    return believed, torch.cat([X, new], -2), torch.cat([Y, mean], -1)
+    return believed, torch.cat([X, new], -2), torch.cat([Y, mean], 1)
 
 
 def _maximise(
@@ -318,7 +323,7 @@ def _suggest_outcomes(
                                                outcomes=settings.outcomes, ref_point=ref)
             candidates, values = _maximise(acq, ctx, q, dims, settings, seed)
         else:
-            candidates, values = _kriging_believer_outcomes(acq, fitted, X, Y_w, ref, pending, q, dims, settings, seed)
+            candidates, values = _kriging_believer(acq, fitted, X, Y_w, pending, q, dims, settings, seed, ref=ref)
     return Suggestion(candidates=candidates.detach(), acq_values=values.detach(), model=fitted)
 
 
@@ -379,26 +384,3 @@ def _anchor_score(ctx: AcquisitionContext) -> Tensor:
     return -dominated.to(first) - 2.0 * (~feasible).to(first) + 0.5 * (first - first.amin(-1, keepdim=True)) / spread
 
 
-def _kriging_believer_outcomes(
-    acq: Acquisition, model: MultiOutputGP, X: Tensor, Y: Tensor, ref: Tensor | None, pending: Tensor | None,
-    q: int, dims: DimSpec, settings: Settings, seed: int,
-) -> tuple[Tensor, Tensor]:
-    """`_kriging_believer` for Y (P, n, O): every outcome believed at its posterior mean."""
-    if pending is not None:
-        model, X, Y = _believe_outcomes(model, X, Y, pending)
-    points, first_values = [], None
-    for i in range(q):
-        ctx = AcquisitionContext.from_data(model, X, Y, seed=seed + i, outcomes=settings.outcomes, ref_point=ref)
-        x, values = _maximise(acq, ctx, 1, dims, settings, seed + i)  # (P, 1, d), (P,)
-        points.append(x)
-        first_values = values if first_values is None else first_values
-        if i < q - 1:
-            model, X, Y = _believe_outcomes(model, X, Y, x)
-    return torch.cat(points, dim=-2), first_values
-
-
-def _believe_outcomes(model: MultiOutputGP, X: Tensor, Y: Tensor, new: Tensor) -> tuple[MultiOutputGP, Tensor, Tensor]:
-    """Add ``new`` (P, k, d) at its posterior mean (P, k, O) to the model and the data."""
-    with torch.no_grad():
-        mean = model.posterior(new).mean  # (P, k, O)
-    return model.condition(new, mean, noiseless=True), torch.cat([X, new], -2), torch.cat([Y, mean], -2)
