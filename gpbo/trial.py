@@ -30,21 +30,20 @@ from torch import Tensor
 from gpbo.errors import InvalidTrialError
 
 
-class TrialParams(dict):
-    """A trial's parameters: a `dict` that cannot be changed.
-
-    It is a `dict`, so ``dict(params)``, ``{**params}``, ``params | other``
-    (a new plain dict), ``json.dumps`` and pickling work as for any dict;
-    ``params[name] = v``, ``del``, ``pop``, ``update`` and the other mutating
+class _ReadOnlyDict(dict):
+    """A `dict` that cannot be changed: ``dict(d)``, ``{**d}``, ``d | other`` (a
+    new plain dict), ``json.dumps`` and pickling work as for any dict;
+    ``d[name] = v``, ``del``, ``pop``, ``update`` and the other mutating
     methods raise `TypeError`. ``copy()`` returns a plain, mutable dict.
     """
 
     __slots__ = ()
+    _what = "entries"  # what the message calls the contents (a trial's "params", "values")
 
     def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError(
-            "a trial's params are read-only (changing them would not change the study); "
-            "take a mutable copy with dict(trial.params)"
+            f"a trial's {self._what} are read-only (changing them would not change the study); "
+            f"take a mutable copy with dict(trial.{self._what})"
         )
 
     __setitem__ = __delitem__ = __ior__ = _read_only
@@ -55,28 +54,24 @@ class TrialParams(dict):
         return dict(self)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (TrialParams, (dict(self),))
+        return (type(self), (dict(self),))
 
     def __repr__(self) -> str:
         return dict.__repr__(self)
 
 
-class TrialValues(TrialParams):
-    """A trial's told metrics (name -> float): a `dict` that cannot be changed, like `TrialParams`."""
+class TrialParams(_ReadOnlyDict):
+    """A trial's parameters (name -> value), read-only (see `_ReadOnlyDict`)."""
 
     __slots__ = ()
+    _what = "params"
 
-    def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise TypeError(
-            "a trial's values are read-only (changing them would not change the study); "
-            "take a mutable copy with dict(trial.values)"
-        )
 
-    __setitem__ = __delitem__ = __ior__ = _read_only
-    clear = pop = popitem = setdefault = update = _read_only
+class TrialValues(_ReadOnlyDict):
+    """A trial's told metrics (name -> float), read-only (see `_ReadOnlyDict`)."""
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (TrialValues, (dict(self),))
+    __slots__ = ()
+    _what = "values"
 
 
 class TrialState(enum.Enum):
