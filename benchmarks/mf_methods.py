@@ -16,8 +16,7 @@ In this process:
 - ``gpbo``: ``gpbo.Optimizer`` ask/tell at full fidelity (asynchronous workers: pending trials).
 - ``gpbo_es``, ``gpbo_es_asha``: gpbo with early stopping, the model-based rule or ``"asha"``
   (``Optimizer(..., max_step=, settings=Settings(early_stopping=...))``, ``opt.report`` and
-  ``opt.should_stop``). They await the facade (ES-A) and the model-based rule (ES-B):
-  :func:`unavailable` names what is missing and the sweep skips them until then.
+  ``opt.should_stop``).
 
 In other processes (:mod:`benchmarks.mf_external`): ``smac`` (SMAC3's MultiFidelityFacade) and ``dehb``.
 """
@@ -135,21 +134,6 @@ class RayASHA:
 
 def unavailable(method: str) -> str | None:
     """Why a method cannot run here (a missing package or API), or None."""
-    if method in ES_RULES:
-        import inspect
-
-        import gpbo
-        from gpbo.settings import Settings
-
-        missing = [name for name, ok in (
-            ("Optimizer(..., max_step=)", "max_step" in inspect.signature(gpbo.Optimizer).parameters),
-            ("Optimizer.report", hasattr(gpbo.Optimizer, "report")),
-            ("Optimizer.should_stop", hasattr(gpbo.Optimizer, "should_stop")),
-            ("Settings.early_stopping", "early_stopping" in getattr(Settings, "__dataclass_fields__", {})),
-        ) if not ok]
-        if missing:
-            return "awaits ES-A's early-stopping facade (and ES-B's model-based rule): missing " + ", ".join(missing)
-        return None
     if method in EXTERNAL:
         from benchmarks import mf_external
 
@@ -164,7 +148,7 @@ def unavailable(method: str) -> str | None:
 
 
 class GpboMF:
-    """gpbo's facade: full fidelity (``rule=None``) or with an early-stopping rule (the ES-A API)."""
+    """gpbo's facade: full fidelity (``rule=None``) or with an early-stopping rule."""
 
     def __init__(self, problem: MFProblem, seed: int, rule: str | None):
         import gpbo

@@ -196,9 +196,6 @@ def test_tiny_sweep_report_and_resume(tmp_path):
 
 
 def test_gpbo_early_stopping_end_to_end():
-    why = mf_methods.unavailable("gpbo_es")
-    if why:
-        pytest.skip(why)
     p = get_mf("mf_lcbench_3945")
     for method in mf_methods.ES_RULES:
         jobs = simulate(p.trajectory, mf_methods.make(method, p, 0), max_step=52, n_workers=4, step_budget=3 * 52)
