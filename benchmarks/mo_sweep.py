@@ -125,7 +125,7 @@ def run_gpbo_group(method: str, problem: MOProblem, seeds: list[int], budget: in
     """All seeds of one problem through ONE ``gpbo.engine.suggest`` call per iteration.
 
     Y is (P, n, O) with ``settings.outcomes`` = the problem's objectives,
-    constraints and reference point (the contract of MO-B's engine).
+    constraints and reference point (the engine's multi-outcome convention, `gpbo.outcomes`).
     Returns the number of ``suggest`` calls.
     """
     from gpbo import engine

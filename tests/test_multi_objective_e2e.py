@@ -13,31 +13,12 @@ import math
 import warnings
 
 import pytest
-import torch
 
 import gpbo
-from gpbo.errors import InvalidArgumentError
-from gpbo.outcomes import Outcomes
-from gpbo.space import Real, Space
+from gpbo.space import Real
 
 BOX = {"x": Real(0.0, 1.0), "y": Real(0.0, 1.0)}
 FAST = {"n_initial": 5, "n_raw": 64, "n_restarts": 2}
-
-
-def _engine_takes_several_outcomes() -> bool:
-    space = Space(BOX)
-    X, Y = torch.rand(1, 6, 2, dtype=torch.float64), torch.rand(1, 6, 3, dtype=torch.float64)
-    try:
-        gpbo.suggest(X, Y, dims=space.dims, q=1, settings=gpbo.Settings(outcomes=Outcomes(2, 1), **FAST))
-    except InvalidArgumentError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(
-    not _engine_takes_several_outcomes(),
-    reason="awaits the multi-output engine (issue 21, engine side): the engine in this tree rejects Y (P, n, O)",
-)
 
 
 def branin_currin(p: dict) -> dict:

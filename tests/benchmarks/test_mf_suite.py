@@ -1,6 +1,6 @@
 """The multi-fidelity suite: problems, the reference-optimum cache, the virtual-clock simulator, the regret
 metric, every available baseline on a tiny budget, a tiny sweep with its report and resume, and gpbo's early
-stopping end to end (skipped until ES-A's facade is merged)."""
+stopping end to end."""
 
 from __future__ import annotations
 

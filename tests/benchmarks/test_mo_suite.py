@@ -167,25 +167,9 @@ def test_report_takes_higher_hypervolume_as_better(tmp_path):
     assert report.higher_better("hypervolume") and not report.higher_better("best feasible value")
 
 
-def _engine_takes_several_outcomes() -> str | None:
-    """None if ``gpbo.engine.suggest`` accepts Y (P, n, O) with settings.outcomes, else why not."""
-    from gpbo import engine
-
-    X = torch.rand(1, 6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    Y = torch.stack([-X.sum(-1), X[..., 0] - X[..., 1]], -1)  # (1, 6, 2)
-    try:
-        engine.suggest(X, Y, q=1, settings={"outcomes": {"n_objectives": 2, "n_constraints": 0}})
-    except Exception as e:  # noqa: BLE001 - any rejection means the multi-outcome engine is not merged
-        return f"gpbo.engine.suggest rejects Y (P, n, O) (multi-outcome engine not merged yet): {e!s:.200}"
-    return None
-
-
 @pytest.mark.slow
 def test_gpbo_mo_end_to_end_through_the_sweep(tmp_path, monkeypatch):
-    """After MO-B's engine merge: all seeds in one engine call per iteration, Y (P, n, O)."""
-    reason = _engine_takes_several_outcomes()
-    if reason:
-        pytest.skip(reason)
+    """All seeds in one engine call per iteration, Y (P, n, O)."""
     from gpbo import engine
 
     shapes, real = [], engine.suggest
