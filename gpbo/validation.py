@@ -55,6 +55,15 @@ def check_int(name: str, value: Any, low: int, high: float = math.inf) -> int:
     return int(value)
 
 
+def check_real(name: str, value: Any, *, low: float = 0.0, strict: bool = True) -> float:
+    """``value`` as a float, finite and > ``low`` (>= ``low`` when not ``strict``)."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
+    if not ok or (value <= low if strict else value < low):
+        bound = f"> {low:g}" if strict else f">= {low:g}"
+        raise InvalidArgumentError(f"{name} must be a finite number {bound}, got {type(value).__name__} {value!r:.200}")
+    return float(value)
+
+
 def check_positive_seconds(name: str, value: Any) -> float | None:
     """None, or a finite real number of seconds > 0."""
     if value is None:

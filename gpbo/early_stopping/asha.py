@@ -22,8 +22,8 @@ import math
 import torch
 from torch import Tensor
 
-from gpbo.early_stopping._checks import count, positive
 from gpbo.early_stopping.protocol import Curves
+from gpbo.validation import check_int, check_real
 
 __all__ = ["ASHA", "rung_steps", "stops_at_rungs"]
 
@@ -43,9 +43,9 @@ class ASHA:
     """
 
     def __init__(self, min_step: float = 1.0, eta: float = 4.0, early_stopping_rate: int = 0) -> None:
-        self.min_step = positive("min_step", min_step)
-        self.eta = positive("eta", eta, low=1.0)
-        self.early_stopping_rate = count("early_stopping_rate", early_stopping_rate)
+        self.min_step = check_real("min_step", min_step)
+        self.eta = check_real("eta", eta, low=1.0)
+        self.early_stopping_rate = check_int("early_stopping_rate", early_stopping_rate, 0)
 
     def __repr__(self) -> str:
         return f"ASHA(min_step={self.min_step:g}, eta={self.eta:g}, early_stopping_rate={self.early_stopping_rate})"

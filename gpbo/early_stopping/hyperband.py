@@ -16,9 +16,9 @@ from __future__ import annotations
 import binascii
 import math
 
-from gpbo.early_stopping._checks import positive
 from gpbo.early_stopping.asha import rung_steps, stops_at_rungs
 from gpbo.early_stopping.protocol import Curves
+from gpbo.validation import check_real
 
 __all__ = ["Hyperband"]
 
@@ -35,8 +35,8 @@ class Hyperband:
     """
 
     def __init__(self, min_step: float = 1.0, eta: float = 3.0) -> None:
-        self.min_step = positive("min_step", min_step)
-        self.eta = positive("eta", eta, low=1.0)
+        self.min_step = check_real("min_step", min_step)
+        self.eta = check_real("eta", eta, low=1.0)
 
     def __repr__(self) -> str:
         return f"Hyperband(min_step={self.min_step:g}, eta={self.eta:g})"

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from gpbo.early_stopping._checks import count
 from gpbo.early_stopping.protocol import Curves
+from gpbo.validation import check_int
 
 __all__ = ["Median"]
 
@@ -31,9 +31,9 @@ class Median:
     """
 
     def __init__(self, n_startup_trials: int = 5, n_warmup_steps: int = 0, n_min_trials: int = 1) -> None:
-        self.n_startup_trials = count("n_startup_trials", n_startup_trials)
-        self.n_warmup_steps = count("n_warmup_steps", n_warmup_steps)
-        self.n_min_trials = count("n_min_trials", n_min_trials, 1)
+        self.n_startup_trials = check_int("n_startup_trials", n_startup_trials, 0)
+        self.n_warmup_steps = check_int("n_warmup_steps", n_warmup_steps, 0)
+        self.n_min_trials = check_int("n_min_trials", n_min_trials, 1)
 
     def __repr__(self) -> str:
         return (f"Median(n_startup_trials={self.n_startup_trials}, n_warmup_steps={self.n_warmup_steps}, "
