@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.mf_sweep import trace_value
-from benchmarks.report import _fmt, _pct, compare
+from benchmarks.report import _fmt, _pct, compare, parse_records
 
 __all__ = ["load_runs", "regret", "write"]
 
@@ -36,11 +36,7 @@ __all__ = ["load_runs", "regret", "write"]
 def load_runs(out: Path) -> dict[tuple[str, str, int, int], dict]:
     """(method, problem, workers, seed) -> the run line (the first complete one)."""
     runs = {}
-    for line in (Path(out) / "results.jsonl").read_text().splitlines():
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+    for r in parse_records((Path(out) / "results.jsonl").read_text().splitlines()):
         if r.get("kind") == "run":
             runs.setdefault((r["method"], r["problem"], r["workers"], r["seed"]), r)
     return runs

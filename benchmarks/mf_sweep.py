@@ -36,6 +36,7 @@ from pathlib import Path
 from benchmarks import mf_methods as MM
 from benchmarks.mf_problems import MFProblem
 from benchmarks.mf_sim import Event, Job, simulate
+from benchmarks.report import parse_records
 
 __all__ = ["MFStore", "run_one", "run_all", "trace_value"]
 
@@ -63,11 +64,7 @@ class MFStore:
         self.path = path
         self.runs: dict[Key, dict] = {}
         if path.exists():
-            for line in path.read_text().splitlines():
-                try:
-                    r = json.loads(line)
-                except json.JSONDecodeError:  # a line cut by a kill
-                    continue
+            for r in parse_records(path.read_text().splitlines()):
                 if r.get("kind") == "run":
                     self.runs.setdefault(self.key(r), r)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -39,6 +39,7 @@ import gzip
 import json
 import math
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -64,17 +65,22 @@ def open_results(folder: Path):
     return path.open() if path.exists() else gzip.open(path.with_suffix(".jsonl.gz"), "rt")
 
 
+def parse_records(lines: Iterable[str]) -> Iterator[dict]:
+    """The JSON records of a results file's lines; a line cut by a kill is skipped."""
+    for line in lines:
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError:
+            continue
+
+
 def load(folder: Path) -> dict[tuple[str, str, int, int, int], dict[int, dict]]:
     """(method, problem, seed, budget, q) -> idx -> record, from a sweep folder's results
     (a cut last line, as a kill leaves it, is skipped)."""
     runs: dict = defaultdict(dict)
     with open_results(folder) as f:
         lines = f.read().splitlines()
-    for line in lines:
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+    for r in parse_records(lines):
         runs[(r["method"], r["problem"], r["seed"], r["budget"], r["q"])].setdefault(r["idx"], r)
     return runs
 

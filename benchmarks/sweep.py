@@ -60,6 +60,7 @@ from benchmarks import mo_sweep
 from benchmarks.mf_problems import MF_SUITE, is_multi_fidelity
 from benchmarks.mo_problems import MO_SUITE, is_multi_outcome
 from benchmarks.problems import DIVERGING, SYNTHETIC, Problem, get
+from benchmarks.report import parse_records
 from gpbo.settings import Settings
 
 SUITES = {
@@ -118,11 +119,7 @@ class Store:
         self.path, self.q = path, q
         self.done: dict[Key, dict[int, dict]] = defaultdict(dict)
         if path.exists():
-            for line in path.read_text().splitlines():
-                try:
-                    r = json.loads(line)
-                except json.JSONDecodeError:  # a line cut by a kill
-                    continue
+            for r in parse_records(path.read_text().splitlines()):
                 if r.get("q") == q and r.get("budget") == budget_of.get(r.get("problem")):
                     self.done[(r["method"], r["problem"], r["seed"])].setdefault(r["idx"], r)
         path.parent.mkdir(parents=True, exist_ok=True)
