@@ -11,7 +11,14 @@ times ``should_stop`` three ways, median of ``--reps`` calls each:
 - ``refit``: a fresh rule (hyperparameter fit + conditioning), the cost paid
   about 20 times in a 200-trial study (``ask`` pays it at most once).
 
-Usage: python benchmarks/es_latency.py [--reps 30]
+Then ``Optimizer.ask`` on the same kind of study through the facade: 400
+trials of those curves reported step by step (every other one stopped early
+at 12 steps, the rest complete at 52: 12,800 reports), then ``ask`` timed
+``--ask-reps`` times, each after one more report of a running trial (the
+GP's data includes the rule's predicted final values of the stopped
+trials). The first ``ask`` includes the curve model's fit.
+
+Usage: python benchmarks/es_latency.py [--reps 30] [--ask-reps 5]
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import time
 
 import torch
 
+import gpbo
 from gpbo.early_stopping import Curves
 from gpbo.early_stopping.model_based import ModelBasedRule
 
@@ -54,14 +62,48 @@ def _extend(curves: Curves, i: int) -> Curves:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=30)
+    parser.add_argument("--ask-reps", type=int, default=5)
     args = parser.parse_args()
+    time_should_stop(args.reps)
+    time_ask(args.ask_reps)
+
+
+def time_ask(reps: int, n_trials: int = 400, max_step: int = 52) -> None:
+    """Median ``Optimizer.ask`` time on a study with thousands of reports (see the module docstring)."""
+    study = synthetic_study(n_done=n_trials, n_running=0, d=7, max_step=max_step)
+    space = gpbo.Space({f"x{j}": gpbo.Real(0.0, 1.0) for j in range(7)})
+    opt = gpbo.Optimizer(space, seed=0, maximize=True, max_step=max_step,
+                         settings=gpbo.Settings(n_initial=n_trials + 1))  # the filling asks are Sobol points
+    for i in range(n_trials):
+        trial = opt.ask()
+        k = max_step if i % 2 == 0 else 12
+        for t, v in zip(study.steps[i][:k].tolist(), study.values[i][:k].tolist()):
+            opt.report(trial, v, int(t))
+        opt.tell(trial, study.values[i][k - 1].item())
+    opt = gpbo.Optimizer.from_state_dict(opt.state_dict(), settings={"n_initial": 8})  # model-based asks from here
+    n_obs = sum(len(t.steps) for t in opt.trials)
+    running = opt.ask()
+    opt.report(running, 0.5, 1)
+    times = []
+    for r in range(reps):
+        opt.report(running, 0.5, r + 2)
+        t0 = time.perf_counter()
+        opt.ask()
+        times.append(time.perf_counter() - t0)
+    print(f"Optimizer.ask with {n_obs} reported points, {n_trials} trials "
+          f"({sum(t.state is gpbo.TrialState.PRUNED for t in opt.trials)} stopped early)")
+    print(f"  ask median {statistics.median(times):.2f} s  (n={reps}, first {times[0]:.2f} s, max {max(times):.2f} s)")
+
+
+def time_should_stop(reps: int) -> None:
+    """Median ``ModelBasedRule.should_stop`` times (see the module docstring)."""
     curves = synthetic_study()
     n_obs = sum(len(s) for s in curves.steps)
     rule = ModelBasedRule()
     running = [i for i in range(curves.n_trials) if bool(curves.running[i])]
     times: dict[str, list[float]] = {"new report": [], "same curves": [], "refit": []}
     stops = 0
-    for r in range(args.reps):
+    for r in range(reps):
         i = running[r % len(running)]
         if r < 3:
             t0 = time.perf_counter()
@@ -75,7 +117,7 @@ def main() -> None:
         rule.should_stop(curves, i)
         times["same curves"].append(time.perf_counter() - t0)
     print(f"should_stop with {n_obs} reported points, {curves.n_trials} trials, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; {stops} of {args.reps} asks stopped")
+          f"{torch.get_num_threads()} threads; {stops} of {reps} asks stopped")
     for name, ts in times.items():
         print(f"  {name:12s} median {1e3 * statistics.median(ts):8.1f} ms  (n={len(ts)}, max {1e3 * max(ts):.1f} ms)")
     print("  (the first 'new report' call includes the hyperparameter fit)")

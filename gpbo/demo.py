@@ -1,6 +1,6 @@
 """Demo: tune a PyTorch MLP on scikit-learn's digits data with gpbo.
 
-    python -m gpbo.demo [--trials 40] [--device cpu] [--out gpbo-demo] [--seed 0]
+    python -m gpbo.demo [--trials 40] [--device cpu] [--out gpbo-demo] [--seed 0] [--early-stopping]
 
 The data set ships with scikit-learn (``load_digits``: 1797 8x8 images, 10
 classes), so nothing is downloaded. It is standardised and split once, with a
@@ -23,6 +23,13 @@ study (an SQLite file: run the demo again with the same ``--out`` to add
 trials to it) and a convergence plot are written to ``--out``. With the
 default 40 trials the demo takes 43 s on an idle 2-core CPU (about
 3 minutes on a busy one).
+
+With ``--early-stopping`` each trial reports its validation log-loss after
+every epoch (``trial.report(loss, epoch)``) and stops when gpbo's model-based
+rule (`gpbo.Settings.early_stopping`, default ``"model"``) says it cannot beat
+the best finished run; the study then has ``max_step`` = the epochs, and only
+runs that trained every epoch count as the best. Same number of trials, far
+fewer epochs (benchmarks/RESULTS.md, "The demo").
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import argparse
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,18 +107,25 @@ def torch_threads(n: int):
         torch.set_num_threads(old)
 
 
-def train(params: dict, data: Splits, seed: int, epochs: int = EPOCHS) -> nn.Module:
+EpochHook = Callable[[nn.Module, int], bool]  # (model, epoch from 1) -> stop training now?
+
+
+def train(params: dict, data: Splits, seed: int, epochs: int = EPOCHS,
+          after_epoch: EpochHook | None = None) -> nn.Module:
     """Trains an MLP with the given hyperparameters; deterministic given `seed`.
+
+    ``after_epoch(model, epoch)`` runs after each epoch (the model in train
+    mode); training ends early when it returns True.
 
     On the CPU it runs on one thread: these matrices are too small to gain from
     more, and a fixed count keeps the floating-point results reproducible.
     """
     on_cpu = data.train[0].device.type == "cpu"
     with torch_threads(1) if on_cpu else contextlib.nullcontext():
-        return _train(params, data, seed, epochs)
+        return _train(params, data, seed, epochs, after_epoch)
 
 
-def _train(params: dict, data: Splits, seed: int, epochs: int) -> nn.Module:
+def _train(params: dict, data: Splits, seed: int, epochs: int, after_epoch: EpochHook | None) -> nn.Module:
     torch.manual_seed(seed)
     X, y = data.train
     model = make_mlp(int(params["width"]), int(params["depth"]), float(params["dropout"]),
@@ -119,12 +134,14 @@ def _train(params: dict, data: Splits, seed: int, epochs: int) -> nn.Module:
                             weight_decay=float(params["weight_decay"]))
     gen = torch.Generator(device="cpu").manual_seed(seed)
     model.train()
-    for _ in range(epochs):
+    for epoch in range(1, epochs + 1):
         perm = torch.randperm(len(X), generator=gen).to(X.device)
         for idx in perm.split(int(params["batch_size"])):
             opt.zero_grad(set_to_none=True)
             nn.functional.cross_entropy(model(X[idx]), y[idx]).backward()
             opt.step()
+        if after_epoch is not None and after_epoch(model, epoch):
+            break
     return model.eval()
 
 
@@ -174,10 +191,35 @@ class Objective:
 
     def __call__(self, params: dict) -> float:
         model = train(params, self.data, self.seed, self.epochs)
-        loss, _ = evaluate(model, self.data.val)
+        return self._keep(params, model, evaluate(model, self.data.val)[0])
+
+    def _keep(self, params: dict, model: nn.Module, loss: float) -> float:
         if math.isfinite(loss) and (self.best is None or loss < self.best[0]):
             self.best = (loss, dict(params), model)
         return loss
+
+
+class ReportingObjective(Objective):
+    """`Objective` that reports the validation log-loss after every epoch and stops when gpbo says so.
+
+    Only a run that trained all its epochs can be the kept best model (a
+    stopped run's loss is not a full-fidelity result).
+    """
+
+    def __call__(self, params: dict, trial: gpbo.TrialHandle) -> float:
+        losses: list[float] = []
+
+        def after_epoch(model: nn.Module, epoch: int) -> bool:
+            model.eval()
+            losses.append(evaluate(model, self.data.val)[0])
+            model.train()
+            trial.report(losses[-1], epoch)
+            return not math.isfinite(losses[-1]) or trial.should_stop()
+
+        model = train(params, self.data, self.seed, self.epochs, after_epoch)
+        if len(losses) == self.epochs:
+            self._keep(params, model, losses[-1])
+        return losses[-1]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -189,6 +231,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default="gpbo-demo",
                     help="folder for study.db and convergence.png (default ./gpbo-demo)")
     ap.add_argument("--epochs", type=int, default=EPOCHS, help=f"training epochs per trial (default {EPOCHS})")
+    ap.add_argument("--early-stopping", action="store_true",
+                    help="report the validation loss every epoch and stop hopeless runs (gpbo's model-based rule)")
     args = ap.parse_args(argv)
 
     device = torch.device(args.device or "cpu")
@@ -198,17 +242,22 @@ def main(argv: list[str] | None = None) -> None:
     print(f"digits: {len(data.train[1])} train / {len(data.val[1])} validation / "
           f"{len(data.test[1])} test examples; {args.trials} trials, seed {args.seed}, "
           f"device {device}; study in {out / 'study.db'}", flush=True)
-    objective = Objective(data, args.seed, args.epochs)
+    objective = (ReportingObjective if args.early_stopping else Objective)(data, args.seed, args.epochs)
     t0 = time.perf_counter()
     result = gpbo.minimize(objective, search_space(), args.trials, seed=args.seed,
                            settings={"device": args.device}, storage=gpbo.Storage(out / "study.db", STUDY_NAME),
-                           progress=True, callbacks=[_print_trial])
+                           progress=True, callbacks=[_print_trial],
+                           max_step=args.epochs if args.early_stopping else None)
     wall = time.perf_counter() - t0
     if result.best_params is None:
         print("every trial failed; nothing to report")
         return
 
     n_done = len(result.trials)
+    if args.early_stopping:
+        epochs = sum(t.last_step or 0 for t in result.trials)
+        print(f"\nepochs trained: {epochs} of {n_done * args.epochs} "
+              f"({sum(t.state is gpbo.TrialState.PRUNED for t in result.trials)} runs stopped early)")
     print(f"\nbest of {n_done} trials ({args.trials} in this run, {wall:.0f} s): "
           f"val_loss={result.best_value:.4f}\n  {_fmt(result.best_params)}")
     if objective.best is not None and objective.best[0] == result.best_value:

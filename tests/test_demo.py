@@ -30,3 +30,14 @@ def test_the_convergence_plot_names_the_metric():
     result = gpbo.minimize(lambda p: 1.0 + p["x"], {"x": gpbo.Real(0.0, 1.0)}, 2, seed=0)
     ax = demo.convergence_plot(result).axes[0]
     assert ax.get_ylabel() == "validation log-loss" and ax.get_yscale() == "log"
+
+
+def test_demo_with_early_stopping_reports_every_epoch_and_keeps_only_full_runs_as_best(tmp_path, capsys):
+    demo.main(["--trials", "8", "--epochs", "6", "--out", str(tmp_path), "--early-stopping"])
+    out = capsys.readouterr().out
+    assert "epochs trained:" in out and "best of 8 trials" in out and "held-out test: accuracy" in out
+    history = __import__("gpbo").load_study(tmp_path / "study.db", demo.STUDY_NAME)
+    trials = history.trials
+    assert all(t.steps and [s for s, _ in t.steps] == list(range(1, len(t.steps) + 1)) for t in trials)
+    best = min((t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
+    assert best.last_step == 6 and f"val_loss={best.value:.4f}" in out
