@@ -54,6 +54,32 @@ def test_stops_bad_curves_and_keeps_the_best(dtype: torch.dtype) -> None:
     assert not rule.should_stop(curves, 31)
 
 
+def _with_stopped_twin(curves: Curves, index: int, offset: float) -> Curves:
+    """``curves`` plus a finished trial stopped early at 8 steps, at trial ``index``'s configuration + ``offset``."""
+    X = torch.cat([curves.X, curves.X[index:index + 1] + offset])
+    k = 8
+    steps = (*curves.steps, curves.steps[index][:k].clone())
+    values = (*curves.values, curves.values[index][:k].clone())
+    running = torch.cat([curves.running, torch.tensor([False])])
+    stopped = torch.cat([curves.stopped, torch.tensor([True])])
+    return Curves(X, steps, values, running, stopped, curves.max_step)
+
+
+def test_a_rerun_of_a_stopped_configuration_is_never_stopped() -> None:
+    bad = torch.tensor([[0.95, 0.95, 0.5]], dtype=torch.float64)
+    curves, _ = _study(30, [8], X_partial=bad)
+    rule = ModelBasedRule()
+    assert rule.should_stop(curves, 30)
+    assert not rule.should_stop(_with_stopped_twin(curves, 30, 0.0), 30)  # the same configuration was stopped before
+    assert not rule.should_stop(_with_stopped_twin(curves, 30, 5e-4), 30)  # within rerun_tol
+    assert rule.should_stop(_with_stopped_twin(curves, 30, 5e-3), 30)  # a different configuration
+    assert ModelBasedRule(rerun_tol=0.0).should_stop(_with_stopped_twin(curves, 30, 5e-4), 30)
+    twin = _with_stopped_twin(curves, 30, 0.0)
+    still_running = Curves(twin.X, twin.steps, twin.values, torch.cat([twin.running[:-1], torch.tensor([True])]),
+                           twin.stopped, twin.max_step)
+    assert rule.should_stop(still_running, 30)  # a twin still running was not stopped yet: no rerun
+
+
 def test_never_stops_before_min_step() -> None:
     curves, _ = _study(30, [4], X_partial=torch.tensor([[0.95, 0.95, 0.5]], dtype=torch.float64))
     assert not ModelBasedRule(min_fraction=0.1).should_stop(curves, 30)  # step 4 < 5.2
@@ -121,6 +147,7 @@ def test_no_reports() -> None:
 @pytest.mark.parametrize(("option", "value"), [
     ("p_stop", 0.0), ("p_stop", 0.7), ("p_stop", "0.1"), ("min_fraction", -0.1), ("min_fraction", float("nan")),
     ("min_complete", 0), ("min_complete", 2.5), ("max_fit_trials", 1), ("max_fit_steps", True), ("max_steps", 1),
+    ("rerun_tol", -1e-3), ("rerun_tol", float("inf")),
 ])
 def test_bad_options(option: str, value: object) -> None:
     with pytest.raises(InvalidArgumentError, match=option):
