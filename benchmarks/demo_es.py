@@ -3,13 +3,15 @@
 For each seed, runs the demo's study (`gpbo.demo`: an MLP on scikit-learn's
 digits, 7 hyperparameters, ``--trials`` trials of ``--epochs`` epochs)
 twice, alternating which goes first (after one untimed warm-up run): at full fidelity (`gpbo.demo.Objective`)
-and with early stopping (`gpbo.demo.ReportingObjective`, gpbo's default
-model-based rule, ``max_step`` = the epochs). Each best configuration is
+and as ``python -m gpbo.demo --early-stopping`` runs it
+(`gpbo.demo.ReportingObjective`, gpbo's default model-based rule,
+``max_step`` = the epochs, a step budget of ``--budget-fraction`` of the
+full-fidelity study's epochs, as many trials as fit). Each best configuration is
 scored once on the held-out test split. Reports per seed and the medians:
 test accuracy, test log-loss, wall time, epochs trained, and the wall-time
 ratio (early stopping / full), paired by seed.
 
-Usage: python -m benchmarks.demo_es [--seeds 0 1 2 3 4] [--trials 40] [--epochs 40]
+Usage: python -m benchmarks.demo_es [--seeds 0 1 2 3 4] [--trials 40] [--epochs 40] [--budget-fraction 0.5]
 """
 
 from __future__ import annotations
@@ -24,19 +26,21 @@ import gpbo
 from gpbo.demo import Objective, ReportingObjective, evaluate, load_splits, search_space, train
 
 
-def run(seed: int, early_stopping: bool, trials: int, epochs: int) -> dict[str, float]:
+def run(seed: int, early_stopping: bool, trials: int, epochs: int, fraction: float) -> dict[str, float]:
     """One demo study; its best configuration scored on the test split."""
     data = load_splits(seed, torch.device("cpu"))
     objective = (ReportingObjective if early_stopping else Objective)(data, seed, epochs)
+    budget = round(fraction * trials * epochs) if early_stopping else None
     t0 = time.perf_counter()
-    result = gpbo.minimize(objective, search_space(), trials, seed=seed,
-                           max_step=epochs if early_stopping else None)
+    result = gpbo.minimize(objective, search_space(), None if budget else trials, seed=seed,
+                           max_step=epochs if budget else None, step_budget=budget)
     wall = time.perf_counter() - t0
     model = objective.best[2] if objective.best is not None and objective.best[0] == result.best_value \
         else train(result.best_params, data, seed, epochs)
     loss, acc = evaluate(model, data.test)
     trained = sum(t.last_step or epochs for t in result.trials)
-    return {"acc": acc, "loss": loss, "wall": wall, "epochs": trained, "val": result.best_value}
+    return {"acc": acc, "loss": loss, "wall": wall, "epochs": trained, "val": result.best_value,
+            "trials": len(result.trials)}
 
 
 def main() -> None:
@@ -44,15 +48,17 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--budget-fraction", type=float, default=0.5)
     args = parser.parse_args()
-    run(0, True, 3, 2)  # warm-up: imports and first-call costs out of the timings
+    run(0, True, 3, 2, 1.0)  # warm-up: imports and first-call costs out of the timings
     rows: dict[bool, list[dict[str, float]]] = {False: [], True: []}
     for k, seed in enumerate(args.seeds):
         for es in ((False, True) if k % 2 == 0 else (True, False)):
-            r = run(seed, es, args.trials, args.epochs)
+            r = run(seed, es, args.trials, args.epochs, args.budget_fraction)
             rows[es].append(r)
             print(f"seed {seed} {'early stopping' if es else 'full fidelity '}: test accuracy {r['acc']:.4f} "
-                  f"log-loss {r['loss']:.4f}  val {r['val']:.4f}  {r['epochs']:.0f} epochs  {r['wall']:.1f} s", flush=True)
+                  f"log-loss {r['loss']:.4f}  val {r['val']:.4f}  {r['trials']} trials  {r['epochs']:.0f} epochs  {r['wall']:.1f} s",
+                  flush=True)
     ratio = [e["wall"] / f["wall"] for f, e in zip(rows[False], rows[True])]
     for es in (False, True):
         acc = [r["acc"] for r in rows[es]]

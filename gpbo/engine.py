@@ -118,8 +118,7 @@ def suggest(
     with limited_cpu_threads(X.device):
         fitted, Y = _fit(X, Y, dims, settings, seed, warm_start)
         if is_joint(acq):
-            ctx = AcquisitionContext.from_data(fitted, X, Y, pending=pending, seed=seed)
-            candidates, values = _maximise(acq, ctx, q, dims, settings, seed)
+            candidates, values = _joint_batch(acq, fitted, X, Y, pending, q, dims, settings, seed)
         else:
             candidates, values = _kriging_believer(acq, fitted, X, Y, pending, q, dims, settings, seed)
     return Suggestion(candidates=candidates.detach(), acq_values=values.detach(), model=fitted)
@@ -204,6 +203,35 @@ def _kriging_believer(
         first_values = values if first_values is None else first_values
         if i < q - 1:
             model, X, Y = _believe(model, X, Y, x)
+    return torch.cat(points, dim=-2), first_values
+
+
+def _joint_batch(
+    acq: Acquisition, model: ExactGP | MultiOutputGP | Surrogate, X: Tensor, Y: Tensor, pending: Tensor | None,
+    q: int, dims: DimSpec, settings: Settings, seed: int, ref: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """A q-batch (P, q, d) of an acquisition that scores whole batches, and its values (P,).
+
+    ``settings.q_batch == "joint"`` (or a one-shot acquisition) optimises the
+    q points together; ``"sequential"`` picks one point at a time, each pick
+    joining ``pending`` for the next (the acquisition's own pending handling,
+    e.g. qLogNEHVI's incremental baseline; BoTorch's ``sequential=True``).
+    Y is (P, n), or (P, n, O) with several outcomes (``ref`` (P, m) the
+    hypervolume reference point). The values are the first pick's.
+    """
+    outcomes = {} if Y.dim() == 2 else {"outcomes": settings.outcomes, "ref_point": ref}
+    if settings.q_batch == "joint" or q == 1 or augmented_q(acq, 1) != 1:
+        ctx = AcquisitionContext.from_data(model, X, Y, pending=pending, seed=seed, **outcomes)
+        return _maximise(acq, ctx, q, dims, settings, seed)
+    points: list[Tensor] = []
+    first_values = None
+    for i in range(q):
+        held = [p for p in (pending, *points) if p is not None]  # each (P, k, d)
+        ctx = AcquisitionContext.from_data(model, X, Y, pending=torch.cat(held, dim=-2) if held else None,
+                                           seed=seed + i, **outcomes)
+        x, values = _maximise(acq, ctx, 1, dims, settings, seed + i)  # (P, 1, d), (P,)
+        points.append(x)
+        first_values = values if first_values is None else first_values
     return torch.cat(points, dim=-2), first_values
 
 
@@ -319,9 +347,7 @@ def _suggest_outcomes(
     with limited_cpu_threads(X.device):
         fitted, Y_w, ref = _fit_outcomes(X, Y, dims, settings, seed, warm_start)
         if is_joint(acq):
-            ctx = AcquisitionContext.from_data(fitted, X, Y_w, pending=pending, seed=seed,
-                                               outcomes=settings.outcomes, ref_point=ref)
-            candidates, values = _maximise(acq, ctx, q, dims, settings, seed)
+            candidates, values = _joint_batch(acq, fitted, X, Y_w, pending, q, dims, settings, seed, ref=ref)
         else:
             candidates, values = _kriging_believer(acq, fitted, X, Y_w, pending, q, dims, settings, seed, ref=ref)
     return Suggestion(candidates=candidates.detach(), acq_values=values.detach(), model=fitted)

@@ -49,6 +49,7 @@ NOISE_MODES = ("learned", "deterministic")
 PRIOR_MEANS = ("worst", "average")
 WARPS = ("yeo-johnson", "none")
 SOLVER_PATHS = ("auto", "accelerator")
+Q_BATCH = ("joint", "sequential")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -96,6 +97,13 @@ class Settings:
         n_raw: Raw Sobol samples of the acquisition search.
         n_restarts: Local ascents per problem.
         n_anchors: Best observations whose neighbourhoods seed extra ascents.
+        q_batch: How an acquisition that scores whole q-batches (qLogNEHVI,
+            qLogNParEGO, qLogNEI, BoTorch's MC acquisitions) builds a batch
+            of q > 1: ``"joint"`` (all q points optimised together) or
+            ``"sequential"`` (one point at a time, each pick joining the
+            pending points, as BoTorch's ``optimize_acqf(sequential=True)``).
+            One-point acquisitions always build batches by kriging believer,
+            one-shot ones (knowledge gradients) always jointly.
         warm_start: Start each GP fit from the previous hyperparameters.
         precondition: Scale the acquisition ascent by the GP's lengthscales.
         freeze_lengthscale: Hold, during the ascent, every dim whose
@@ -134,6 +142,7 @@ class Settings:
     n_raw: int = 512
     n_restarts: int = 10
     n_anchors: int = 3
+    q_batch: str = "joint"
     warm_start: bool = True
     precondition: bool = True
     freeze_lengthscale: float | None = None
@@ -151,7 +160,7 @@ class Settings:
             check_factory(self.model)  # raises InvalidArgumentError naming what the factory lacks
         for name, choices in (
             ("kernel", KERNELS), ("noise", NOISE_MODES), ("prior_mean", PRIOR_MEANS),
-            ("warp", WARPS), ("solver_path", SOLVER_PATHS),
+            ("warp", WARPS), ("solver_path", SOLVER_PATHS), ("q_batch", Q_BATCH),
         ):
             check_choice(name, getattr(self, name), choices)
         for name, low in (("n_raw", 1), ("n_restarts", 1), ("n_anchors", 0), ("svgp_adam_steps", 0)):

@@ -77,3 +77,27 @@ def test_y_with_the_wrong_number_of_outcomes_is_named():
     X, Y = _data()
     with pytest.raises(InvalidArgumentError, match=r"Y must have shape \(P, n, O\) with O = 3"):
         suggest(X, Y[..., :2], settings={"outcomes": Outcomes(2, 1)})
+
+
+@pytest.mark.parametrize(("columns", "outcomes"), [([0, 1], Outcomes(2, 0)), ([0, 2], Outcomes(1, 1))])
+def test_sequential_q_batch_is_one_pick_at_a_time_with_the_picks_pending(columns, outcomes):
+    X, Y = _data()
+    pending = torch.rand(2, 1, 2, dtype=torch.float64)
+    settings = {"outcomes": outcomes, "q_batch": "sequential", **FAST}
+    s = suggest(X, Y[..., columns], q=3, pending=pending, seed=5, settings=settings)
+    assert s.candidates.shape == (2, 3, 2) and s.acq_values.shape == (2,)
+    # the second pick is the one-point suggestion with the first pick pending (same model, the loop's seed)
+    first = suggest(X, Y[..., columns], q=1, pending=pending, seed=5, settings=settings)
+    assert torch.equal(first.candidates[:, 0], s.candidates[:, 0])
+    second = suggest(X, Y[..., columns], q=1, pending=torch.cat([pending, s.candidates[:, :1]], -2), seed=6,
+                     settings=settings)
+    assert torch.allclose(second.candidates[:, 0], s.candidates[:, 1], atol=1e-6)
+    # batched over P equals the loop of single problems
+    for p in range(2):
+        one = suggest(X[p:p + 1], Y[p:p + 1][..., columns], q=3, pending=pending[p:p + 1], seed=5, settings=settings)
+        assert torch.allclose(one.candidates[0], s.candidates[p], atol=1e-6)
+
+
+def test_q_batch_is_validated():
+    with pytest.raises(InvalidArgumentError, match="q_batch"):
+        gpbo.Settings(q_batch="greedy")
