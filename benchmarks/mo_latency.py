@@ -1,10 +1,15 @@
-"""One qLogNEHVI batch (2 objectives, n = 100, q = 4, d = 6): gpbo against BoTorch's recipe, side by side.
+"""One qLogNEHVI batch (2 objectives, n = 100, q = 4, d = 6): gpbo against BoTorch's recipe and Optuna, side by side.
 
 BoTorch's recipe: a SingleTaskGP per outcome in a ModelListGP, fit_gpytorch_mll,
 qLogNoisyExpectedHypervolumeImprovement (prune_baseline=True, 128 Sobol
-samples), optimize_acqf with 10 restarts and 512 raw samples. gpbo:
-``gpbo.suggest`` with two objectives (default settings: qLogNEHVI).
-Both fit cold. Prints the medians and their ratio.
+samples), optimize_acqf with 10 restarts and 512 raw samples, the q points
+jointly (``sequential=False``) and one at a time (``sequential=True``, the
+tutorial's choice). gpbo: ``gpbo.suggest`` with two objectives (default
+settings: qLogNEHVI), ``q_batch="joint"`` and ``"sequential"``. Optuna: its
+GPSampler on a study with two ``directions`` holding the same n trials,
+timed for q sequential suggestions (``study.ask()`` then the sampler's
+``sample_relative`` for each, the last n + k trials' data; Optuna has no
+q-batch). All fit cold. Prints the medians and the ratios to gpbo.
 
     python -m benchmarks.mo_latency --reps 3
 """
@@ -26,16 +31,35 @@ def _problem(n: int, d: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return X, torch.stack([a, b], -1)
 
 
-def gpbo_batch(X: torch.Tensor, Y: torch.Tensor, q: int, seed: int) -> float:
+def gpbo_batch(X: torch.Tensor, Y: torch.Tensor, q: int, seed: int, q_batch: str) -> float:
     import gpbo
     from gpbo.outcomes import Outcomes
 
     start = time.perf_counter()
-    gpbo.suggest(X.unsqueeze(0), Y.unsqueeze(0), q=q, seed=seed, settings={"outcomes": Outcomes(2, 0)})
+    gpbo.suggest(X.unsqueeze(0), Y.unsqueeze(0), q=q, seed=seed,
+                 settings={"outcomes": Outcomes(2, 0), "q_batch": q_batch})
     return time.perf_counter() - start
 
 
-def botorch_batch(X: torch.Tensor, Y: torch.Tensor, q: int, seed: int) -> float:
+def optuna_sequential(X: torch.Tensor, Y: torch.Tensor, q: int, seed: int) -> float:
+    """q suggestions of Optuna's GPSampler, one after another, on a study holding (X, Y) (maximised)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    names = [f"x{j}" for j in range(X.shape[-1])]
+    dists = {n: optuna.distributions.FloatDistribution(0.0, 1.0) for n in names}
+    study = optuna.create_study(directions=["maximize"] * Y.shape[-1],
+                                sampler=optuna.samplers.GPSampler(seed=seed, n_startup_trials=1))
+    for x, y in zip(X.tolist(), Y.tolist()):
+        study.add_trial(optuna.trial.create_trial(params=dict(zip(names, x)), distributions=dists, values=y))
+    start = time.perf_counter()
+    for _ in range(q):
+        trial = study.ask(dists)  # the GP's suggestion, built on the trials so far (earlier asks running)
+        assert len(trial.params) == len(names)
+    return time.perf_counter() - start
+
+
+def botorch_batch(X: torch.Tensor, Y: torch.Tensor, q: int, seed: int, sequential: bool) -> float:
     from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
     from botorch.fit import fit_gpytorch_mll
     from botorch.models import ModelListGP, SingleTaskGP
@@ -52,7 +76,7 @@ def botorch_batch(X: torch.Tensor, Y: torch.Tensor, q: int, seed: int) -> float:
         sampler=SobolQMCNormalSampler(torch.Size([128]), seed=seed),
     )
     bounds = torch.stack([torch.zeros(X.shape[-1]), torch.ones(X.shape[-1])]).to(X)
-    optimize_acqf(acqf, bounds=bounds, q=q, num_restarts=10, raw_samples=512, sequential=False,
+    optimize_acqf(acqf, bounds=bounds, q=q, num_restarts=10, raw_samples=512, sequential=sequential,
                   options={"batch_limit": 5, "maxiter": 200})
     return time.perf_counter() - start
 
@@ -63,16 +87,27 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--d", type=int, default=6)
     parser.add_argument("--q", type=int, default=4)
+    parser.add_argument("--skip-botorch-joint", action="store_true", help="leave out BoTorch's joint batch (the slowest)")
     args = parser.parse_args()
-    times: dict[str, list[float]] = {"gpbo": [], "botorch": []}
+    runners = {
+        "gpbo joint": lambda X, Y, r: gpbo_batch(X, Y, args.q, r, "joint"),
+        "gpbo sequential": lambda X, Y, r: gpbo_batch(X, Y, args.q, r, "sequential"),
+        "botorch sequential": lambda X, Y, r: botorch_batch(X, Y, args.q, r, True),
+        "optuna GPSampler x q": lambda X, Y, r: optuna_sequential(X, Y, args.q, r),
+    }
+    if not args.skip_botorch_joint:
+        runners["botorch joint"] = lambda X, Y, r: botorch_batch(X, Y, args.q, r, False)
+    times: dict[str, list[float]] = {name: [] for name in runners}
     for rep in range(args.reps):
         X, Y = _problem(args.n, args.d, rep)
-        times["gpbo"].append(gpbo_batch(X, Y, args.q, rep))
-        times["botorch"].append(botorch_batch(X, Y, args.q, rep))
-        print(f"rep {rep}: gpbo {times['gpbo'][-1]:.2f} s, botorch {times['botorch'][-1]:.2f} s", flush=True)
-    g, b = statistics.median(times["gpbo"]), statistics.median(times["botorch"])
-    print(f"median gpbo {g:.2f} s, botorch {b:.2f} s, ratio gpbo/botorch {g / b:.2f} "
-          f"(n={args.n}, d={args.d}, q={args.q}, {args.reps} reps, torch threads {torch.get_num_threads()})")
+        for name, run in runners.items():
+            times[name].append(run(X, Y, rep))
+        print(f"rep {rep}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()), flush=True)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"n={args.n}, d={args.d}, q={args.q}, {args.reps} reps, torch threads {torch.get_num_threads()}; medians:")
+    for name, m in med.items():
+        ratios = ", ".join(f"{g} / this {med[g] / m:.3f}" for g in ("gpbo joint", "gpbo sequential"))
+        print(f"  {name:22s} {m:8.2f} s   ({ratios})")
 
 
 if __name__ == "__main__":
