@@ -109,7 +109,9 @@ def minimize(
             e.g. a ``ProcessPoolExecutor`` (``fn`` must then be picklable) or
             one that runs Ray tasks. It is not shut down. None runs ``fn`` in
             the calling thread, or in one daemon thread per trial when
-            ``n_workers > 1`` or ``timeout_per_trial`` is set.
+            ``n_workers > 1`` or ``timeout_per_trial`` is set. An objective
+            that takes a trial handle cannot run on a process pool;
+            `gpbo.integrations.ray_executor.RayExecutor` passes it a proxy.
         timeout_per_trial: Seconds after which a trial is abandoned and
             FAILED (see `gpbo.workers`: the call runs in a daemon thread that
             is left behind); None waits forever.
@@ -215,14 +217,18 @@ def _check_budget(n_trials: Any, max_step: Any, step_budget: Any) -> tuple[Any, 
 
 
 def _check_reporting(executor: Any) -> None:
-    """An objective that takes a trial handle must run in this process (the handle cannot be pickled)."""
+    """An objective that takes a trial handle must run where it can reach this process.
+
+    The handle cannot be pickled: a process pool, or an executor whose
+    ``supports_trial_handle`` is False, cannot run it (`RayExecutor` passes a proxy).
+    """
     remote = isinstance(executor, concurrent.futures.ProcessPoolExecutor) or not getattr(
         executor, "supports_trial_handle", True)
     if remote:
         raise InvalidArgumentError(
             f"the objective takes a trial handle (params, trial), which reports to this process and cannot run on "
-            f"{type(executor).__name__}: use n_workers threads (executor=None) or a ThreadPoolExecutor, "
-            "or an objective fn(params) without intermediate reports")
+            f"{type(executor).__name__}: use n_workers threads (executor=None), a ThreadPoolExecutor or "
+            "gpbo.integrations.ray_executor.RayExecutor, or an objective fn(params) without intermediate reports")
 
 
 def _check_callbacks(callbacks: Any) -> list[Callback]:

@@ -16,9 +16,11 @@ as the second argument when the objective has at least two positional
 parameters and the second has no default (``def train(params, trial)``);
 otherwise it calls ``fn(params)`` as always. The handle talks to the
 optimizer in the driver process (it is thread-safe), so it works inline, with
-``n_workers`` threads and with thread-based executors; it cannot be pickled,
-so an objective that takes it cannot run on a process pool or on Ray (a
-clear error says so before the study starts).
+``n_workers`` threads and with thread-based executors. On
+`gpbo.integrations.ray_executor.RayExecutor` the task gets a picklable proxy
+whose calls the driver's handle answers (`gpbo.integrations.ray_relay`). The
+handle itself cannot be pickled, so an objective that takes it cannot run on
+a process pool (a clear error says so before the study starts).
 
 **Resumed trials.** A trial handed out again after a crash keeps the curve
 that was stored before (`TrialHandle.steps`). An objective that restarts its
@@ -124,5 +126,5 @@ class TrialHandle:
     def __reduce__(self) -> NoReturn:
         raise InvalidArgumentError(
             "a gpbo trial handle cannot be pickled: an objective that takes (params, trial) runs in the "
-            "driver process only (inline, n_workers threads or a thread-based executor), not on a process "
-            "pool or Ray")
+            "driver process (inline, n_workers threads or a thread-based executor) or on gpbo's RayExecutor, "
+            "which passes the task a proxy; not on a process pool")

@@ -213,6 +213,14 @@ def test_a_reporting_objective_is_refused_on_a_process_pool():
         gpbo.minimize(train, SPACE, 2, executor=pool, max_step=8)
 
 
+def test_an_executor_that_cannot_carry_a_handle_says_so():
+    class Remote(concurrent.futures.ThreadPoolExecutor):
+        supports_trial_handle = False  # RayExecutor sets True: it passes its tasks a proxy
+
+    with Remote(1) as pool, pytest.raises(InvalidArgumentError, match="cannot run on Remote: .*RayExecutor"):
+        gpbo.minimize(train, SPACE, 2, executor=pool, max_step=8)
+
+
 def test_the_default_model_rule_runs_a_reporting_study():
     res = gpbo.minimize(train, SPACE, 8, seed=0, max_step=8, settings=QUICK)
     assert all(t.steps for t in res.trials) and res.best_value is not None

@@ -7,6 +7,8 @@
 - :mod:`gpbo.integrations.ray_executor`: `RayExecutor`, a
   ``concurrent.futures.Executor`` that runs each call as a Ray task, for
   ``gpbo.minimize(..., executor=RayExecutor())`` (``pip install "gpbo[ray]"``).
+- :mod:`gpbo.integrations.ray_relay`: how `RayExecutor` carries trial
+  handles (``report`` / ``should_stop``) between its tasks and the driver.
 """
 
 from __future__ import annotations
