@@ -12,7 +12,13 @@ job reached max_step it is +inf. Lower is better.
 
 For each (problem, workers, budget): median [IQR] over seeds per method, and
 the reference method against each other one by :func:`benchmarks.report.compare`
-(two-sided Mann-Whitney U, alpha 0.05; ties when not significant). Plots:
+(two-sided Mann-Whitney U, alpha 0.05; ties when not significant).
+**Parallel speed-up** (when a method ran with W > 1 workers and with 1 on
+the same seeds): per seed, the simulated time the W-worker run took to
+first reach the 1-worker run's final regret, divided by the 1-worker run's
+simulated time (the whole run; the 1-worker run's last improvement in
+parentheses, the stricter reading); median over seeds, inf where never
+reached. Plots:
 median and IQR of the regret against cumulative steps and against simulated
 wall time, one figure per (problem, workers), in ``OUT/plots/``.
 """
@@ -30,7 +36,7 @@ import numpy as np
 from benchmarks.mf_sweep import trace_value
 from benchmarks.report import _fmt, _pct, compare, parse_records
 
-__all__ = ["load_runs", "regret", "write"]
+__all__ = ["load_runs", "regret", "speedups", "write"]
 
 
 def load_runs(out: Path) -> dict[tuple[str, str, int, int], dict]:
@@ -111,10 +117,31 @@ def write(out: Path, *, methods: list[str], reference: str | None = None,
                 row[m]["vs_ref"] = outcome
         _plot(out / "plots" / f"{p}_w{w}.png", f"{p}, {w} worker(s)", series, first["budget"])
     summary = {"reference": ref, "budgets_full_trainings": list(budgets), "table": table,
-               "wtl": {b: dict(v) for b, v in wtl.items()}}
+               "wtl": {b: dict(v) for b, v in wtl.items()},
+               "speedups": speedups({k: r for k, r in runs.items() if k[0] in methods})}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "summary.md").write_text(markdown(summary, methods))
     return summary
+
+
+def _time_to(run: dict, target: float) -> float:
+    """Simulated time at which ``run``'s best value first reached ``target`` (inf if never)."""
+    return next((t for _, t, best in run["trace"] if best <= target), float("inf"))
+
+
+def speedups(runs: dict) -> dict[str, dict[str, float]]:
+    """``{"problem method W=w": {"ratio": median, "strict": median, "n": seeds}}`` for every W > 1 (see the module docstring)."""
+    out = {}
+    for (m, p, w, seed), r in sorted(runs.items()):
+        one = runs.get((m, p, 1, seed))
+        if w == 1 or one is None or not one["trace"]:
+            continue
+        target, end = one["trace"][-1][2], one["time"]
+        entry = out.setdefault(f"{p} {m} W={w}", {"ratio": [], "strict": []})
+        entry["ratio"].append(_time_to(r, target) / end)
+        entry["strict"].append(_time_to(r, target) / one["trace"][-1][1])
+    return {k: {"ratio": float(np.median(v["ratio"])), "strict": float(np.median(v["strict"])), "n": len(v["ratio"])}
+            for k, v in out.items()}
 
 
 def markdown(s: dict, methods: list[str]) -> str:
@@ -132,6 +159,11 @@ def markdown(s: dict, methods: list[str]) -> str:
             if m != s["reference"]:
                 c = [counts.get(f"{m} {o}", 0) for o in ("win", "tie", "loss")]
                 lines.append(f"| {m} | {c[0]} | {c[1]} | {c[2]} |")
+    if s.get("speedups"):
+        lines += ["", "Simulated time to reach the 1-worker run's final regret, over the 1-worker run's time "
+                  "(its last improvement's in parentheses), median over seeds:", "",
+                  "| problem, method, workers | ratio | seeds |", "|---|---|---|"]
+        lines += [f"| {k} | {v['ratio']:.3g} ({v['strict']:.3g}) | {v['n']} |" for k, v in s["speedups"].items()]
     return "\n".join(lines) + "\n"
 
 

@@ -147,6 +147,17 @@ def test_regret_against_steps_and_time_on_a_hand_made_trace():
     assert mf_report.regret({**run, "optimum": None}, 520) == 3.0  # unknown optimum: the best value
 
 
+def test_parallel_speedup_is_the_time_to_reach_the_one_worker_final_regret():
+    one = {"trace": [[52, 10.0, 5.0], [520, 100.0, 2.0]], "time": 200.0}
+    four = {"trace": [[52, 3.0, 4.0], [208, 20.0, 1.5]], "time": 50.0}
+    never = {"trace": [[52, 3.0, 4.0]], "time": 50.0}
+    runs = {("m", "p", 1, 0): one, ("m", "p", 4, 0): four, ("m", "p", 1, 1): one, ("m", "p", 4, 1): never}
+    s = mf_report.speedups(runs)["p m W=4"]
+    assert s["n"] == 2 and s["ratio"] == math.inf  # median of 20 / 200 and inf
+    s = mf_report.speedups({k: v for k, v in runs.items() if k[3] == 0})["p m W=4"]
+    assert s["ratio"] == 0.1 and s["strict"] == 0.2  # 20 s against the whole 200 s run, and against its last improvement at 100 s
+
+
 def test_run_counts_only_configurations_that_reached_max_step(tmp_path, monkeypatch):
     curves = {0: [0.0, 0.0, 0.0], 1: [9.0, 8.0, 7.0], 2: [6.0, 5.0, 4.0]}
     prob = MFProblem(name="toy", params={"i": Real(0, 2)}, fn=lambda p: 0.0, optimum=1.0, max_step=3,
