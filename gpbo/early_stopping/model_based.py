@@ -30,13 +30,18 @@ exponential-decay GP; Swersky, Snoek & Adams 2014) and stops trial ``i`` when
   configuration (measured on LCBench task 7593: 7 reruns of one stopped
   configuration in one study, whose full run would have been the best).
 
-Cost: the hyperparameters are fitted on the finished (not running) trials
-only, on a deterministic subsample whose membership changes when their
-count crosses a geometric grid (×1.25), so a study of 200 trials refits
-about 20 times; conditioning on all reports is ``O(N³ + Σ k_n³)`` and runs
-on every new content. Both are cached by content, so a fresh rule on the
-same curves decides exactly as a long-lived one (the rule is stateless in
-the protocol's sense). See docs/decisions/0030-model-based-early-stopping.md.
+Cost: the hyperparameters are fitted on the complete trials (those that
+reached ``max_step``; the finished ones while fewer than ``min_complete``
+are complete), on a deterministic subsample whose membership changes when
+their count crosses a geometric grid (×1.25), so a study of 200 trials
+refits about 20 times; conditioning on all reports is ``O(N³ + Σ k_n³)`` and
+runs on every new content. Both are cached by content, so a fresh rule on
+the same curves decides exactly as a long-lived one (the rule is stateless
+in the protocol's sense). Why complete trials only: the trials this rule
+stopped are cut where the model thought they could not win, so fitting to
+them teaches it that curves change little after that point, which makes it
+more confident and stop more (measured on LCBench task 7593, whose curves
+cross late). See docs/decisions/0030-model-based-early-stopping.md.
 """
 
 from __future__ import annotations
@@ -321,20 +326,23 @@ def _final(curves: Curves, j: int) -> float | None:
 def _fit_rows(rule: ModelBasedRule, curves: Curves) -> tuple[int, ...]:
     """The trials the hyperparameters are fitted on, a function of the curves' content only.
 
-    The finished (not running) trials with a report, the first ``c`` of them by
-    index, ``c`` their count rounded down to the ×1.25 grid, then at most
-    ``max_fit_trials`` of those, evenly spread. Fewer than 2 finished: every
-    trial with a report.
+    The complete trials (a report at ``max_step``), or, while fewer than
+    ``min_complete`` are, the finished (not running) ones with a report; the
+    first ``c`` of them by index, ``c`` their count rounded down to the ×1.25
+    grid, then at most ``max_fit_trials`` of those, evenly spread. Fewer than
+    2 such trials: every trial with a report.
     """
     has = [j for j in range(curves.n_trials) if len(curves.steps[j]) > 0]
     done = [j for j in has if not bool(curves.running[j])]
-    if len(done) < 2:
+    complete = [j for j in has if _final(curves, j) is not None]
+    pool = complete if len(complete) >= max(rule.min_complete, 2) else done
+    if len(pool) < 2:
         return tuple(has)
-    done = done[: _grid_floor(len(done))]
-    if len(done) > rule.max_fit_trials:
-        pick = torch.linspace(0, len(done) - 1, rule.max_fit_trials).round().long().tolist()
-        done = [done[k] for k in pick]
-    return tuple(done)
+    pool = pool[: _grid_floor(len(pool))]
+    if len(pool) > rule.max_fit_trials:
+        pick = torch.linspace(0, len(pool) - 1, rule.max_fit_trials).round().long().tolist()
+        pool = [pool[k] for k in pick]
+    return tuple(pool)
 
 
 def _check_curves(curves: Curves) -> None:

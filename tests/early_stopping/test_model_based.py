@@ -162,3 +162,15 @@ def test_bad_calls() -> None:
         ModelBasedRule().should_stop("curves", 0)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         ModelBasedRule(0.1)  # type: ignore[misc]  # keyword-only
+
+
+def test_the_fit_uses_complete_trials_not_the_ones_the_rule_cut_short() -> None:
+    from gpbo.early_stopping.model_based import _fit_rows
+
+    curves, _ = _study(6, [8, 8])
+    stopped = Curves(curves.X, curves.steps, curves.values, torch.zeros(8, dtype=torch.bool),
+                     torch.tensor([False] * 6 + [True, True]), curves.max_step)  # trials 6, 7 finished at step 8
+    assert _fit_rows(ModelBasedRule(), stopped) == (0, 1, 2, 3, 4, 5)  # the 6 complete ones, not the 2 cut short
+    few = Curves(curves.X[4:], curves.steps[4:], curves.values[4:], torch.zeros(4, dtype=torch.bool),
+                 torch.tensor([False, False, True, True]), curves.max_step)  # 2 complete < min_complete = 3
+    assert _fit_rows(ModelBasedRule(), few) == (0, 1, 2, 3)  # every finished trial
