@@ -10,9 +10,9 @@ replays history (a resumed sweep).
   point), all seeds of a problem in one call per iteration
   (:func:`benchmarks.mo_sweep.run_gpbo_group`); the engine's default
   acquisition (qLogNEHVI for 2-4 objectives, constrained LogEI-style for one).
-- ``gpbo_mo_seq``: the same with ``Settings(q_batch="sequential")``: each
-  batch built one point at a time, the picks pending (as BoTorch's recipe's
-  ``sequential=True``).
+- ``gpbo_mo_joint``: the same with ``Settings(q_batch="joint")``: the q
+  points of a batch optimised together (the default until 2026-12-06,
+  docs/decisions/0043-sequential-q-batches.md).
 - ``botorch_mo``: BoTorch's tutorial recipe: one ``SingleTaskGP`` per outcome
   (``Standardize``) in a ``ModelListGP``, fitted from scratch each batch;
   qLogNEHVI (the problem's reference point, 128 Sobol QMC samples,
@@ -50,10 +50,10 @@ from gpbo.settings import Settings
 
 __all__ = ["ALL_MO_METHODS", "GPBO_MO_METHODS", "MO_SEQUENTIAL", "gpbo_settings", "impute", "initial_design", "make"]
 
-GPBO_MO_METHODS: dict[str, dict] = {"gpbo_mo": {}, "gpbo_mo_seq": {"q_batch": "sequential"}}
+GPBO_MO_METHODS: dict[str, dict] = {"gpbo_mo": {}, "gpbo_mo_joint": {"q_batch": "joint"}}
 MO_SEQUENTIAL = ("botorch_mo", "optuna_gp_mo", "nsga2", "tpe_mo", "random")
 ALL_MO_METHODS = (*GPBO_MO_METHODS, *MO_SEQUENTIAL)
-DEFAULT_MO_METHODS = ",".join(ALL_MO_METHODS)
+DEFAULT_MO_METHODS = ",".join(m for m in ALL_MO_METHODS if m != "gpbo_mo_joint")
 
 
 def gpbo_settings(method: str, problem: MOProblem, base: Settings | None = None) -> Settings:

@@ -99,9 +99,10 @@ class Settings:
         n_anchors: Best observations whose neighbourhoods seed extra ascents.
         q_batch: How an acquisition that scores whole q-batches (qLogNEHVI,
             qLogNParEGO, qLogNEI, BoTorch's MC acquisitions) builds a batch
-            of q > 1: ``"joint"`` (all q points optimised together) or
-            ``"sequential"`` (one point at a time, each pick joining the
-            pending points, as BoTorch's ``optimize_acqf(sequential=True)``).
+            of q > 1: ``"sequential"`` (default: one point at a time, each
+            pick joining the pending points, as BoTorch's
+            ``optimize_acqf(sequential=True)``) or ``"joint"`` (all q points
+            optimised together; docs/decisions/0043-sequential-q-batches.md).
             One-point acquisitions always build batches by kriging believer,
             one-shot ones (knowledge gradients) always jointly.
         warm_start: Start each GP fit from the previous hyperparameters.
@@ -142,7 +143,7 @@ class Settings:
     n_raw: int = 512
     n_restarts: int = 10
     n_anchors: int = 3
-    q_batch: str = "joint"
+    q_batch: str = "sequential"
     warm_start: bool = True
     precondition: bool = True
     freeze_lengthscale: float | None = None

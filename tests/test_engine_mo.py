@@ -21,14 +21,14 @@ def _data(P=2, n=10, d=2, seed=0):
     return X, torch.stack([a, b, c], -1)
 
 
-@pytest.mark.parametrize("q", [1, 4])
+@pytest.mark.parametrize(("q", "q_batch"), [(1, "sequential"), (4, "sequential"), (4, "joint")])
 @pytest.mark.parametrize(("columns", "outcomes"), [
     ([0, 1], Outcomes(2, 0)), ([0, 1, 2], Outcomes(2, 1)), ([0, 2], Outcomes(1, 1)),
 ])
-def test_suggest_every_layout(columns, outcomes, q):
+def test_suggest_every_layout(columns, outcomes, q, q_batch):
     X, Y = _data()
     pending = torch.rand(2, 1, 2, dtype=torch.float64)
-    s = suggest(X, Y[..., columns], q=q, pending=pending, settings={"outcomes": outcomes, **FAST})
+    s = suggest(X, Y[..., columns], q=q, pending=pending, settings={"outcomes": outcomes, "q_batch": q_batch, **FAST})
     assert s.candidates.shape == (2, q, 2) and bool(((s.candidates >= 0) & (s.candidates <= 1)).all())
     assert s.acq_values.shape == (2,) and bool(s.acq_values.isfinite().all())
     theta = s.model.theta

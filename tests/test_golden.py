@@ -75,7 +75,8 @@ MIXED = DimSpec(3, categorical=(2,), levels={1: (0.0, 0.25, 0.5, 0.75, 1.0), 2: 
 CASES = {
     "continuous_p1_q1": lambda: _engine(1, 12, 3, 1),
     "batched_p8_q4_pending": lambda: _engine(8, 15, 4, 4, pending=2, seed=1),
-    "qlog_nei_p2_q2": lambda: _engine(2, 10, 2, 2, seed=2, acquisition="qlog_nei"),
+    "qlog_nei_p2_q2": lambda: _engine(2, 10, 2, 2, seed=2, acquisition="qlog_nei", q_batch="joint"),
+    "qlog_nei_p2_q2_sequential": lambda: _engine(2, 10, 2, 2, seed=2, acquisition="qlog_nei"),
     "thompson_p2_q2": lambda: _engine(2, 10, 2, 2, seed=3, acquisition="thompson"),
     "ucb_deterministic_nowarp": lambda: _engine(3, 9, 3, 1, seed=4, acquisition="ucb", noise="deterministic", warp="none"),
     "mixed_dims_p4_q2": lambda: _engine(4, 12, 3, 2, pending=1, seed=5, dims=MIXED),
