@@ -4,7 +4,10 @@ The machinery of :mod:`gpbo.acquisition.monte_carlo` (qLogNEI), per outcome:
 the baseline (observed and pending points) is factorised once per
 suggestion, and each call samples the new points jointly with it through
 the Schur complement, so baseline samples (Pareto fronts, incumbents) are
-fixed across calls (sample average approximation). Base samples are
+fixed across calls (sample average approximation). The terms of the joint
+posterior that involve only the baseline are computed once too, where the
+model offers `gpbo.models.protocol.CrossPosterior` (gpbo's MultiOutputGP
+does; over an inner model without it, the posterior of the concatenation). Base samples are
 scrambled-Sobol normals of dimension ``O * (nb + r)`` drawn from one seed,
 shared across problems (batched equals looped), independent across outcomes.
 
@@ -15,13 +18,16 @@ and :func:`prune_pareto_baseline`.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import torch
 from botorch.utils.safe_math import log_fatmoid
 from torch import Tensor
 
 from gpbo.acquisition.monte_carlo import normal_base_samples
 from gpbo.errors import InvalidArgumentError
-from gpbo.models.protocol import psd_cholesky
+from gpbo.models.cross import cross_posterior_of
+from gpbo.models.protocol import BaselineCross, psd_cholesky
 from gpbo.pareto import pareto_mask
 
 __all__ = ["MultiOutputSampler", "log_feasibility", "prune_pareto_baseline", "chunked"]
@@ -35,7 +41,8 @@ class MultiOutputSampler:
 
     Args:
         model: a `gpbo.models.multi_output.MultiOutputGP` (posterior mean
-            (..., P, q, O), covariance (..., P, O, q, q)).
+            (..., P, q, O), covariance (..., P, O, q, q)), or any model of
+            that layout.
         baseline: (P, nb, d) points whose samples stay fixed.
         num_samples: S.
         seed: seed of the base samples.
@@ -56,6 +63,12 @@ class MultiOutputSampler:
         """nb."""
         return self.baseline.shape[-2]
 
+    @cached_property
+    def _cross(self) -> BaselineCross:
+        """The model's posterior at new points jointly with the baseline (the baseline's part computed once)."""
+        with torch.no_grad():
+            return cross_posterior_of(self.model, self.baseline, points_dim=-2)
+
     def get(self, r: int) -> tuple[Tensor, Tensor, Tensor]:
         """(z_b (S, O, nb), z_x (S, O, r), baseline samples (S, P, nb, O)) for r new points."""
         if r not in self._cache:
@@ -72,12 +85,9 @@ class MultiOutputSampler:
         """(S, ..., P, q, O) samples at X (..., P, q, d), joint with the baseline samples."""
         if X.dim() < 3:
             raise InvalidArgumentError(f"expected X of shape (..., P, q, d), got {tuple(X.shape)}")
-        nb, q = self.size, X.shape[-2]
-        X_b = self.baseline.to(X).expand(X.shape[:-2] + self.baseline.shape[-2:])  # (..., P, nb, d)
-        post = self.model.posterior(torch.cat([X_b, X], dim=-2))
-        mean_x = post.mean[..., nb:, :]  # (..., P, q, O)
-        cov_bx = post.covariance[..., :nb, nb:]  # (..., P, O, nb, q)
-        cov_xx = post.covariance[..., nb:, nb:]  # (..., P, O, q, q)
+        # (..., P, q, O), (..., P, O, nb, q), (..., P, O, q, q)
+        mean_x, cov_bx, cov_xx = self._cross.at(X)
+        q = X.shape[-2]
         A = self.L_inv.to(X) @ cov_bx  # (..., P, O, nb, q)
         L_s = psd_cholesky(cov_xx - A.transpose(-1, -2) @ A)  # (..., P, O, q, q)
         z_b, z_x, _ = self.get(q)

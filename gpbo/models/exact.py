@@ -38,6 +38,7 @@ from torch import Tensor
 
 from gpbo.errors import FitError
 from gpbo.models.base import NOISE_FLOOR, StationaryGP, check_noise
+from gpbo.models.cross import ExactCross
 from gpbo.models.kernel import Kernel, get_kernel, kernel_matrix
 from gpbo.models.marginal import GPPriors, neg_log_posterior
 from gpbo.models.per_problem import per_problem_matmul
@@ -172,12 +173,28 @@ class ExactGP(StationaryGP):
             mean, var = point_moments(X, self.X_train, ls, self.alpha, self.chol_inv, self.categorical, self.base_kernel)
             cov = var.unsqueeze(-1)  # (..., P, 1, 1)
         else:
-            k_star = self.kernel(X, self.X_train)  # (..., P, q, n)
-            k_xx = self.kernel(X, X)  # (..., P, q, q)
-            mean = per_problem_matmul(k_star, self.alpha.unsqueeze(-1)).squeeze(-1)  # (..., P, q)
-            v = per_problem_matmul(k_star, self.chol_inv.transpose(-1, -2))  # (..., P, q, n)
-            cov = k_xx - v @ v.transpose(-1, -2)  # (..., P, q, q)
+            mean, cov, _ = self.standardised_moments(X)
         return Posterior.from_standardised(mean, cov, self.y_mean, self.y_std)
+
+    def standardised_moments(self, X: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Joint posterior at X (..., P, q, d) in standardised units, and its projection.
+
+        Returns:
+            mean (..., P, q), covariance (..., P, q, q) and
+            ``V = k(X, X_train) L^-T`` (..., P, q, n), so that
+            ``covariance = k(X, X) - V V^T``.
+        """
+        k_star = self.kernel(X, self.X_train)  # (..., P, q, n)
+        k_xx = self.kernel(X, X)  # (..., P, q, q)
+        mean = per_problem_matmul(k_star, self.alpha.unsqueeze(-1)).squeeze(-1)  # (..., P, q)
+        v = per_problem_matmul(k_star, self.chol_inv.transpose(-1, -2))  # (..., P, q, n)
+        return mean, k_xx - v @ v.transpose(-1, -2), v
+
+    def cross_posterior(self, X_b: Tensor) -> ExactCross:
+        """The posterior at new points jointly with the baseline X_b (P, nb, d), its
+        projection on the training data computed once (the
+        `gpbo.models.protocol.CrossPosterior` capability)."""
+        return ExactCross(self, X_b, self.standardised_moments(X_b)[2])
 
     def point_value_and_grad(self, X: Tensor, outer: Outer) -> tuple[Tensor, Tensor]:
         """``outer(mean, var)`` at single points ``X`` (..., P, 1, d) and its gradient,

@@ -12,6 +12,8 @@ batched calls, whatever O.
 
 - ``posterior(X (..., P, q, d))``: :class:`MultiPosterior`, mean (..., P, q, O)
   and one covariance per outcome (..., P, O, q, q) (outcomes independent);
+- ``cross_posterior(X_b (P, nb, d))``: :class:`MultiOutputCross`, the
+  posterior at new points jointly with a fixed baseline, per outcome;
 - ``condition(X (P, k, d), Y (P, k, O))``;
 - ``theta``: (P, O, d + 1) raw hyperparameters, which warm-start the next
   fit (as a model or as a tensor, e.g. ``torch.tensor(theta.tolist())``);
@@ -29,7 +31,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["MultiOutputGP", "MultiPosterior", "fold_outcomes", "unfold_theta"]
+from gpbo.models.cross import cross_posterior_of
+from gpbo.models.protocol import BaselineCross
+
+__all__ = ["MultiOutputCross", "MultiOutputGP", "MultiPosterior", "fold_outcomes", "unfold_theta"]
 
 
 def fold_outcomes(X: Tensor, Y: Tensor) -> tuple[Tensor, Tensor]:
@@ -102,11 +107,21 @@ class MultiOutputGP:
     def posterior(self, X: Tensor) -> MultiPosterior:
         """Joint posterior per outcome at X (..., P, q, d)."""
         post = self.model.posterior(self._fold_X(X))  # mean (..., P*O, q), cov (..., P*O, q, q)
-        batch, O = X.shape[:-3], self.n_outcomes
-        q = X.shape[-2]
-        mean = post.mean.reshape(*batch, -1, O, q).transpose(-1, -2) * self._signs(X)  # (..., P, q, O)
-        cov = post.covariance.reshape(*batch, -1, O, q, q)  # (..., P, O, q, q)
-        return MultiPosterior(mean=mean, covariance=cov)
+        return MultiPosterior(mean=self._unfold_mean(post.mean), covariance=self._unfold_cov(post.covariance))
+
+    def _unfold_mean(self, mean: Tensor) -> Tensor:
+        """The inner model's mean (..., P*O, q) -> (..., P, q, O), constraints negated back."""
+        return mean.reshape(*mean.shape[:-2], -1, self.n_outcomes, mean.shape[-1]).transpose(-1, -2) * self._signs(mean)
+
+    def _unfold_cov(self, cov: Tensor) -> Tensor:
+        """The inner model's covariance (..., P*O, a, b) -> (..., P, O, a, b)."""
+        return cov.reshape(*cov.shape[:-3], -1, self.n_outcomes, *cov.shape[-2:])
+
+    def cross_posterior(self, X_b: Tensor) -> MultiOutputCross:
+        """The posterior at new points jointly with the baseline X_b (P, nb, d): the inner
+        model's :class:`gpbo.models.protocol.CrossPosterior` if it has one, else the
+        posterior of the concatenation (:func:`gpbo.models.cross.cross_posterior_of`)."""
+        return MultiOutputCross(self, cross_posterior_of(self.model, self._fold_X(X_b)))
 
     def condition(self, X: Tensor, Y: Tensor, *, noiseless: bool = False) -> MultiOutputGP:
         """Add observations X (P, k, d), Y (P, k, O), keeping the hyperparameters."""
@@ -137,3 +152,21 @@ class MultiOutputGP:
             if isinstance(getattr(self.model, f.name), Tensor) and getattr(self.model, f.name).dim() >= 1
         }
         return dataclasses.replace(self.model, **changes)
+
+
+@dataclass(frozen=True)
+class MultiOutputCross:
+    """The O outcomes' posterior at new points jointly with a fixed baseline (P, nb, d).
+
+    Attributes:
+        gp: the MultiOutputGP.
+        inner: the inner model's :class:`gpbo.models.protocol.BaselineCross` of the folded baseline (P*O, nb, d).
+    """
+
+    gp: MultiOutputGP
+    inner: BaselineCross
+
+    def at(self, X: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """mean_x (..., P, q, O), cov_bx (..., P, O, nb, q), cov_xx (..., P, O, q, q) at X (..., P, q, d)."""
+        mean, cov_bx, cov_xx = self.inner.at(self.gp._fold_X(X))
+        return self.gp._unfold_mean(mean), self.gp._unfold_cov(cov_bx), self.gp._unfold_cov(cov_xx)

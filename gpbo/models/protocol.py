@@ -22,6 +22,11 @@ three; the ExactGP also :class:`PointNoise`, the SVGP :class:`PathwiseUpdate`):
   training data, from which Thompson sampling draws pathwise samples;
   :class:`PointNoise` and :class:`PathwiseUpdate` refine it.
 
+The multi-outcome Monte-Carlo acquisitions sample new points jointly with a
+fixed baseline; a model with :class:`CrossPosterior` precomputes the
+baseline's part once (without it they take the posterior of the
+concatenation, :class:`gpbo.models.cross.ConcatenatedCross`).
+
 An acquisition that needs a capability checks it with :func:`require` when
 it is built from a context, so a model that lacks it fails at once, with an
 error that names the capability, the model and what needed it.
@@ -49,6 +54,8 @@ from gpbo.errors import InvalidArgumentError
 from gpbo.models.kernel import SpectralKernel
 
 __all__ = [
+    "BaselineCross",
+    "CrossPosterior",
     "Lengthscales",
     "NoiseAndScale",
     "PathwiseUpdate",
@@ -368,6 +375,33 @@ class PointValueAndGrad(Protocol):
         ``outer`` maps the posterior mean and variance (..., P), Y units, to the
         value and its partial derivatives with respect to each.
         """
+        ...
+
+
+@runtime_checkable
+class BaselineCross(Protocol):
+    """The posterior at new points jointly with a fixed baseline X_b (P, nb, d).
+
+    Shapes in the model's posterior layout (Y units): a single-output model
+    returns mean_x (..., P, q), cov_bx (..., P, nb, q), cov_xx (..., P, q, q);
+    a multi-output one mean_x (..., P, q, O), cov_bx (..., P, O, nb, q),
+    cov_xx (..., P, O, q, q).
+    """
+
+    def at(self, X: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(mean_x, cov_bx, cov_xx)`` at X (..., P, q, d): Cov(f(X_b), f(X)) and Cov(f(X), f(X)); differentiable in X."""
+        ...
+
+
+@runtime_checkable
+class CrossPosterior(Protocol):
+    """Optional capability: the joint posterior of a fixed baseline and new
+    points, with the baseline-only work (its kernel with the training data)
+    done once instead of per call (the multi-outcome Monte-Carlo acquisitions).
+    """
+
+    def cross_posterior(self, X_b: Tensor) -> BaselineCross:
+        """The :class:`BaselineCross` of the baseline X_b (P, nb, d)."""
         ...
 
 
