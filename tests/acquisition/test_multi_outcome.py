@@ -188,3 +188,60 @@ def test_qlogparego_matches_botorch_qlognei_of_the_same_scalarisation():
         cache_root=False,
     )(cand)
     _assert_close_log(ours, theirs)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plain:
+    """A surrogate with only posterior and condition: no CrossPosterior, so the generic path."""
+
+    model: object
+
+    def posterior(self, X):
+        return self.model.posterior(X)
+
+    def condition(self, X, Y, *, noiseless=False):
+        return _Plain(self.model.condition(X, Y, noiseless=noiseless))
+
+
+FAST_CASES = [
+    ("nehvi", qLogNEHVI, Outcomes(2, 0), 0),
+    ("nehvi-constrained", qLogNEHVI, Outcomes(2, 1), 1),
+    ("parego", qLogNParEGO, Outcomes(2, 0), 0),
+    ("parego-constrained", qLogNParEGO, Outcomes(2, 1), 1),
+    ("qlognei-constrained", qLogNEIConstrained, Outcomes(1, 1), 1),
+]
+
+
+@pytest.mark.parametrize("pending", [False, True], ids=["no-pending", "pending"])
+@pytest.mark.parametrize(("name", "make", "outcomes", "k"), FAST_CASES, ids=[c[0] for c in FAST_CASES])
+def test_cross_posterior_equals_the_posterior_of_the_concatenation(name, make, outcomes, k, pending):
+    X, Y = _data(2, k=k)
+    if outcomes.n_objectives == 1:
+        Y = Y[..., [0, 2]]
+    extra = torch.rand(2, 2, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64) if pending else None
+    ctx = _ctx(X, Y, outcomes, pending=extra)
+    generic = MultiOutputGP(_Plain(ctx.model.model), ctx.model.n_outcomes, ctx.model.n_objectives)
+    values, grads = [], []
+    for model in (ctx.model, generic):
+        fn = make(num_samples=32)(dataclasses.replace(ctx, model=model, generator=torch.Generator().manual_seed(0)))
+        for q in (1, 3):
+            cand = torch.rand(4, 2, q, 2, generator=torch.Generator().manual_seed(q), dtype=torch.float64)
+            cand.requires_grad_()
+            value = fn(cand)  # (4, 2)
+            values.append(value.detach())
+            grads.append(torch.autograd.grad(value.sum(), cand)[0])
+    for fast, slow in ((values[:2], values[2:]), (grads[:2], grads[2:])):
+        for a, b in zip(fast, slow, strict=True):
+            assert bool(a.isfinite().all())
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_qlognehvi_on_an_svgp_takes_the_generic_path():
+    X, Y = _data(2, n=12)
+    outcomes = Outcomes(2, 0)
+    model, Y_w, ref = _fit_outcomes(X, Y, DimSpec.continuous(2), Settings(outcomes=outcomes, model="svgp"), 0, None)
+    assert not hasattr(model.model, "cross_posterior")
+    ctx = AcquisitionContext.from_data(model, X, Y_w, seed=0, outcomes=outcomes, ref_point=ref)
+    cand = torch.rand(3, 2, 2, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    value = qLogNEHVI(num_samples=32)(ctx)(cand)
+    assert value.shape == (3, 2) and bool(value.isfinite().all())
