@@ -112,23 +112,14 @@ def _mlp_steps(params: dict[str, Any]) -> Trajectory:
     """:mod:`benchmarks.mlp_task`'s training, one epoch per step (seeded, one CPU thread)."""
     from benchmarks import mlp_task
 
-    Xa, ya, Xv, yv, _, _ = mlp_task._data()
-    gen = torch.Generator().manual_seed(0)
-    torch.manual_seed(0)
-    net = mlp_task._net(params)
-    opt = torch.optim.AdamW(net.parameters(), lr=float(params["lr"]), weight_decay=float(params["weight_decay"]))
-    bs = int(params["batch_size"])
+    _, _, Xv, yv, _, _ = mlp_task._data()
+    epochs = mlp_task.train_epochs(params, MLP_EPOCHS)
     for _ in range(MLP_EPOCHS):
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # restored below, before the caller runs again
         t0 = time.perf_counter()
         try:
-            net.train()
-            for idx in torch.randperm(len(Xa), generator=gen).split(bs):
-                opt.zero_grad()
-                torch.nn.functional.cross_entropy(net(Xa[idx]), ya[idx]).backward()
-                opt.step()
-            net.eval()
+            net = next(epochs)
             with torch.no_grad():
                 val = float(torch.nn.functional.cross_entropy(net(Xv), yv))
         finally:

@@ -12,6 +12,7 @@ is unknown, so the report scores it by the best loss ("raw").
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -52,23 +53,34 @@ def _net(p: dict[str, Any]) -> torch.nn.Module:
     return torch.nn.Sequential(*layers, torch.nn.Linear(fan_in, 10))
 
 
+def train_epochs(p: dict[str, Any], epochs: int) -> Iterator[torch.nn.Module]:
+    """Trains the MLP with AdamW on the train split (seeded); yields the net, in eval mode, after each epoch.
+
+    The caller sets torch's thread count (one core per evaluation).
+    """
+    Xa, ya = _data()[:2]
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    net = _net(p)
+    opt = torch.optim.AdamW(net.parameters(), lr=float(p["lr"]), weight_decay=float(p["weight_decay"]))
+    bs = int(p["batch_size"])
+    for _ in range(epochs):
+        net.train()
+        for idx in torch.randperm(len(Xa), generator=gen).split(bs):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(Xa[idx]), ya[idx]).backward()
+            opt.step()
+        net.eval()
+        yield net
+
+
 def evaluate(p: dict[str, Any]) -> dict[str, float]:
-    Xa, ya, Xv, yv, Xte, yte = _data()
+    _, _, Xv, yv, Xte, yte = _data()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # restored below; one core per evaluation
     try:
-        gen = torch.Generator().manual_seed(0)
-        torch.manual_seed(0)
-        net = _net(p)
-        opt = torch.optim.AdamW(net.parameters(), lr=float(p["lr"]), weight_decay=float(p["weight_decay"]))
-        bs = int(p["batch_size"])
-        for _ in range(EPOCHS):
-            net.train()
-            for idx in torch.randperm(len(Xa), generator=gen).split(bs):
-                opt.zero_grad()
-                torch.nn.functional.cross_entropy(net(Xa[idx]), ya[idx]).backward()
-                opt.step()
-        net.eval()
+        for net in train_epochs(p, EPOCHS):
+            pass
         with torch.no_grad():
             val = float(torch.nn.functional.cross_entropy(net(Xv), yv))
             test = float(torch.nn.functional.cross_entropy(net(Xte), yte))
