@@ -45,7 +45,9 @@ from gpbo.reporting import TrialHandle
 
 ray = require("ray", "ray")
 
-__all__ = ["RayExecutor"]
+__all__ = ["CANCEL_GRACE_S", "RayExecutor"]
+
+CANCEL_GRACE_S = 5.0  # seconds a cancelled task has to end on its KeyboardInterrupt before its worker is killed
 
 
 class RayExecutor(concurrent.futures.Executor):
@@ -121,6 +123,12 @@ class RayExecutor(concurrent.futures.Executor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stops accepting calls; optionally cancels running tasks and waits for the rest.
 
+        A cancelled task gets a ``KeyboardInterrupt``; one still running
+        `CANCEL_GRACE_S` seconds later (it caught the interrupt, or the
+        interrupt was lost in a Ray call) has its worker killed
+        (``ray.cancel(force=True)``), so ``shutdown(cancel_futures=True)``
+        always returns.
+
         The trial-handle relay keeps answering the tasks that still run, and
         stops after the last one. Ray itself is left running (call
         ``ray.shutdown()`` to stop it).
@@ -130,13 +138,26 @@ class RayExecutor(concurrent.futures.Executor):
             pending = dict(self._pending)
             self._stop_relay_when_idle()
         if cancel_futures:
-            for future, (ref, _) in pending.items():
-                if not future.done():
-                    ray.cancel(ref)
+            self._cancel([(future, ref) for future, (ref, _) in pending.items() if not future.done()])
         if wait:
             concurrent.futures.wait(list(pending))
             if self._relay is not None:
                 self._relay.join()
+
+    @staticmethod
+    def _cancel(running: list[tuple[concurrent.futures.Future, Any]]) -> None:
+        """Interrupts each ``(future, ObjectRef)`` task now, and kills those still running after the grace period."""
+        for _, ref in running:
+            ray.cancel(ref)
+
+        def force() -> None:
+            for future, ref in running:
+                if not future.done():
+                    ray.cancel(ref, force=True)
+
+        timer = threading.Timer(CANCEL_GRACE_S, force)
+        timer.daemon = True
+        timer.start()
 
 
 def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

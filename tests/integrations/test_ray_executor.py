@@ -14,6 +14,7 @@ import ray.cloudpickle as cloudpickle
 
 from gpbo.early_stopping import Curves
 from gpbo.errors import GpboError, InvalidArgumentError, InvalidTrialError
+from gpbo.integrations import ray_executor
 from gpbo.integrations.ray_executor import RayExecutor
 from gpbo.integrations.ray_relay import answer
 from gpbo.loop import minimize
@@ -127,7 +128,7 @@ def wait_for_stop(params: dict, trial) -> None:
         time.sleep(0.01)
 
 
-@pytest.mark.slow  # hung once in shutdown(cancel_futures=True): ray.cancel did not end a task blocked in should_stop (open)
+@pytest.mark.slow  # hung once before the forced cancel after CANCEL_GRACE_S (the next test covers that path)
 def test_should_stop_after_the_step_budget_is_spent_and_shutdown_cancels_a_waiting_task(ray_local):
     opt = Optimizer({"x": Real(0.0, 1.0)}, seed=0, max_step=4, settings={"early_stopping": None})
     budget = StepBudget(opt, 2)
@@ -141,6 +142,29 @@ def test_should_stop_after_the_step_budget_is_spent_and_shutdown_cancels_a_waiti
     start = time.monotonic()
     pool.shutdown(cancel_futures=True)
     assert time.monotonic() - start < 30 and isinstance(waiting.exception(), ray_local.exceptions.TaskCancelledError)
+
+
+def ignore_interrupts(path: str) -> None:
+    """Runs until killed: swallows the KeyboardInterrupt of a plain cancel."""
+    open(path, "w").close()
+    while True:
+        try:
+            time.sleep(0.01)
+        except KeyboardInterrupt:
+            pass
+
+
+def test_shutdown_kills_a_cancelled_task_that_ignores_its_interrupt(ray_local, tmp_path, monkeypatch):
+    monkeypatch.setattr(ray_executor, "CANCEL_GRACE_S", 0.5)
+    started = tmp_path / "started"
+    pool = RayExecutor(num_cpus=1, max_retries=0)
+    stubborn = pool.submit(ignore_interrupts, str(started))
+    while not started.exists():
+        time.sleep(0.05)
+    start = time.monotonic()
+    pool.shutdown(cancel_futures=True)
+    assert time.monotonic() - start < 30
+    assert isinstance(stubborn.exception(), ray_local.exceptions.RayError)
 
 
 class Unpicklable(Exception):
