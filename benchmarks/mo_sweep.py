@@ -54,14 +54,19 @@ def metric_curve(problem: MOProblem, Y: torch.Tensor) -> torch.Tensor:
     objectives), or the best feasible objective value in its own units, +inf
     while none is feasible (one objective). One batched call over the prefixes.
     """
-    n, m = Y.shape[0], problem.n_objectives
+    n = Y.shape[0]
     prefix = torch.ones(n, n, dtype=torch.bool).tril()  # (n, n): row i holds points 0..i
-    ok = feasible_mask(problem, Y).unsqueeze(0) & prefix  # (n, n)
+    return _metric_of(problem, Y.expand(n, *Y.shape), feasible_mask(problem, Y).unsqueeze(0) & prefix)
+
+
+def _metric_of(problem: MOProblem, Y: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
+    """The metric of the points ``ok (..., n)`` among ``Y (..., n, O)``: ``(...)``."""
+    m = problem.n_objectives
     if m == 1:
-        f = (-Y[:, 0]).nan_to_num(nan=math.inf).expand(n, n)  # (n, n) minimised units
+        f = (-Y[..., 0]).nan_to_num(nan=math.inf)  # (..., n) minimised units
         return torch.where(ok, f, math.inf).amin(-1)
     ref = torch.tensor(problem.ref_point, dtype=Y.dtype)
-    Yo = torch.where(ok.unsqueeze(-1), Y[:, :m].nan_to_num(nan=0.0).expand(n, n, m), ref)  # (n, n, m)
+    Yo = torch.where(ok.unsqueeze(-1), Y[..., :m].nan_to_num(nan=0.0), ref)  # (..., n, m)
     return hypervolume(Yo, ref, ok)
 
 
@@ -69,7 +74,7 @@ def metric(problem: MOProblem, history: list[dict]) -> dict:
     """The record's metric field after the evaluations ``history`` (records in idx order)."""
     Y = torch.tensor([r["outcomes"] if r["outcomes"] is not None else [math.nan] * problem.n_outcomes
                       for r in history], dtype=torch.float64)
-    v = float(metric_curve(problem, Y)[-1])
+    v = float(_metric_of(problem, Y, feasible_mask(problem, Y)))
     if problem.n_objectives == 1:
         return {"best_feasible": v if math.isfinite(v) else None}
     return {"hv": v}
