@@ -15,6 +15,11 @@ scale, a strictly increasing map of the objective that
 `gpbo.models.warping` does not invert, so those axes say "warped scale": the
 ordering and the optimum's location read the same. Values are shown in the
 objective's direction, whether the study minimises or maximises.
+
+These plots are for one objective: a study made with ``objectives={"loss":
+...}`` is drawn in that objective's direction, and with constraints the best
+so far counts feasible trials only, as `gpbo.Optimizer.best` does. A study
+with several objectives has `pareto_front` and `hypervolume` instead.
 """
 
 from __future__ import annotations
@@ -29,11 +34,13 @@ from torch import Tensor
 from gpbo.engine import fit_model
 from gpbo.errors import InvalidArgumentError
 from gpbo.loop import MinimizeResult
+from gpbo.metrics import Metrics
 from gpbo.models.exact import ExactGP
 from gpbo.models.protocol import lengthscale_of
 from gpbo.models.variational import SVGP
 from gpbo.models.warping import warp_outcomes
 from gpbo.optimizer import Optimizer
+from gpbo.outcomes import Outcomes
 from gpbo.plot_curves import best_vs_steps, learning_curves  # noqa: F401 (re-exported: gpbo.plot.learning_curves, ...)
 from gpbo.plot_pareto import hypervolume, pareto_front  # noqa: F401 (re-exported: gpbo.plot.pareto_front, ...)
 from gpbo.settings import Settings
@@ -87,19 +94,31 @@ class _Study:
     trials: list[Trial]
     maximize: bool
     settings: Settings
+    metrics: Metrics
 
 
 def _unpack(study: Any) -> _Study:
-    """What the plots need of an Optimizer, a MinimizeResult or a StudyHistory."""
+    """What the plots need of an Optimizer, a MinimizeResult or a StudyHistory (one objective).
+
+    With ``objectives=`` the direction is the objective's (``Optimizer.maximize``
+    is False there) and the settings lose their engine outcomes (the surrogate
+    fits the objective alone); a study with several objectives is refused.
+    """
     if isinstance(study, MinimizeResult):
         study = study.optimizer
-    if isinstance(study, StudyHistory):
-        return _Study(study.space, study.trials, study.maximize, Settings())
-    if not isinstance(study, Optimizer):
+    if not isinstance(study, (Optimizer, StudyHistory)):
         raise InvalidArgumentError(
             "study must be a gpbo.Optimizer, a gpbo.MinimizeResult or a gpbo.StudyHistory "
             f"(from gpbo.load_study), got {type(study).__name__}")
-    return _Study(study.space, study.trials, study.maximize, study.settings)
+    metrics = study.metrics
+    if metrics.n_objectives > 1:
+        raise InvalidArgumentError(
+            f"this plot is for one objective; this study has {metrics.n_objectives} objectives "
+            f"{[o.name for o in metrics.objectives]}: use gpbo.plot.pareto_front or gpbo.plot.hypervolume")
+    maximize = study.maximize if metrics.objectives is None else metrics.objectives[0].sign > 0
+    # the surrogate models the one objective alone: the engine's outcome columns (constraints too) are not its data
+    settings = study.settings.replace(outcomes=Outcomes()) if isinstance(study, Optimizer) else Settings()
+    return _Study(study.space, study.trials, maximize, settings, metrics)
 
 
 def _check_metric(metric_name: Any) -> str:
@@ -174,9 +193,10 @@ def convergence(study: Study, *, log_y: bool = False, metric_name: str = "object
         raise InvalidArgumentError(f"log_y=True needs objective values > 0, got {bad!r}")
     fig, (ax,) = _figure()
     best, running = [], None
-    for t in done:
-        running = t.value if running is None else (max if maximize else min)(running, t.value)
-        best.append(running)
+    for t in done:  # the best so far counts feasible trials only, as Optimizer.best does
+        if s.metrics.feasible(t):
+            running = t.value if running is None else (max if maximize else min)(running, t.value)
+        best.append(math.nan if running is None else running)
     ax.scatter([t.id for t in done], [t.value for t in done], s=14, color="C0", alpha=0.6,
                label="trial")
     ax.step([t.id for t in done], best, where="post", color="C1", label="best so far")

@@ -85,6 +85,25 @@ def test_convergence_log_y(study):
     assert plot.convergence(study, log_y=True).axes[0].get_yscale() == "log"
 
 
+def test_a_study_with_objectives_is_drawn_in_its_direction_its_best_so_far_feasible():
+    opt = Optimizer({"x": Real(0.0, 1.0)}, seed=0, objectives={"acc": "maximize"}, constraints={"mem": ("<=", 1.0)})
+    opt.tell_many([{"x": x} for x in (0.1, 0.2, 0.3, 0.4)],
+                  [{"acc": 0.5, "mem": 0.5}, {"acc": 0.9, "mem": 2.0}, {"acc": 0.7, "mem": 0.5}, {"acc": 0.6, "mem": 0.5}])
+    best = plot.convergence(opt).axes[0].lines[0].get_ydata()
+    assert list(best) == [0.5, 0.5, 0.7, 0.7] and best[-1] == opt.best.value  # trial 1 breaks the constraint
+    assert plot.fit_surrogate(opt).sign == 1.0
+
+
+def test_the_one_objective_plots_refuse_a_study_with_several_objectives():
+    opt = Optimizer({"x": Real(0.0, 1.0)}, seed=0, objectives={"a": "minimize", "b": "minimize"})
+    opt.tell_many([{"x": x} for x in (0.1, 0.5, 0.9)], [{"a": x, "b": 1 - x} for x in (0.1, 0.5, 0.9)])
+    message = re.escape("this plot is for one objective; this study has 2 objectives ['a', 'b']: use gpbo.plot.pareto_front")
+    for draw in (plot.convergence, plot.slice, plot.fit_surrogate, plot.importance, plot.importances,
+                 lambda s: plot.partial_dependence(s, "x")):
+        with pytest.raises(InvalidArgumentError, match=message):
+            draw(opt)
+
+
 def test_slice_has_one_panel_per_param_with_scales_and_choice_labels(study, tmp_path):
     fig = plot.slice(study)
     _save(fig, tmp_path, "slice")
