@@ -51,7 +51,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--budget-fraction", type=float, default=0.5)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's); 1 makes CPU time a load-independent measure")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's); 1 makes CPU time a load-independent measure")
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -62,7 +63,8 @@ def main() -> None:
             r = run(seed, es, args.trials, args.epochs, args.budget_fraction)
             rows[es].append(r)
             print(f"seed {seed} {'early stopping' if es else 'full fidelity '}: test accuracy {r['acc']:.4f} "
-                  f"log-loss {r['loss']:.4f}  val {r['val']:.4f}  {r['trials']} trials  {r['epochs']:.0f} epochs  {r['wall']:.1f} s wall  {r['cpu']:.1f} s CPU",
+                  f"log-loss {r['loss']:.4f}  val {r['val']:.4f}  {r['trials']} trials  {r['epochs']:.0f} epochs  "
+                  f"{r['wall']:.1f} s wall  {r['cpu']:.1f} s CPU",
                   flush=True)
     ratios = {k: [e[k] / f[k] for f, e in zip(rows[False], rows[True])] for k in ("wall", "cpu")}
     for es in (False, True):

@@ -12,6 +12,7 @@ timed for q sequential suggestions (``study.ask()`` then the sampler's
 q-batch). All fit cold. Prints the medians and the ratios to gpbo.
 
     python -m benchmarks.mo_latency --reps 3
+    python -m benchmarks.mo_latency --replicas 64 --n 46 --reps 3   # a batched sweep's batch, per replica
 """
 
 from __future__ import annotations
@@ -31,13 +32,26 @@ def _problem(n: int, d: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return X, torch.stack([a, b], -1)
 
 
+def _branincurrin(n: int, seed: int, replicas: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(P, n, 2) scrambled-Sobol points of the unit square, one design per replica, and their BraninCurrin values (P, n, 2)."""
+    from benchmarks.mo_problems import MO
+
+    problem = MO["branincurrin"]
+    lo = torch.tensor([p.low for p in problem.params.values()], dtype=torch.float64)
+    hi = torch.tensor([p.high for p in problem.params.values()], dtype=torch.float64)
+    X = torch.stack([torch.quasirandom.SobolEngine(2, scramble=True, seed=seed * 1000 + k).draw(n, dtype=torch.float64)
+                     for k in range(replicas)])  # (P, n, 2)
+    return X, problem.evaluate_batch(lo + X.reshape(-1, 2) * (hi - lo)).view(replicas, n, -1)
+
+
 def gpbo_batch(X: torch.Tensor, Y: torch.Tensor, q: int, seed: int, q_batch: str) -> float:
+    """One ``gpbo.suggest`` of q points for X (n, d) or P problems X (P, n, d)."""
     import gpbo
     from gpbo.outcomes import Outcomes
 
+    X, Y = (X, Y) if X.dim() == 3 else (X.unsqueeze(0), Y.unsqueeze(0))
     start = time.perf_counter()
-    gpbo.suggest(X.unsqueeze(0), Y.unsqueeze(0), q=q, seed=seed,
-                 settings={"outcomes": Outcomes(2, 0), "q_batch": q_batch})
+    gpbo.suggest(X, Y, q=q, seed=seed, settings={"outcomes": Outcomes(2, 0), "q_batch": q_batch})
     return time.perf_counter() - start
 
 
@@ -88,7 +102,13 @@ def main() -> None:
     parser.add_argument("--d", type=int, default=6)
     parser.add_argument("--q", type=int, default=4)
     parser.add_argument("--skip-botorch-joint", action="store_true", help="leave out BoTorch's joint batch (the slowest)")
+    parser.add_argument("--replicas", type=int, default=0,
+                        help="P > 0: BraninCurrin (d = 2), one batched gpbo suggestion for P replicas (time per "
+                             "replica) against BoTorch's sequential recipe on one replica")
     args = parser.parse_args()
+    if args.replicas > 0:
+        replicas(args.replicas, args.n, args.q, args.reps)
+        return
     runners = {
         "gpbo joint": lambda X, Y, r: gpbo_batch(X, Y, args.q, r, "joint"),
         "gpbo sequential": lambda X, Y, r: gpbo_batch(X, Y, args.q, r, "sequential"),
@@ -108,6 +128,19 @@ def main() -> None:
     for name, m in med.items():
         ratios = ", ".join(f"{g} / this {med[g] / m:.3f}" for g in ("gpbo joint", "gpbo sequential"))
         print(f"  {name:22s} {m:8.2f} s   ({ratios})")
+
+
+def replicas(P: int, n: int, q: int, reps: int) -> None:
+    """Per-replica time of one batch: gpbo batched over P BraninCurrin replicas against BoTorch on one."""
+    gpbo_t, botorch_t = [], []
+    for rep in range(reps):
+        X, Y = _branincurrin(n, rep, P)
+        gpbo_t.append(gpbo_batch(X, Y, q, rep, "sequential") / P)
+        botorch_t.append(botorch_batch(X[0], Y[0], q, rep, True))
+        print(f"rep {rep}: gpbo {gpbo_t[-1]:.3f} s per replica (P = {P}), BoTorch {botorch_t[-1]:.2f} s", flush=True)
+    g, b = statistics.median(gpbo_t), statistics.median(botorch_t)
+    print(f"BraninCurrin n={n}, q={q}, P={P}, {reps} reps, medians: gpbo {g:.3f} s per replica, "
+          f"BoTorch sequential {b:.2f} s; BoTorch / gpbo {b / g:.1f}x")
 
 
 if __name__ == "__main__":

@@ -101,6 +101,11 @@ class Metrics:
         self.names = tuple(names + [c.name for c in self.constraints if c.name not in names])
 
     @property
+    def maximizes(self) -> bool:
+        """True if the first objective (the only one of a plain study) is maximised."""
+        return self.maximize if self.objectives is None else self.objectives[0].sign > 0
+
+    @property
     def plain(self) -> bool:
         """True for a study told one number per trial (no ``objectives=``)."""
         return self.objectives is None
@@ -242,8 +247,7 @@ class Metrics:
         done = [t for t in trials if self.feasible(t)]
         if not done:
             return None
-        maximize = self.maximize if self.objectives is None else self.objectives[0].sign > 0
-        return (max if maximize else min)(done, key=lambda t: t.value)
+        return (max if self.maximizes else min)(done, key=lambda t: t.value)
 
     def objective_matrix(self, trials: list[Trial]) -> Tensor:
         """(k, n_objectives) objectives of COMPLETE trials in maximisation units."""

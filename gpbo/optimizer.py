@@ -176,8 +176,8 @@ class Optimizer:
 
     @property
     def maximize(self) -> bool:
-        """True if the objective is maximised."""
-        return self._maximize
+        """True if the objective is maximised (with ``objectives=``: the first objective; `metrics` has each direction)."""
+        return self._metrics.maximizes
 
     @property
     def metrics(self) -> Metrics:
@@ -585,7 +585,7 @@ class Optimizer:
 
     def _curves(self) -> Curves:
         """Every trial's learning curve, as the rule sees it."""
-        sign = 1.0 if self._maximize or (self._metrics.objectives and self._metrics.objectives[0].sign > 0) else -1.0
+        sign = 1.0 if self._metrics.maximizes else -1.0
         return curves(self._log.trials, self._log.X, sign=sign, max_step=self._max_step, stop_requested=self._stop_requested)
 
     def _stopped_early(self, index: int, outcome: Outcome) -> Outcome:

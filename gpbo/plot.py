@@ -100,8 +100,8 @@ class _Study:
 def _unpack(study: Any) -> _Study:
     """What the plots need of an Optimizer, a MinimizeResult or a StudyHistory (one objective).
 
-    With ``objectives=`` the direction is the objective's (``Optimizer.maximize``
-    is False there) and the settings lose their engine outcomes (the surrogate
+    With ``objectives=`` the direction is the objective's (`gpbo.metrics.Metrics.maximizes`)
+    and the settings lose their engine outcomes (the surrogate
     fits the objective alone); a study with several objectives is refused.
     """
     if isinstance(study, MinimizeResult):
@@ -115,7 +115,7 @@ def _unpack(study: Any) -> _Study:
         raise InvalidArgumentError(
             f"this plot is for one objective; this study has {metrics.n_objectives} objectives "
             f"{[o.name for o in metrics.objectives]}: use gpbo.plot.pareto_front or gpbo.plot.hypervolume")
-    maximize = study.maximize if metrics.objectives is None else metrics.objectives[0].sign > 0
+    maximize = metrics.maximizes
     # the surrogate models the one objective alone: the engine's outcome columns (constraints too) are not its data
     settings = study.settings.replace(outcomes=Outcomes()) if isinstance(study, Optimizer) else Settings()
     return _Study(study.space, study.trials, maximize, settings, metrics)

@@ -83,7 +83,7 @@ def best_vs_steps(study: Study, *, metric_name: str = "objective") -> Figure:
     for t in trials:
         spent += steps_used([t], max_step)
         if metrics.feasible(t):
-            better = best is None or (t.value > best if _maximized(metrics) else t.value < best)
+            better = best is None or (t.value > best if metrics.maximizes else t.value < best)
             best = t.value if better else best
         if best is not None:
             xs.append(spent)
@@ -95,8 +95,3 @@ def best_vs_steps(study: Study, *, metric_name: str = "objective") -> Figure:
     ax.set(xlabel="cumulative steps", ylabel=metric_name, title="Best value against steps spent")
     ax.legend()
     return fig
-
-
-def _maximized(metrics: object) -> bool:
-    objectives = metrics.objectives
-    return metrics.maximize if objectives is None else objectives[0].sign > 0

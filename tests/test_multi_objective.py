@@ -276,3 +276,12 @@ def test_a_dict_told_to_a_plain_study_is_an_error():
     opt = Optimizer(BOX, seed=0)
     with pytest.raises(InvalidTrialError, match="this study has one objective: tell a number"):
         opt.tell(opt.ask(), {"loss": 0.5})
+
+
+@pytest.mark.parametrize(("kwargs", "maximizes"), [
+    ({}, False), ({"maximize": True}, True), ({"objectives": {"acc": "maximize"}}, True),
+    ({"objectives": {"loss": "minimize"}}, False), ({"objectives": {"acc": "maximize", "size": "minimize"}}, True),
+])
+def test_maximize_is_the_first_objectives_direction(kwargs, maximizes):
+    opt = Optimizer({"x": Real(0.0, 1.0)}, seed=0, **kwargs)
+    assert opt.maximize is maximizes and opt.metrics.maximizes is maximizes
