@@ -18,8 +18,12 @@ replays history (a resumed sweep).
   qLogNEHVI (the problem's reference point, 128 Sobol QMC samples,
   ``prune_baseline``) for several objectives, qLogNEI for one, constraints via
   ``constraints=``; ``optimize_acqf(num_restarts=10, raw_samples=512,
-  sequential=True)``. The constrained Ackley uses this qLogNEI recipe, NOT
-  SCBO's trust-region recipe (not implemented).
+  sequential=True)``. On the constrained Ackley this is the qLogNEI recipe;
+  SCBO's trust-region recipe is ``scbo``.
+- ``scbo``: SCBO (Eriksson & Poloczek 2021), :mod:`benchmarks.scbo`: a trust
+  region with constrained Thompson sampling, one GP per outcome; for
+  single-objective problems only (:func:`applies`; the sweep skips it on the
+  others, ``make`` refuses them).
 - ``optuna_gp_mo``: Optuna's GPSampler with ``directions`` and constraints.
 - ``nsga2``: Optuna's NSGAIISampler (its default population of 50) with constraints.
 - ``tpe_mo``: Optuna's TPESampler (``multivariate=True``, ``constant_liar``
@@ -30,7 +34,7 @@ replays history (a resumed sweep).
   ``constraints_func``.
 - ``random``: :class:`benchmarks.methods.RandomSearch` (the same points as the single-objective sweep's).
 
-Every method gets ``n_init = 2 (d + 1)`` initial points: gpbo and BoTorch the
+Every method gets ``n_init = 2 (d + 1)`` initial points: gpbo, BoTorch and SCBO the
 same scrambled-Sobol points (:func:`benchmarks.methods.initial_design`), the
 Optuna samplers ``n_startup_trials = n_init`` of their own (NSGA-II has none:
 its first generation is random).
@@ -48,12 +52,19 @@ from benchmarks.methods import Method, RandomSearch, _optuna_distributions, init
 from benchmarks.mo_problems import MOProblem
 from gpbo.settings import Settings
 
-__all__ = ["ALL_MO_METHODS", "GPBO_MO_METHODS", "MO_SEQUENTIAL", "gpbo_settings", "impute", "initial_design", "make"]
+__all__ = ["ALL_MO_METHODS", "GPBO_MO_METHODS", "MO_SEQUENTIAL", "SINGLE_OBJECTIVE_ONLY", "applies", "gpbo_settings",
+           "impute", "initial_design", "make"]
 
 GPBO_MO_METHODS: dict[str, dict] = {"gpbo_mo": {}, "gpbo_mo_joint": {"q_batch": "joint"}}
-MO_SEQUENTIAL = ("botorch_mo", "optuna_gp_mo", "nsga2", "tpe_mo", "random")
+MO_SEQUENTIAL = ("botorch_mo", "scbo", "optuna_gp_mo", "nsga2", "tpe_mo", "random")
 ALL_MO_METHODS = (*GPBO_MO_METHODS, *MO_SEQUENTIAL)
+SINGLE_OBJECTIVE_ONLY = ("scbo",)  # skipped by the sweep on problems with several objectives
 DEFAULT_MO_METHODS = ",".join(m for m in ALL_MO_METHODS if m != "gpbo_mo_joint")
+
+
+def applies(method: str, problem: MOProblem) -> bool:
+    """Whether a multi-outcome method runs on a multi-outcome problem (``scbo``: one objective only)."""
+    return method in ALL_MO_METHODS and (method not in SINGLE_OBJECTIVE_ONLY or problem.n_objectives == 1)
 
 
 def gpbo_settings(method: str, problem: MOProblem, base: Settings | None = None) -> Settings:
@@ -208,4 +219,8 @@ def make(method: str, problem: MOProblem, seed: int, n_init: int, q: int) -> Met
         return OptunaMO(problem, seed, n_init, q, method)
     if method == "botorch_mo":
         return BoTorchMO(problem, seed, n_init, q)
+    if method == "scbo":
+        from benchmarks.scbo import SCBO
+
+        return SCBO(problem, seed, n_init, q)  # ValueError for several objectives
     raise ValueError(f"unknown multi-outcome method {method!r}; expected one of {ALL_MO_METHODS}")

@@ -24,7 +24,8 @@ run through :mod:`benchmarks.mo_sweep` with their own methods
 (:mod:`benchmarks.mo_methods`; ``random`` serves both kinds), ``2 (d + 1)``
 Sobol initial points and, by default, q = 4; their records carry
 ``outcomes``, ``feasible`` and ``hv`` / ``best_feasible`` instead of
-``value`` and ``true``. A method is run only on the problems of its kind.
+``value`` and ``true``. A method is run only on the problems of its kind
+(``scbo`` only on those with one objective).
 Multi-fidelity problems (the ``mf`` suite, :mod:`benchmarks.mf_problems`)
 run through :mod:`benchmarks.mf_sweep`: learning curves step by step on a
 simulated asynchronous backend (``--workers``), with ``--budget`` counted in
@@ -81,7 +82,7 @@ Key = tuple[str, str, int]  # (method, problem, seed)
 
 def applies(method: str, problem: Problem) -> bool:
     """Whether a method runs on a problem: multi-outcome methods on multi-outcome problems, the others on the rest."""
-    return method in MM.ALL_MO_METHODS if is_multi_outcome(problem) else M.is_known(method)
+    return MM.applies(method, problem) if is_multi_outcome(problem) else M.is_known(method)
 
 
 def n_init(problem: Problem, q: int, budget: int) -> int:
@@ -272,7 +273,8 @@ def parse(argv=None) -> argparse.Namespace:
                     + ", ".join(SUITES))
     ap.add_argument("--methods", default=None, help="comma list of " + ",".join(M.ALL_METHODS) + ", botorch:<Class> "
                     "(a BoTorch acquisition through gpbo), botorch_loop:<Class> (the same in BoTorch's loop) (single-"
-                    "objective problems) or " + ",".join(MM.ALL_MO_METHODS) + " (multi-outcome problems); default "
+                    "objective problems) or " + ",".join(MM.ALL_MO_METHODS) + " (multi-outcome problems; "
+                    + ",".join(MM.SINGLE_OBJECTIVE_ONLY) + " only on those with one objective); default "
                     + DEFAULT_METHODS + ", or " + MM.DEFAULT_MO_METHODS + " when every problem is multi-outcome")
     ap.add_argument("--seeds", type=int, default=16, help="seeds K..K+N-1 (K = --first-seed)")
     ap.add_argument("--first-seed", type=int, default=0,
