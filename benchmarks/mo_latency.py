@@ -9,7 +9,8 @@ settings: qLogNEHVI), ``q_batch="joint"`` and ``"sequential"``. Optuna: its
 GPSampler on a study with two ``directions`` holding the same n trials,
 timed for q sequential suggestions (``study.ask()`` then the sampler's
 ``sample_relative`` for each, the last n + k trials' data; Optuna has no
-q-batch). All fit cold. Prints the medians and the ratios to gpbo.
+q-batch). All fit cold, after one untimed warm-up call each; the methods
+take turns going first. Prints the medians and the ratios to gpbo.
 
     python -m benchmarks.mo_latency --reps 3
     python -m benchmarks.mo_latency --replicas 64 --n 46 --reps 3   # a batched sweep's batch, per replica
@@ -102,25 +103,33 @@ def main() -> None:
     parser.add_argument("--d", type=int, default=6)
     parser.add_argument("--q", type=int, default=4)
     parser.add_argument("--skip-botorch-joint", action="store_true", help="leave out BoTorch's joint batch (the slowest)")
+    parser.add_argument("--skip-botorch", action="store_true", help="leave out both BoTorch recipes")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for every method (default: torch's)")
     parser.add_argument("--replicas", type=int, default=0,
                         help="P > 0: BraninCurrin (d = 2), one batched gpbo suggestion for P replicas (time per "
                              "replica) against BoTorch's sequential recipe on one replica")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     if args.replicas > 0:
         replicas(args.replicas, args.n, args.q, args.reps)
         return
     runners = {
         "gpbo joint": lambda X, Y, r: gpbo_batch(X, Y, args.q, r, "joint"),
         "gpbo sequential": lambda X, Y, r: gpbo_batch(X, Y, args.q, r, "sequential"),
-        "botorch sequential": lambda X, Y, r: botorch_batch(X, Y, args.q, r, True),
         "optuna GPSampler x q": lambda X, Y, r: optuna_sequential(X, Y, args.q, r),
     }
-    if not args.skip_botorch_joint:
+    if not args.skip_botorch:
+        runners["botorch sequential"] = lambda X, Y, r: botorch_batch(X, Y, args.q, r, True)
+    if not (args.skip_botorch or args.skip_botorch_joint):
         runners["botorch joint"] = lambda X, Y, r: botorch_batch(X, Y, args.q, r, False)
     times: dict[str, list[float]] = {name: [] for name in runners}
+    X, Y = _problem(args.n, args.d, args.reps)
+    for run in runners.values():  # warm-up: imports and first calls out of the timings
+        run(X, Y, args.reps)
     for rep in range(args.reps):
         X, Y = _problem(args.n, args.d, rep)
-        for name, run in runners.items():
+        for name, run in list(runners.items())[:: 1 if rep % 2 == 0 else -1]:  # the methods take turns going first
             times[name].append(run(X, Y, rep))
         print(f"rep {rep}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()), flush=True)
     med = {k: statistics.median(v) for k, v in times.items()}
