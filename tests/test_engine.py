@@ -171,6 +171,31 @@ def test_avoid_observed_masks_exact_repeats_only() -> None:
     assert values[1, 0] == 0.75
 
 
+def test_a_screen_ranks_the_raw_samples_and_survives_avoid_observed() -> None:
+    from gpbo.acquisition.protocol import screening, with_screen
+    from gpbo.search.avoid import avoid_observed
+    from gpbo.search.multistart import maximize_acquisition
+
+    sizes: dict[str, list[int]] = {"fn": [], "screen": []}
+
+    def value(name: str):  # noqa: ANN202
+        def f(X: torch.Tensor) -> torch.Tensor:
+            sizes[name].append(X.shape[0])
+            return -(X - 0.3).pow(2).sum((-1, -2))  # (..., P)
+        return f
+
+    fn = with_screen(value("fn"), value("screen"))
+    X, _ = maximize_acquisition(fn, DimSpec.continuous(2), n_problems=1, q=1, seed=0, dtype=torch.float64,
+                                device=torch.device("cpu"), n_raw=64, n_restarts=3)
+    assert sizes["screen"] == [64] and 64 not in sizes["fn"]  # the ascent and the final values use fn
+    torch.testing.assert_close(X, torch.full((1, 1, 2), 0.3, dtype=torch.float64), atol=1e-4, rtol=0.0)
+    observed = torch.full((1, 1, 2), 0.3, dtype=torch.float64)
+    masked = avoid_observed(fn, observed)
+    assert screening(masked) is not masked and screening(masked)(observed[None])[0, 0] == -torch.inf
+    plain = avoid_observed(value("fn"), observed)
+    assert screening(plain) is plain  # no screen: the function itself ranks the raw samples
+
+
 def test_condition_noiseless_collapses_variance() -> None:
     from gpbo.models.exact import ExactGP
 

@@ -18,6 +18,7 @@ and :func:`prune_pareto_baseline`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 
 import torch
@@ -25,15 +26,18 @@ from botorch.utils.safe_math import log_fatmoid
 from torch import Tensor
 
 from gpbo.acquisition.monte_carlo import normal_base_samples
+from gpbo.acquisition.protocol import AcquisitionFn, with_screen
 from gpbo.errors import InvalidArgumentError
 from gpbo.models.cross import cross_posterior_of
+from gpbo.models.per_problem import per_problem_matmul
 from gpbo.models.protocol import BaselineCross, psd_cholesky
 from gpbo.pareto import pareto_mask
 
-__all__ = ["MultiOutputSampler", "log_feasibility", "prune_pareto_baseline", "chunked"]
+__all__ = ["SCREEN_SAMPLES", "MultiOutputSampler", "log_feasibility", "prune_pareto_baseline", "chunked"]
 
 _PRUNE_SAMPLES = 32  # samples that rank baseline points by their chance of being Pareto-optimal
 _CHUNK = 64  # leading batch elements per call when no gradient is needed (raw-sample scoring)
+SCREEN_SAMPLES = 32  # base samples of the estimate that ranks the raw samples (`chunked`)
 
 
 class MultiOutputSampler:
@@ -81,16 +85,24 @@ class MultiOutputSampler:
             self._cache[r] = (z_b, z_x, f_b)
         return self._cache[r]
 
-    def joint(self, X: Tensor) -> Tensor:
-        """(S, ..., P, q, O) samples at X (..., P, q, d), joint with the baseline samples."""
+    def joint(self, X: Tensor, num_samples: int | None = None) -> Tensor:
+        """(S, ..., P, q, O) samples at X (..., P, q, d), joint with the baseline samples.
+
+        ``num_samples``: only the first k base samples (S = k); None: all.
+        """
         if X.dim() < 3:
             raise InvalidArgumentError(f"expected X of shape (..., P, q, d), got {tuple(X.shape)}")
         # (..., P, q, O), (..., P, O, nb, q), (..., P, O, q, q)
         mean_x, cov_bx, cov_xx = self._cross.at(X)
-        q = X.shape[-2]
-        A = self.L_inv.to(X) @ cov_bx  # (..., P, O, nb, q)
-        L_s = psd_cholesky(cov_xx - A.transpose(-1, -2) @ A)  # (..., P, O, q, q)
+        *lead, P, O, nb, q = cov_bx.shape
+        # L^-1 cov_bx as one GEMM per (problem, outcome), not a copy of L^-1 per leading element
+        A_t = per_problem_matmul(cov_bx.transpose(-1, -2).reshape(*lead, P * O, q, nb),
+                                 self.L_inv.to(X).transpose(-1, -2).reshape(P * O, nb, nb))  # (..., P O, q, nb)
+        A_t = A_t.view(*lead, P, O, q, nb)
+        A = A_t.transpose(-1, -2)  # (..., P, O, nb, q)
+        L_s = psd_cholesky(cov_xx - A_t @ A)  # (..., P, O, q, q)
         z_b, z_x, _ = self.get(q)
+        z_b, z_x = z_b[:num_samples], z_x[:num_samples]
         return (
             mean_x
             + torch.einsum("soj,...ojr->s...ro", z_b.to(X), A)
@@ -134,16 +146,26 @@ def prune_pareto_baseline(
     return X.gather(-2, top.unsqueeze(-1).expand(-1, -1, X.shape[-1]))
 
 
-def chunked(fn):  # noqa: ANN001, ANN201 - a decorator on AcquisitionFn
-    """Evaluate ``fn`` on X (B, ..., P, q, d) in slices of the leading dim when no gradient is needed.
+def chunked(fn: Callable[[Tensor, int | None], Tensor]) -> AcquisitionFn:
+    """The acquisition ``X -> fn(X, None)``, with its screen ``X -> fn(X, SCREEN_SAMPLES)``.
 
-    The multi-outcome values build (S, ..., P, cells, subsets) tensors; the
-    raw-sample scoring of the search (B = 512) would otherwise hold them all at once.
+    ``fn(X, k)`` is a Monte-Carlo acquisition on its first ``k`` base samples
+    (None: all S). The screen ranks the search's raw samples
+    (`gpbo.acquisition.protocol.screening`): a quarter of the default S=128
+    picks the starting points of the ascent about as well, at a quarter of the
+    cost, which was a third of a qLogNEHVI suggestion (n = 100, d = 6).
+    Both are evaluated on X (B, ..., P, q, d) in slices of the leading dim
+    when no gradient is needed: the multi-outcome values build (S, ..., P,
+    cells, subsets) tensors, and the raw samples (B = 512) would otherwise
+    hold them all at once.
     """
 
-    def wrapped(X: Tensor) -> Tensor:
-        if torch.is_grad_enabled() or X.dim() < 4 or X.shape[0] <= _CHUNK:
-            return fn(X)
-        return torch.cat([fn(part) for part in X.split(_CHUNK)])
+    def in_slices(k: int | None) -> AcquisitionFn:
+        def wrapped(X: Tensor) -> Tensor:
+            if torch.is_grad_enabled() or X.dim() < 4 or X.shape[0] <= _CHUNK:
+                return fn(X, k)
+            return torch.cat([fn(part, k) for part in X.split(_CHUNK)])
 
-    return wrapped
+        return wrapped
+
+    return with_screen(in_slices(None), in_slices(SCREEN_SAMPLES))

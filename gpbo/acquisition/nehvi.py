@@ -36,9 +36,10 @@ from botorch.acquisition.logei import TAU_RELU
 from botorch.utils.multi_objective.box_decompositions.box_decomposition_list import BoxDecompositionList
 from botorch.utils.multi_objective.box_decompositions.non_dominated import FastNondominatedPartitioning
 from botorch.utils.multi_objective.box_decompositions.utils import _pad_batch_pareto_frontier
-from botorch.utils.safe_math import log_fatplus, logdiffexp, logmeanexp, logplusexp, logsumexp
+from botorch.utils.safe_math import logdiffexp, logmeanexp, logplusexp, logsumexp
 from torch import Tensor
 
+from gpbo.acquisition.fat_softplus import log_fatplus
 from gpbo.acquisition.mo_sampling import MultiOutputSampler, chunked, log_feasibility, prune_pareto_baseline
 from gpbo.acquisition.protocol import AcquisitionContext, AcquisitionFn, draw_seed
 from gpbo.errors import InvalidArgumentError
@@ -94,17 +95,18 @@ def log_hvi(obj: Tensor, lower: Tensor, upper: Tensor, log_feas: Tensor | None, 
     terms: list[Tensor | None] = [None, None]  # log sums of the even and the odd subset sizes
     for i in range(1, q + 1):
         subsets = torch.tensor(list(itertools.combinations(range(q), i)), device=obj.device)  # (k, i)
-        log_z = log_z1[..., subsets, :]  # (S, ..., P, C, k, i, m)
-        log_z = log_z.amin(-2) if i > 1 else log_z.squeeze(-2)  # (S, ..., P, C, k, m) the subset's common corner
-        log_area = torch.minimum(log_z, log_length).sum(-1)  # (S, ..., P, C, k)
+        # (S, ..., P, C, k, m) the subset's common corner (the single points themselves for i = 1)
+        log_z = log_z1[..., subsets, :].amin(-2) if i > 1 else log_z1
+        log_area = log_z.clamp(max=log_length).sum(-1)  # (S, ..., P, C, k)
         if log_feas is not None:
             log_area = log_area + log_feas[..., subsets].sum(-1).unsqueeze(-2)
-        log_area = logsumexp(log_area, dim=-1)  # (S, ..., P, C)
+        log_area = logsumexp(log_area, dim=-1) if log_area.shape[-1] > 1 else log_area.squeeze(-1)  # (S, ..., P, C)
         prev = terms[i % 2]
         terms[i % 2] = log_area if prev is None else logplusexp(prev, log_area)
     odd = terms[1]
-    per_box = odd if terms[0] is None else logdiffexp(log_a=terms[0], log_b=odd)  # log(odd - even)
-    return logsumexp(per_box, dim=-1)
+    if terms[0] is None:  # one point: every sample has a box of positive length, so torch's logsumexp is
+        return torch.logsumexp(odd, dim=-1)  # safe (a padded box's -inf gets gradient 0) and cheaper than BoTorch's
+    return logsumexp(logdiffexp(log_a=terms[0], log_b=odd), dim=-1)  # log(odd - even), summed over boxes
 
 
 class qLogNEHVI:
@@ -155,9 +157,9 @@ class qLogNEHVI:
                 boxes[q] = (lower.view(S, P, *lower.shape[-2:]), upper.view(S, P, *upper.shape[-2:]))
             return boxes[q]
 
-        def log_nehvi(X: Tensor) -> Tensor:
-            f = sampler.joint(X)  # (S, ..., P, q, O)
-            lower, upper = cells(X.shape[-2])
+        def log_nehvi(X: Tensor, num_samples: int | None) -> Tensor:
+            f = sampler.joint(X, num_samples)  # (S, ..., P, q, O)
+            lower, upper = (b[:num_samples] for b in cells(X.shape[-2]))
             log_feas = log_feasibility(f[..., m:], self.eta) if f.shape[-1] > m else None
             per_sample = log_hvi(f[..., :m] - ref.to(f).unsqueeze(-2), lower.to(f), upper.to(f), log_feas,
                                  self.tau_relu, self.tau_max)  # (S, ..., P)

@@ -106,10 +106,11 @@ class NoisyScalarEI:
                 incumbents[q] = best_feasible(scalar(f_b[..., :m]), (f_b[..., m:] <= 0).all(-1))
             return incumbents[q]
 
-        def value(X: Tensor) -> Tensor:
-            f = sampler.joint(X)  # (S, ..., P, q, O)
+        def value(X: Tensor, num_samples: int | None) -> Tensor:
+            f = sampler.joint(X, num_samples)  # (S, ..., P, q, O)
             log_feas = log_feasibility(f[..., m:], self.eta) if f.shape[-1] > m else None
-            return log_noisy_ei(scalar(f[..., :m]), incumbent(X.shape[-2]), log_feas, self.tau_relu, self.tau_max)
+            best = incumbent(X.shape[-2])[:num_samples]
+            return log_noisy_ei(scalar(f[..., :m]), best, log_feas, self.tau_relu, self.tau_max)
 
         return chunked(value)
 

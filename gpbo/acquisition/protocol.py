@@ -72,10 +72,29 @@ __all__ = [
     "check_single_point",
     "draw_seed",
     "required_capabilities",
+    "screening",
+    "with_screen",
 ]
 
 AcquisitionFn = Callable[[Tensor], Tensor]
-"""``X (..., P, q, d) -> (..., P)`` values to maximise."""
+"""``X (..., P, q, d) -> (..., P)`` values to maximise.
+
+It may carry a ``screen`` attribute: a cheaper estimate of the same values
+(fewer Monte-Carlo samples, say) that the search uses to rank its raw
+samples (`screening`, `with_screen`); the ascent and the final values use the
+function itself.
+"""
+
+
+def with_screen(fn: AcquisitionFn, screen: AcquisitionFn) -> AcquisitionFn:
+    """``fn``, carrying ``screen`` as the estimate that ranks the raw samples."""
+    fn.screen = screen
+    return fn
+
+
+def screening(fn: AcquisitionFn) -> AcquisitionFn:
+    """What ranks the raw samples of a search on ``fn``: its ``screen``, else ``fn`` itself."""
+    return getattr(fn, "screen", fn)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gpbo.acquisition.protocol import AcquisitionFn
+from gpbo.acquisition.protocol import AcquisitionFn, screening, with_screen
 
 _CHUNK = 256  # observations compared at a time: bounds the (..., P, q, chunk, d) temporary
 
@@ -39,7 +39,9 @@ def avoid_observed(fn: AcquisitionFn, observed: Tensor) -> AcquisitionFn:
         values = fn(X)  # (..., P)
         return values.masked_fill(_seen(X, observed), -torch.inf)
 
-    return masked
+    if screening(fn) is fn:
+        return masked
+    return with_screen(masked, avoid_observed(screening(fn), observed))
 
 
 def _seen(X: Tensor, observed: Tensor) -> Tensor:

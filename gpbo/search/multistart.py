@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gpbo.acquisition.protocol import AcquisitionFn
+from gpbo.acquisition.protocol import AcquisitionFn, screening
 from gpbo.dims import DimSpec
 from gpbo.optim.lbfgsb import minimize_lbfgsb
 
@@ -84,7 +84,7 @@ def maximize_acquisition(
     d = dims.d
     raw = _raw_samples(dims, n_raw, n_problems, q, seed, dtype, device)  # (N, P, q, d)
     with torch.no_grad():
-        raw_values = fn(raw)  # (N, P)
+        raw_values = screening(fn)(raw)  # (N, P)
     X = _select_restarts(raw, raw_values, n_restarts, seed)  # (R, P, q, d)
     if anchors is not None and q == 1:
         X = torch.cat([X, _anchor_starts(fn, anchors, dims, seed)])  # (R + k, P, 1, d)

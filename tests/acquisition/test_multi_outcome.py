@@ -18,6 +18,8 @@ from linear_operator import to_linear_operator
 
 from gpbo.acquisition import AcquisitionContext, Constrained, LogEI, qLogNEHVI, qLogNEIConstrained, qLogNParEGO
 from gpbo.acquisition.analytic import _LogH
+from gpbo.acquisition.mo_sampling import SCREEN_SAMPLES
+from gpbo.acquisition.protocol import screening
 from gpbo.dims import DimSpec
 from gpbo.engine import _fit_outcomes
 from gpbo.models.multi_output import MultiOutputGP
@@ -245,3 +247,18 @@ def test_qlognehvi_on_an_svgp_takes_the_generic_path():
     cand = torch.rand(3, 2, 2, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     value = qLogNEHVI(num_samples=32)(ctx)(cand)
     assert value.shape == (3, 2) and bool(value.isfinite().all())
+
+
+@pytest.mark.parametrize(("name", "make", "outcomes", "k"), [c for c in CASES if not c[0].startswith("logei")],
+                         ids=[c[0] for c in CASES if not c[0].startswith("logei")])
+def test_the_screen_is_the_acquisition_on_its_first_base_samples(name, make, outcomes, k):
+    X, Y = _data(2, k=k)
+    if outcomes.n_objectives == 1:
+        Y = Y[..., [0, 2]]
+    ctx = _ctx(X, Y, outcomes)
+    cand = torch.rand(80, 2, 2, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)  # > 1 slice
+    fresh = lambda: dataclasses.replace(ctx, generator=torch.Generator().manual_seed(0))  # noqa: E731
+    fn = make()(fresh())
+    small = type(make())(num_samples=SCREEN_SAMPLES)  # the same class on S = SCREEN_SAMPLES
+    torch.testing.assert_close(screening(fn)(cand), small(fresh())(cand))
+    assert screening(fn) is not fn
