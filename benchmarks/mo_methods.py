@@ -13,6 +13,9 @@ replays history (a resumed sweep).
 - ``gpbo_mo_joint``: the same with ``Settings(q_batch="joint")``: the q
   points of a batch optimised together (the default until 2026-12-06,
   docs/decisions/0043-sequential-q-batches.md).
+- ``gpbo_mo_parego``: the same with ``acquisition="qlog_parego"`` (qLogNParEGO:
+  noisy log EI of a random augmented-Chebyshev scalarisation, new weights
+  each batch).
 - ``botorch_mo``: BoTorch's tutorial recipe: one ``SingleTaskGP`` per outcome
   (``Standardize``) in a ``ModelListGP``, fitted from scratch each batch;
   qLogNEHVI (the problem's reference point, 128 Sobol QMC samples,
@@ -55,11 +58,12 @@ from gpbo.settings import Settings
 __all__ = ["ALL_MO_METHODS", "GPBO_MO_METHODS", "MO_SEQUENTIAL", "SINGLE_OBJECTIVE_ONLY", "applies", "gpbo_settings",
            "impute", "initial_design", "make"]
 
-GPBO_MO_METHODS: dict[str, dict] = {"gpbo_mo": {}, "gpbo_mo_joint": {"q_batch": "joint"}}
+GPBO_MO_METHODS: dict[str, dict] = {"gpbo_mo": {}, "gpbo_mo_joint": {"q_batch": "joint"},
+                                     "gpbo_mo_parego": {"acquisition": "qlog_parego"}}
 MO_SEQUENTIAL = ("botorch_mo", "scbo", "optuna_gp_mo", "nsga2", "tpe_mo", "random")
 ALL_MO_METHODS = (*GPBO_MO_METHODS, *MO_SEQUENTIAL)
 SINGLE_OBJECTIVE_ONLY = ("scbo",)  # skipped by the sweep on problems with several objectives
-DEFAULT_MO_METHODS = ",".join(m for m in ALL_MO_METHODS if m != "gpbo_mo_joint")
+DEFAULT_MO_METHODS = ",".join(m for m in ALL_MO_METHODS if m not in ("gpbo_mo_joint", "gpbo_mo_parego"))
 
 
 def applies(method: str, problem: MOProblem) -> bool:
