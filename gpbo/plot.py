@@ -42,7 +42,7 @@ from gpbo.models.warping import warp_outcomes
 from gpbo.optimizer import Optimizer
 from gpbo.outcomes import Outcomes
 from gpbo.plot_curves import best_vs_steps, learning_curves  # noqa: F401 (re-exported: gpbo.plot.learning_curves, ...)
-from gpbo.plot_pareto import hypervolume, pareto_front  # noqa: F401 (re-exported: gpbo.plot.pareto_front, ...)
+from gpbo.plot_pareto import _source, hypervolume, pareto_front  # noqa: F401 (re-exported: gpbo.plot.pareto_front, ...)
 from gpbo.settings import Settings
 from gpbo.space import Categorical, Integer, Real, Space
 from gpbo.storage import StudyHistory
@@ -104,12 +104,7 @@ def _unpack(study: Any) -> _Study:
     and the settings lose their engine outcomes (the surrogate
     fits the objective alone); a study with several objectives is refused.
     """
-    if isinstance(study, MinimizeResult):
-        study = study.optimizer
-    if not isinstance(study, (Optimizer, StudyHistory)):
-        raise InvalidArgumentError(
-            "study must be a gpbo.Optimizer, a gpbo.MinimizeResult or a gpbo.StudyHistory "
-            f"(from gpbo.load_study), got {type(study).__name__}")
+    study = _source(study)
     metrics = study.metrics
     if metrics.n_objectives > 1:
         raise InvalidArgumentError(

@@ -30,13 +30,19 @@ __all__ = ["hypervolume", "pareto_front"]
 Study = Optimizer | MinimizeResult | StudyHistory
 
 
-def _unpack(study: Any) -> tuple[Metrics, list[Trial]]:
+def _source(study: Any) -> Optimizer | StudyHistory:
+    """The Optimizer or StudyHistory behind what a plot was given (a MinimizeResult's optimizer)."""
     if isinstance(study, MinimizeResult):
         study = study.optimizer
     if not isinstance(study, (Optimizer, StudyHistory)):
         raise InvalidArgumentError(
             "study must be a gpbo.Optimizer, a gpbo.MinimizeResult or a gpbo.StudyHistory "
             f"(from gpbo.load_study), got {type(study).__name__}")
+    return study
+
+
+def _unpack(study: Any) -> tuple[Metrics, list[Trial]]:
+    study = _source(study)
     return study.metrics, study.trials
 
 
