@@ -153,7 +153,8 @@ def chunked(fn: Callable[[Tensor, int | None], Tensor]) -> AcquisitionFn:
     (None: all S). The screen ranks the search's raw samples
     (`gpbo.acquisition.protocol.screening`): a quarter of the default S=128
     picks the starting points of the ascent about as well, at a quarter of the
-    cost, which was a third of a qLogNEHVI suggestion (n = 100, d = 6).
+    cost, which was a third of a qLogNEHVI suggestion (n = 100, d = 6;
+    docs/decisions/0044-screened-raw-samples-and-fused-fatplus.md).
     Both are evaluated on X (B, ..., P, q, d) in slices of the leading dim
     when no gradient is needed: the multi-outcome values build (S, ..., P,
     cells, subsets) tensors, and the raw samples (B = 512) would otherwise
