@@ -16,6 +16,9 @@ replays history (a resumed sweep).
 - ``gpbo_mo_parego``: the same with ``acquisition="qlog_parego"`` (qLogNParEGO:
   noisy log EI of a random augmented-Chebyshev scalarisation, new weights
   each batch).
+- ``gpbo_mo_mix``: ``acquisition="qlog_nehvi_parego"``, qLogNEHVI and
+  qLogNParEGO taking turns point by point
+  (:class:`gpbo.acquisition.MultiObjectiveRoundRobin`).
 - ``botorch_mo``: BoTorch's tutorial recipe: one ``SingleTaskGP`` per outcome
   (``Standardize``) in a ``ModelListGP``, fitted from scratch each batch;
   qLogNEHVI (the problem's reference point, 128 Sobol QMC samples,
@@ -59,11 +62,12 @@ __all__ = ["ALL_MO_METHODS", "GPBO_MO_METHODS", "MO_SEQUENTIAL", "SINGLE_OBJECTI
            "impute", "initial_design", "make"]
 
 GPBO_MO_METHODS: dict[str, dict] = {"gpbo_mo": {}, "gpbo_mo_joint": {"q_batch": "joint"},
-                                     "gpbo_mo_parego": {"acquisition": "qlog_parego"}}
+                                     "gpbo_mo_parego": {"acquisition": "qlog_parego"},
+                                     "gpbo_mo_mix": {"acquisition": "qlog_nehvi_parego"}}
 MO_SEQUENTIAL = ("botorch_mo", "scbo", "optuna_gp_mo", "nsga2", "tpe_mo", "random")
 ALL_MO_METHODS = (*GPBO_MO_METHODS, *MO_SEQUENTIAL)
 SINGLE_OBJECTIVE_ONLY = ("scbo",)  # skipped by the sweep on problems with several objectives
-DEFAULT_MO_METHODS = ",".join(m for m in ALL_MO_METHODS if m not in ("gpbo_mo_joint", "gpbo_mo_parego"))
+DEFAULT_MO_METHODS = ",".join(m for m in ALL_MO_METHODS if m not in ("gpbo_mo_joint", "gpbo_mo_parego", "gpbo_mo_mix"))
 
 
 def applies(method: str, problem: MOProblem) -> bool:

@@ -16,6 +16,7 @@ from gpbo.acquisition.botorch_adapter import BoTorchAcquisition
 from gpbo.acquisition.botorch_classes import botorch
 from gpbo.acquisition.botorch_model import GpboBoTorchModel
 from gpbo.acquisition.constrained import Constrained, qLogNEIConstrained
+from gpbo.acquisition.mo_portfolio import MultiObjectiveRoundRobin
 from gpbo.acquisition.monte_carlo import qLogNEI
 from gpbo.acquisition.nehvi import qLogNEHVI
 from gpbo.acquisition.parego import qLogNParEGO
@@ -47,6 +48,7 @@ __all__ = [
     "LogPI",
     "PosteriorMean",
     "REGISTRY",
+    "MultiObjectiveRoundRobin",
     "RoundRobin",
     "ThompsonSampling",
     "UCB",
@@ -86,6 +88,7 @@ REGISTRY: dict[str, Callable[[], Acquisition]] = {
     "thompson": ThompsonSampling,
     "qlog_nehvi": qLogNEHVI,
     "qlog_parego": qLogNParEGO,
+    "qlog_nehvi_parego": MultiObjectiveRoundRobin,
 }
 
 _MAX_NEHVI_OBJECTIVES = 4  # qLogNEHVI's box decompositions grow fast with m; ParEGO above

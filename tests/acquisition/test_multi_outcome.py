@@ -16,12 +16,21 @@ from botorch.utils.probability.utils import log_ndtr
 from gpytorch.distributions import MultitaskMultivariateNormal, MultivariateNormal
 from linear_operator import to_linear_operator
 
-from gpbo.acquisition import AcquisitionContext, Constrained, LogEI, qLogNEHVI, qLogNEIConstrained, qLogNParEGO
+from gpbo.acquisition import (
+    AcquisitionContext,
+    Constrained,
+    LogEI,
+    MultiObjectiveRoundRobin,
+    qLogNEHVI,
+    qLogNEIConstrained,
+    qLogNParEGO,
+)
 from gpbo.acquisition.analytic import _LogH
 from gpbo.acquisition.mo_sampling import SCREEN_SAMPLES
 from gpbo.acquisition.protocol import screening
 from gpbo.dims import DimSpec
 from gpbo.engine import _fit_outcomes
+from gpbo.errors import InvalidArgumentError
 from gpbo.models.multi_output import MultiOutputGP
 from gpbo.outcomes import Outcomes
 from gpbo.settings import Settings
@@ -63,6 +72,8 @@ CASES = [
     ("nehvi", lambda: qLogNEHVI(num_samples=64), Outcomes(2, 0), 0),
     ("nehvi-constrained", lambda: qLogNEHVI(num_samples=64), Outcomes(2, 1), 1),
     ("parego-constrained", lambda: qLogNParEGO(num_samples=64), Outcomes(2, 1), 1),
+    ("portfolio-constrained", lambda: MultiObjectiveRoundRobin((qLogNEHVI(num_samples=64), qLogNParEGO(num_samples=64))),
+     Outcomes(2, 1), 1),
     ("qlognei-constrained", lambda: qLogNEIConstrained(num_samples=64), Outcomes(1, 1), 1),
     ("logei-constrained", lambda: Constrained(LogEI()), Outcomes(1, 1), 1),
 ]
@@ -249,8 +260,10 @@ def test_qlognehvi_on_an_svgp_takes_the_generic_path():
     assert value.shape == (3, 2) and bool(value.isfinite().all())
 
 
-@pytest.mark.parametrize(("name", "make", "outcomes", "k"), [c for c in CASES if not c[0].startswith("logei")],
-                         ids=[c[0] for c in CASES if not c[0].startswith("logei")])
+SCREENED = [c for c in CASES if not c[0].startswith(("logei", "portfolio"))]
+
+
+@pytest.mark.parametrize(("name", "make", "outcomes", "k"), SCREENED, ids=[c[0] for c in SCREENED])
 def test_the_screen_is_the_acquisition_on_its_first_base_samples(name, make, outcomes, k):
     X, Y = _data(2, k=k)
     if outcomes.n_objectives == 1:
@@ -262,3 +275,30 @@ def test_the_screen_is_the_acquisition_on_its_first_base_samples(name, make, out
     small = type(make())(num_samples=SCREEN_SAMPLES)  # the same class on S = SCREEN_SAMPLES
     torch.testing.assert_close(screening(fn)(cand), small(fresh())(cand))
     assert screening(fn) is not fn
+
+
+def test_the_portfolio_takes_turns_by_observed_plus_pending_points():
+    X, Y = _data(2)
+    a, b = qLogNEHVI(num_samples=16), qLogNParEGO(num_samples=16)
+    mix = MultiObjectiveRoundRobin((a, b))
+    ctx = _ctx(X, Y, Outcomes(2, 0))  # n = 10
+    pending = torch.rand(2, 1, 2, dtype=torch.float64)
+    assert mix.member_for(ctx) is a and mix.member_for(dataclasses.replace(ctx, pending=pending)) is b
+    assert MultiObjectiveRoundRobin().member_for(ctx).__class__ is qLogNEHVI  # the default members
+    cand = torch.rand(3, 2, 1, 2, dtype=torch.float64)
+    fresh = lambda c: dataclasses.replace(c, generator=torch.Generator().manual_seed(0))  # noqa: E731
+    torch.testing.assert_close(mix(fresh(ctx))(cand), a(fresh(ctx))(cand))
+
+
+@pytest.mark.parametrize("members", [(), (LogEI(),), (qLogNEHVI(), "qlog_parego")])
+def test_the_portfolio_takes_only_joint_multi_objective_members(members):
+    with pytest.raises(InvalidArgumentError, match="MultiObjectiveRoundRobin"):
+        MultiObjectiveRoundRobin(members)
+
+
+def test_the_portfolio_serves_several_objectives_by_name_only():
+    from gpbo.acquisition import resolve
+
+    assert isinstance(resolve("qlog_nehvi_parego", Outcomes(2, 1)), MultiObjectiveRoundRobin)
+    with pytest.raises(InvalidArgumentError, match="needs >= 2 objectives"):
+        resolve("qlog_nehvi_parego", Outcomes(1, 1))
