@@ -8,7 +8,7 @@ qLogNEHVI alone never found one of the two end pieces in 8 of 16 runs (50
 evaluations); taking turns, in 2 of 16
 (docs/decisions/0045-multi-objective-portfolio.md).
 
-The member that scores a point is chosen, like `RoundRobin`'s, by the number
+A `RoundRobin` whose member for a point is chosen by the number
 of points the context holds: the observed ones and the pending ones (the
 running trials, and in a sequential q-batch the batch's earlier picks),
 modulo the number of members. So successive suggestions alternate, a
@@ -20,17 +20,16 @@ call, which share n, use the same member (batched equals looped). With
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from gpbo.acquisition.nehvi import qLogNEHVI
 from gpbo.acquisition.parego import qLogNParEGO
-from gpbo.acquisition.protocol import Acquisition, AcquisitionContext, AcquisitionFn, required_capabilities
+from gpbo.acquisition.portfolio import RoundRobin
+from gpbo.acquisition.protocol import Acquisition, AcquisitionContext
 from gpbo.errors import InvalidArgumentError
 
 __all__ = ["MultiObjectiveRoundRobin"]
 
 
-class MultiObjectiveRoundRobin:
+class MultiObjectiveRoundRobin(RoundRobin):
     """Score with ``members[k % len(members)]``, k the observed plus pending points of the context.
 
     Args:
@@ -45,30 +44,18 @@ class MultiObjectiveRoundRobin:
     joint = True
     multi_objective = True
 
-    def __init__(self, members: Sequence[Acquisition] | None = None) -> None:
-        members = (qLogNEHVI(), qLogNParEGO()) if members is None else tuple(members)
-        if not members:
-            raise InvalidArgumentError("MultiObjectiveRoundRobin needs at least one member acquisition, got none")
-        for m in members:
-            if not (callable(m) and getattr(m, "multi_objective", False) and getattr(m, "joint", False)):
-                raise InvalidArgumentError(
-                    f"MultiObjectiveRoundRobin members must be joint multi-objective acquisitions "
-                    f"(e.g. qLogNEHVI, qLogNParEGO), got {m!r}")
-        self.members = members
+    @staticmethod
+    def _default_members() -> tuple[Acquisition, ...]:
+        return (qLogNEHVI(), qLogNParEGO())
 
-    def __repr__(self) -> str:
-        return f"MultiObjectiveRoundRobin({', '.join(map(repr, self.members))})"
-
-    @property
-    def requires(self) -> tuple[type, ...]:
-        """The capabilities any member needs (each once, in member order)."""
-        return tuple(dict.fromkeys(c for m in self.members for c in required_capabilities(m)))
+    @staticmethod
+    def _check_member(member: object) -> None:
+        if not (callable(member) and getattr(member, "multi_objective", False) and getattr(member, "joint", False)):
+            raise InvalidArgumentError(
+                "MultiObjectiveRoundRobin members must be joint multi-objective acquisitions "
+                f"(e.g. qLogNEHVI, qLogNParEGO), got {member!r}")
 
     def member_for(self, ctx: AcquisitionContext) -> Acquisition:
         """The member that scores the next point of this context."""
         k = ctx.X.shape[-2] + (0 if ctx.pending is None else ctx.pending.shape[-2])
         return self.members[k % len(self.members)]
-
-    def __call__(self, ctx: AcquisitionContext) -> AcquisitionFn:
-        """Build ``X (..., P, q, d) -> (..., P)``: the chosen member's function."""
-        return self.member_for(ctx)(ctx)

@@ -61,16 +61,24 @@ class RoundRobin:
     joint = False
 
     def __init__(self, members: Sequence[Acquisition] | None = None) -> None:
-        members = (LogAugmentedEI(), UCB()) if members is None else tuple(members)
+        members = self._default_members() if members is None else tuple(members)
         if not members:
-            raise InvalidArgumentError("RoundRobin needs at least one member acquisition, got none")
+            raise InvalidArgumentError(f"{type(self).__name__} needs at least one member acquisition, got none")
         for m in members:
-            if not callable(m):
-                raise InvalidArgumentError(f"RoundRobin members must be acquisitions (callable), got {m!r}")
+            self._check_member(m)
         self.members = members
 
+    @staticmethod
+    def _default_members() -> tuple[Acquisition, ...]:
+        return (LogAugmentedEI(), UCB())
+
+    @staticmethod
+    def _check_member(member: object) -> None:
+        if not callable(member):
+            raise InvalidArgumentError(f"RoundRobin members must be acquisitions (callable), got {member!r}")
+
     def __repr__(self) -> str:
-        return f"RoundRobin({', '.join(map(repr, self.members))})"
+        return f"{type(self).__name__}({', '.join(map(repr, self.members))})"
 
     def member_for(self, ctx: AcquisitionContext) -> Acquisition:
         """The member that scores the next point of this context."""
