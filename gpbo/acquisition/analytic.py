@@ -23,7 +23,7 @@ from torch import Tensor
 
 from gpbo.acquisition.protocol import AcquisitionContext, AcquisitionFn, check_single_point
 from gpbo.errors import InvalidArgumentError
-from gpbo.models.protocol import NoiseAndScale, PointValueAndGrad, noise_variance
+from gpbo.models.protocol import MeanOnly, NoiseAndScale, PointValueAndGrad, noise_variance
 
 __all__ = ["LogEI", "LogAugmentedEI", "LogPI", "UCB", "PosteriorMean", "mean_and_sigma", "effective_best"]
 
@@ -85,6 +85,14 @@ def effective_best(ctx: AcquisitionContext, c: float, *, chunk: int = EFFECTIVE_
     With noise the best observation is biased upwards (the luckiest draw);
     this incumbent is where the model is confident of a good value.
 
+    With more than ``chunk`` observations and a model that gives its mean
+    alone (`gpbo.models.protocol.MeanOnly`), the variance is computed only at
+    the ``chunk`` points of highest mean: a point outside them has a lower
+    bound below its mean, below theirs, so the result is the same whenever
+    the best lower bound among them exceeds the ``chunk``-th highest mean
+    (otherwise every point is scored). At n = 20,000 on the SVGP this skips
+    nearly all of the O(n M^2) variance work.
+
     Args:
         ctx: acquisition context (``ctx.X`` (P, n, d) the observed points).
         c: weight of the posterior standard deviation (>= 0).
@@ -96,11 +104,31 @@ def effective_best(ctx: AcquisitionContext, c: float, *, chunk: int = EFFECTIVE_
     """
     with torch.no_grad():
         at_data = ctx.X.transpose(0, 1).unsqueeze(-2)  # (n, P, 1, d)
-        moments = [mean_and_sigma(ctx, block, "effective_best") for block in at_data.split(chunk)]
-        mean = torch.cat([m for m, _ in moments])  # (n, P)
-        sigma = torch.cat([s for _, s in moments])  # (n, P)
-        pick = (mean - c * sigma).argmax(0, keepdim=True)  # (1, P)
-        return mean.gather(0, pick).squeeze(0)
+        if isinstance(ctx.model, MeanOnly) and at_data.shape[0] > chunk:
+            best = _effective_best_among_top_means(ctx, at_data, c, chunk)
+            if best is not None:
+                return best
+        return _effective_best_among(ctx, at_data, c, chunk)[0]
+
+
+def _effective_best_among(ctx: AcquisitionContext, points: Tensor, c: float, chunk: int) -> tuple[Tensor, Tensor]:
+    """(P,) mean at the highest ``mean - c * sigma`` among ``points`` (k, P, 1, d), and (P,) that bound."""
+    moments = [mean_and_sigma(ctx, block, "effective_best") for block in points.split(chunk)]
+    mean = torch.cat([m for m, _ in moments])  # (k, P)
+    lower = mean - c * torch.cat([s for _, s in moments])  # (k, P)
+    pick = lower.argmax(0, keepdim=True)  # (1, P)
+    return mean.gather(0, pick).squeeze(0), lower.gather(0, pick).squeeze(0)
+
+
+def _effective_best_among_top_means(ctx: AcquisitionContext, at_data: Tensor, c: float, k: int) -> Tensor | None:
+    """The effective best among the k observed points (n, P, 1, d) of highest
+    mean, or None where a point outside them might have a higher lower bound."""
+    model: Any = ctx.model
+    means = torch.cat([model.posterior_mean(block) for block in at_data.split(k)]).squeeze(-1)  # (n, P)
+    top_means, index = means.topk(k, dim=0)  # (k, P), descending
+    points = at_data.gather(0, index[..., None, None].expand(-1, -1, *at_data.shape[-2:]))  # (k, P, 1, d)
+    best, bound = _effective_best_among(ctx, points, c, k)
+    return best if bool((bound > top_means[-1]).all()) else None
 
 
 class LogAugmentedEI:

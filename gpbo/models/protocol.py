@@ -25,7 +25,9 @@ three; the ExactGP also :class:`PointNoise`, the SVGP :class:`PathwiseUpdate`):
 The multi-outcome Monte-Carlo acquisitions sample new points jointly with a
 fixed baseline; a model with :class:`CrossPosterior` precomputes the
 baseline's part once (without it they take the posterior of the
-concatenation, :class:`gpbo.models.cross.ConcatenatedCross`).
+concatenation, :class:`gpbo.models.cross.ConcatenatedCross`). A model with
+:class:`MeanOnly` gives its posterior mean without the variance's cost, which
+the augmented EI's incumbent search over many observations uses.
 
 An acquisition that needs a capability checks it with :func:`require` when
 it is built from a context, so a model that lacks it fails at once, with an
@@ -57,6 +59,7 @@ __all__ = [
     "BaselineCross",
     "CrossPosterior",
     "Lengthscales",
+    "MeanOnly",
     "NoiseAndScale",
     "PathwiseUpdate",
     "PointNoise",
@@ -354,6 +357,20 @@ class PathwiseUpdate(Protocol):
 
     def pathwise_weights(self, prior_at_basis: Tensor, eps: Tensor) -> Tensor:
         """Weights ``v`` (P, s, b) from prior path values at B (P, s, b) and normals eps (s, b)."""
+        ...
+
+
+@runtime_checkable
+class MeanOnly(Protocol):
+    """Capability: the posterior mean alone, without the variance's cost.
+
+    Optional: `gpbo.acquisition.analytic.effective_best` uses it to rank many
+    observed points by their mean and compute the variance only at the best
+    ones (an SVGP's variance costs O(M^2) a point, its mean O(M)).
+    """
+
+    def posterior_mean(self, X: Tensor) -> Tensor:
+        """(..., P, q) posterior mean at X (..., P, q, d), in Y units."""
         ...
 
 

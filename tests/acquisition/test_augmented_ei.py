@@ -109,3 +109,46 @@ def test_needs_a_model_with_noise(make_gp, make_ctx) -> None:
     message = "LogAugmentedEI needs a surrogate with the NoiseAndScale capability.*NoNoise lacks noise, y_std"
     with pytest.raises(InvalidArgumentError, match=message):
         LogAugmentedEI()(bare)
+
+
+class _MeanHidden:
+    """A model that offers posterior() only, so effective_best scores every point."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def posterior(self, X: torch.Tensor):
+        return self.model.posterior(X)
+
+
+def _fitted(kind: str, n: int, noise: float):
+    from gpbo.models.exact import ExactGP
+    from gpbo.models.variational import SVGP
+
+    g = torch.Generator().manual_seed(4)
+    X = torch.rand(2, n, 3, generator=g, dtype=torch.float64)
+    Y = torch.sin(5 * X).sum(-1) + noise * torch.randn(2, n, generator=g, dtype=torch.float64)
+    if kind == "exact":
+        return ExactGP.fit(X, Y), X, Y
+    return SVGP.fit(X, Y, num_inducing=64, steps=0), X, Y
+
+
+@pytest.mark.parametrize("kind", ["exact", "svgp"])
+@pytest.mark.parametrize("c", [0.0, 1.0, 50.0])  # 50: the top means do not decide, every point is scored
+def test_effective_best_from_top_means_equals_scoring_every_point(kind: str, c: float) -> None:
+    from gpbo.acquisition.protocol import AcquisitionContext
+
+    model, X, Y = _fitted(kind, 300, 0.3)
+    ctx = AcquisitionContext.from_data(model, X, Y)
+    everything = effective_best(dataclasses.replace(ctx, model=_MeanHidden(model)), c, chunk=32)
+    torch.testing.assert_close(effective_best(ctx, c, chunk=32), everything, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kind", ["exact", "svgp"])
+def test_posterior_mean_equals_posterior_dot_mean(kind: str) -> None:
+    model, X, _ = _fitted(kind, 60, 0.1)
+    points = torch.rand(5, 2, 3, 3, dtype=torch.float64)
+    torch.testing.assert_close(model.posterior_mean(points), model.posterior(points).mean, rtol=1e-10, atol=1e-10)
+    conditioned = model.condition(points[0, :, :1], torch.zeros(2, 1, dtype=torch.float64))
+    torch.testing.assert_close(conditioned.posterior_mean(points), conditioned.posterior(points).mean,
+                               rtol=1e-10, atol=1e-10)
