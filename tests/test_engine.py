@@ -171,7 +171,7 @@ def test_avoid_observed_masks_exact_repeats_only() -> None:
     assert values[1, 0] == 0.75
 
 
-def test_a_screen_ranks_the_raw_samples_and_survives_avoid_observed() -> None:
+def test_a_screen_ranks_the_raw_samples_and_anchor_perturbations_and_survives_avoid_observed() -> None:
     from gpbo.acquisition.protocol import screening, with_screen
     from gpbo.search.avoid import avoid_observed
     from gpbo.search.multistart import maximize_acquisition
@@ -194,6 +194,11 @@ def test_a_screen_ranks_the_raw_samples_and_survives_avoid_observed() -> None:
     assert screening(masked) is not masked and screening(masked)(observed[None])[0, 0] == -torch.inf
     plain = avoid_observed(value("fn"), observed)
     assert screening(plain) is plain  # no screen: the function itself ranks the raw samples
+    sizes["fn"].clear(), sizes["screen"].clear()
+    anchors = torch.full((1, 2, 2), 0.5, dtype=torch.float64)  # (P, k, d)
+    maximize_acquisition(fn, DimSpec.continuous(2), n_problems=1, q=1, seed=0, dtype=torch.float64,
+                         device=torch.device("cpu"), n_raw=64, n_restarts=3, anchors=anchors)
+    assert sizes["screen"] == [64, 16] and 16 not in sizes["fn"]  # the anchors' perturbations too
 
 
 def test_condition_noiseless_collapses_variance() -> None:

@@ -125,7 +125,8 @@ def _anchor_starts(fn: AcquisitionFn, anchors: Tensor, dims: DimSpec, seed: int)
     Sobol restarts rather than competing with them: high-valued perturbations
     would otherwise win the Boltzmann draw and pull every restart next to the
     incumbent (measured: more Hartmann6 runs trapped in its local optimum).
-    The noise is shared across problems.
+    The noise is shared across problems. The perturbations are ranked like
+    the raw samples, by ``fn``'s screen where it has one.
     """
     P, k, d = anchors.shape
     J = _PERTURBATIONS
@@ -135,7 +136,7 @@ def _anchor_starts(fn: AcquisitionFn, anchors: Tensor, dims: DimSpec, seed: int)
     noise = (noise * scale.view(-1, 1, 1, 1, 1)).to(anchors)  # (J, 1, 1, 1, d); scale 0 keeps the anchor
     points = dims.snap((anchors.transpose(0, 1)[:, :, None, :] + noise).clamp(0.0, 1.0))  # (J, k, P, 1, d)
     with torch.no_grad():
-        best = fn(points).nan_to_num(-torch.inf).argmax(0)  # (k, P)
+        best = screening(fn)(points).nan_to_num(-torch.inf).argmax(0)  # (k, P)
     return points.gather(0, best.view(1, k, P, 1, 1).expand(1, k, P, 1, d)).squeeze(0)
 
 
