@@ -276,6 +276,29 @@ class Metrics:
             return {"objective": (1.0 if self.maximize else -1.0) * ref[0]}
         return {o.name: o.sign * r for o, r in zip(self.objectives, ref, strict=True)}
 
+    def check_ref_point(self, ref_point: Any) -> dict[str, float]:
+        """A user's reference point, objective name -> finite number, for every objective and no other name.
+
+        Raises:
+            InvalidArgumentError: naming the missing, unknown or non-finite entry.
+        """
+        names = [o.name for o in self.objectives] if self.objectives else ["objective"]
+        if not isinstance(ref_point, Mapping):
+            raise InvalidArgumentError(f"ref_point must be a dict objective name -> value for {names}, "
+                                       f"got {type(ref_point).__name__} {ref_point!r:.200}")
+        missing, unknown = [n for n in names if n not in ref_point], [k for k in ref_point if k not in names]
+        if missing or unknown:
+            raise InvalidArgumentError(f"ref_point must name every objective {names} and nothing else; "
+                                       f"missing {missing}, unknown {unknown}")
+        out = {}
+        for name in names:
+            number = as_real(ref_point[name])
+            if number is None or not math.isfinite(number):
+                raise InvalidArgumentError(
+                    f"ref_point[{name!r}] must be a finite number, got {ref_point[name]!r:.200}")
+            out[name] = number
+        return out
+
     def hypervolume(self, trials: list[Trial], ref_point: Mapping[str, float]) -> float:
         """Hypervolume of the feasible COMPLETE trials above ``ref_point`` (user units, as `reference_point`)."""
         done = [t for t in trials if self.feasible(t)]

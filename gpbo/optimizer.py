@@ -239,6 +239,40 @@ class Optimizer:
         """
         return self._metrics.reference_point(self.trials)
 
+    def hypervolume(self, ref_point: Mapping[str, float] | None = None) -> float:
+        """Hypervolume of the feasible COMPLETE trials, in user units.
+
+        The volume of objective space that the trials dominate and that
+        dominates ``ref_point`` (each objective in its own direction: a
+        minimised objective counts below its reference value, a maximised
+        one above it). 0.0 while no trial is feasible.
+
+        Args:
+            ref_point: Objective name -> value, for every objective. None:
+                `reference_point` (the one given in ``objectives``, else inferred).
+
+        Raises:
+            InvalidArgumentError: With one objective, or a ``ref_point`` that
+                misses an objective, names an unknown one or holds a non-finite value.
+        """
+        if self._metrics.n_objectives < 2:
+            raise InvalidArgumentError(
+                f"hypervolume needs a study with 2 or more objectives, got {self._metrics.n_objectives} (use best)")
+        trials = self.trials
+        ref = self._metrics.reference_point(trials) if ref_point is None else self._metrics.check_ref_point(ref_point)
+        return 0.0 if ref is None else self._metrics.hypervolume(trials, ref)
+
+    def is_feasible(self, trial: Trial | int) -> bool:
+        """Whether the trial (a record or its id) is COMPLETE and satisfies every constraint, as it is stored now.
+
+        Without constraints: whether it is COMPLETE.
+
+        Raises:
+            InvalidTrialError: For a trial id this optimizer does not hold.
+        """
+        self._refresh()
+        return self._metrics.feasible(self._log.record(trial))
+
     def ask(self, n: int | None = None) -> Trial | list[Trial]:
         """Suggests trials to evaluate; they stay RUNNING until told.
 

@@ -269,23 +269,32 @@ class TrialLog:
             raise InvalidTrialError(
                 f"trial {getattr(trial, 'id', trial)} has ended (state {state.value}); it cannot take {action}") from None
 
+    def record(self, trial: Trial | int) -> Trial:
+        """The current record of a trial (a record or an id) of this log; raises `InvalidTrialError` otherwise."""
+        return self._trials[self._id_of(trial, "a Trial or a trial id")]
+
     def _index_of(self, trial: Trial | int) -> int:
         """The id of a RUNNING trial (a record or an id); raises `InvalidTrialError` otherwise."""
+        index = self._id_of(trial)
+        state = self._trials[index].state
+        if state is not TrialState.RUNNING:
+            raise InvalidTrialError(f"trial {index} was already told (state {state.value}); tell each trial once")
+        return index
+
+    def _id_of(self, trial: Trial | int, expected: str = "a Trial, a trial id or a params dict") -> int:
+        """The id of a trial of this log (a record or an id); raises `InvalidTrialError` naming ``expected`` otherwise."""
         if isinstance(trial, Trial):
             index = trial.id
         elif isinstance(trial, numbers.Integral) and not isinstance(trial, (bool, np.bool_)):
             index = int(trial)
         else:
             raise InvalidTrialError(
-                f"trial must be a Trial, a trial id or a params dict, got {type(trial).__name__} {trial!r:.200}"
+                f"trial must be {expected}, got {type(trial).__name__} {trial!r:.200}"
             )
         if not 0 <= index < len(self._trials):
             raise InvalidTrialError(f"unknown trial id {index}; there are {len(self._trials)} trials")
         if isinstance(trial, Trial) and trial.params != self._trials[index].params:
             raise InvalidTrialError(f"trial {index} does not belong to this optimizer (its params differ)")
-        state = self._trials[index].state
-        if state is not TrialState.RUNNING:
-            raise InvalidTrialError(f"trial {index} was already told (state {state.value}); tell each trial once")
         return index
 
 

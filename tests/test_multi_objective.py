@@ -170,6 +170,35 @@ def test_pareto_front_keeps_feasible_non_dominated_trials(engine):
     assert ref == pytest.approx({"error": 0.32, "latency_ms": 5.3})
 
 
+def test_hypervolume_and_feasibility_in_user_units(engine):
+    opt = Optimizer(BOX, objectives={"error": "minimize", "accuracy": "maximize"}, constraints=CON, seed=0)
+    assert opt.hypervolume({"error": 1.0, "accuracy": 0.0}) == 0.0  # no feasible trial yet
+    told = [(0.2, 0.9, 8.0), (0.5, 0.95, 12.0), (0.1, 0.99, 30.0), (0.4, 0.5, 1.0)]
+    trials = [opt.tell(opt.ask(), {"error": e, "accuracy": a, "memory_gb": m}) for e, a, m in told]
+    running = opt.ask()
+    assert [opt.is_feasible(t) for t in trials] == [True, True, False, True]
+    assert not opt.is_feasible(running) and opt.is_feasible(1)
+    # feasible points (error, accuracy): (0.2, 0.9), (0.5, 0.95), (0.4, 0.5); the third is dominated.
+    # Above ref (error 1.0, accuracy 0.0): [0.2, 1] x [0, 0.9] united with [0.5, 1] x [0, 0.95]
+    # = 0.8 * 0.9 + 0.5 * 0.05
+    assert opt.hypervolume({"error": 1.0, "accuracy": 0.0}) == pytest.approx(0.8 * 0.9 + 0.5 * 0.05)
+    ref = opt.reference_point
+    assert opt.hypervolume() == pytest.approx(opt.hypervolume(ref)) and opt.hypervolume() > 0
+    for bad, message in [({"error": 1.0}, r"missing \['accuracy'\], unknown \[\]"),
+                         ({"error": 1.0, "accuracy": 0.0, "loss": 1.0}, r"unknown \['loss'\]"),
+                         ({"error": float("nan"), "accuracy": 0.0}, r"ref_point\['error'\] must be a finite number"),
+                         ([1.0, 0.0], "ref_point must be a dict objective name -> value")]:
+        with pytest.raises(InvalidArgumentError, match=message):
+            opt.hypervolume(bad)
+    with pytest.raises(InvalidTrialError, match="trial must be a Trial or a trial id, got str"):
+        opt.is_feasible("x")
+    with pytest.raises(InvalidTrialError, match="unknown trial id 9"):
+        opt.is_feasible(9)
+    single = Optimizer(BOX, objectives={"loss": "minimize"}, seed=0)
+    with pytest.raises(InvalidArgumentError, match="hypervolume needs a study with 2 or more objectives, got 1"):
+        single.hypervolume()
+
+
 def test_no_feasible_trial_says_so(engine):
     opt = Optimizer(BOX, objectives={"loss": "minimize"}, constraints=CON, seed=0)
     opt.tell(opt.ask(), {"loss": 0.1, "memory_gb": 30.0})
