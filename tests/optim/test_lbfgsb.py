@@ -9,7 +9,7 @@ import pytest
 import scipy.optimize
 import torch
 
-from gpbo.optim import LbfgsbResult, minimize_lbfgsb
+from gpbo.optim import LbfgsbResult, lbfgs_history, minimize_lbfgsb
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 DTYPES = [torch.float32, torch.float64]
@@ -110,9 +110,11 @@ def _solve_family(prm, dtype, device, **kw) -> LbfgsbResult:
 
 
 # ---------------------------------------------------------------- 1. quality vs SciPy
+@pytest.mark.parametrize("two_loop_from", [1, 10**9], ids=["two-loop", "compact"])
 @pytest.mark.parametrize("unit_first", [True, False])  # CPU mode, accelerator mode
 @pytest.mark.parametrize("device", DEVICES)
-def test_matches_scipy_on_random_problems(device, unit_first):
+def test_matches_scipy_on_random_problems(device, unit_first, two_loop_from, monkeypatch):
+    monkeypatch.setattr(lbfgs_history, "TWO_LOOP_MIN_BATCH", two_loop_from)
     prm = _problem_set()
     ours = _solve_family(
         prm, F64, device, pgtol=1e-10, ftol=1e-15, max_iter=1000, unit_first=unit_first
@@ -407,3 +409,28 @@ def test_closed_form_value_and_grad_gives_the_autograd_result():
         torch.testing.assert_close(fused.x, plain.x)
         torch.testing.assert_close(fused.f, plain.f)
 
+
+
+@pytest.mark.parametrize("batch", [(3,), (5, 4)])
+def test_two_loop_recursion_equals_the_compact_representation(batch):
+    g = torch.Generator().manual_seed(3)
+    m, D = 6, 5
+    S = torch.randn(m, *batch, D, generator=g, dtype=F64)
+    Y = S + 0.3 * torch.randn(m, *batch, D, generator=g, dtype=F64)
+    Y[2] = -S[2]  # negative curvature: that pair is skipped
+    valid = torch.rand(m, *batch, generator=g) < 0.8
+    valid[:, 0] = False  # no pair at all: plain steepest descent
+    grad = torch.randn(*batch, D, generator=g, dtype=F64)
+    free = torch.rand(*batch, D, generator=g) < 0.8
+    args = (grad, free, S, Y, valid)
+    fm, um = free.to(F64), valid
+    sy = (S * fm * Y * fm).sum(-1)
+    use = um & (sy > torch.finfo(F64).eps * (Y * fm).pow(2).sum(-1))
+    gamma = torch.rand(*batch, 1, generator=g, dtype=F64) + 0.5
+    compact = lbfgs_history._compact(grad * fm, S * fm, Y * fm, use, gamma)
+    two_loop = lbfgs_history._two_loop(grad * fm, S * fm, Y * fm, sy, use, gamma)
+    torch.testing.assert_close(two_loop, compact, rtol=1e-12, atol=1e-12)
+    d_small, has_small = lbfgs_history._quasi_newton(*args)  # batch < TWO_LOOP_MIN_BATCH: compact
+    torch.testing.assert_close(d_small[0], -grad[0] * fm[0], rtol=0, atol=0)
+    assert not bool(has_small[0].any())
+    assert bool((d_small[~free] == 0).all())
