@@ -220,3 +220,16 @@ def test_whitened_elbo_equals_gpytorch_variational_elbo():
     with gpytorch.settings.fast_computations(False, False, False):
         ref = gpytorch.mlls.VariationalELBO(likelihood, module, num_data=30)(module(X[:, :20]), Y[:, :20])
     assert torch.allclose(ours, ref, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("M", [1, 7, 64])
+def test_the_block_upper_gram_mirrored_equals_the_full_product(M: int) -> None:
+    from gpbo.models.variational import _add_upper_gram
+
+    g = torch.Generator().manual_seed(M)
+    k = torch.randn(3, 50, M, generator=g, dtype=torch.float64)
+    gram = torch.zeros(3, M, M, dtype=torch.float64)
+    _add_upper_gram(gram, k[:, :20])
+    _add_upper_gram(gram, k[:, 20:])
+    gram = gram.triu() + gram.triu(1).transpose(-1, -2)
+    torch.testing.assert_close(gram, k.transpose(-1, -2) @ k, rtol=1e-12, atol=1e-12)
