@@ -73,6 +73,10 @@ class StationaryGP:
         """Outcomes Y (P, k) in Y units -> standardised units (P, k)."""
         return (Y - self.y_mean.unsqueeze(-1)) / self.y_std.unsqueeze(-1)
 
+    def in_y_units(self, mean: Tensor) -> Tensor:
+        """Standardised means (..., P, q) -> Y units (as `Posterior.from_standardised` does for the mean)."""
+        return mean * self.y_std.unsqueeze(-1) + self.y_mean.unsqueeze(-1)
+
     def new_point_noise(self, Y_std: Tensor, noiseless: bool) -> Tensor:
         """(P, k) noise of k added points: the floor if ``noiseless`` (a believed fantasy), else ``noise``."""
         if noiseless:

@@ -179,8 +179,7 @@ class ExactGP(StationaryGP):
     def posterior_mean(self, X: Tensor) -> Tensor:
         """(..., P, q) posterior mean at ``X`` (..., P, q, d), in Y units, at O(n) a point
         where `posterior` costs O(n^2) (the `gpbo.models.protocol.MeanOnly` capability)."""
-        mean = per_problem_matmul(self.kernel(X, self.X_train), self.alpha.unsqueeze(-1)).squeeze(-1)  # (..., P, q)
-        return mean * self.y_std.unsqueeze(-1) + self.y_mean.unsqueeze(-1)
+        return self.in_y_units(self._standardised_mean(self.kernel(X, self.X_train)))
 
     def standardised_moments(self, X: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Joint posterior at X (..., P, q, d) in standardised units, and its projection.
@@ -192,9 +191,12 @@ class ExactGP(StationaryGP):
         """
         k_star = self.kernel(X, self.X_train)  # (..., P, q, n)
         k_xx = self.kernel(X, X)  # (..., P, q, q)
-        mean = per_problem_matmul(k_star, self.alpha.unsqueeze(-1)).squeeze(-1)  # (..., P, q)
         v = per_problem_matmul(k_star, self.chol_inv.transpose(-1, -2))  # (..., P, q, n)
-        return mean, k_xx - v @ v.transpose(-1, -2), v
+        return self._standardised_mean(k_star), k_xx - v @ v.transpose(-1, -2), v
+
+    def _standardised_mean(self, k_star: Tensor) -> Tensor:
+        """(..., P, q) standardised posterior mean from ``k(X, X_train)`` (..., P, q, n)."""
+        return per_problem_matmul(k_star, self.alpha.unsqueeze(-1)).squeeze(-1)
 
     def cross_posterior(self, X_b: Tensor) -> ExactCross:
         """The posterior at new points jointly with the baseline X_b (P, nb, d), its

@@ -210,8 +210,7 @@ class SVGP(StationaryGP):
         where `posterior` costs O(M^2) (the `gpbo.models.protocol.MeanOnly` capability)."""
         if self.extra_X.shape[-2]:
             return self.posterior(X).mean
-        mean = (self.kernel(X, self.inducing_points) @ self.alpha.unsqueeze(-1)).squeeze(-1)  # (..., P, q)
-        return mean * self.y_std.unsqueeze(-1) + self.y_mean.unsqueeze(-1)
+        return self.in_y_units((self.kernel(X, self.inducing_points) @ self.alpha.unsqueeze(-1)).squeeze(-1))
 
     def condition(self, X: Tensor, Y: Tensor, *, noiseless: bool = False) -> SVGP:
         """Add observations (P, k, d), (P, k) in Y units, keeping everything else.
