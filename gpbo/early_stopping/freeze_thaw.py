@@ -44,7 +44,7 @@ from gpbo.models.kernel import kernel_matrix
 from gpbo.models.marginal import GPPriors
 from gpbo.optim.lbfgsb import minimize_lbfgsb
 
-__all__ = ["MIN_TAU", "CurveData", "FreezeThaw", "curve_blocks", "fit_theta", "n_theta"]
+__all__ = ["MIN_TAU", "CurveData", "FreezeThaw", "curve_blocks", "fit_theta", "n_theta", "predict_from_blocks"]
 
 _C0, _S_A = 1.0, 4.0  # prior variances of the constant mean and of the trend coefficient (standardised)
 _JITTER = 1e-6
@@ -236,6 +236,34 @@ def fit_theta(data: CurveData, *, max_iter: int = _MAX_ITER) -> Tensor:
     return result.x[0]
 
 
+def predict_from_blocks(theta: Tensor, X: Tensor, G: Tensor) -> tuple[Tensor, Tensor]:
+    """Standardised posterior mean and std (..., N) of each trial's latent value at ``τ = 1``.
+
+    Args:
+        theta: (D,); X: (N, d); G: (..., N, 4, 4) the trials' factors of
+            :func:`curve_blocks` at ``theta``, with any leading batch dims
+            (one conditioning set each, sharing X).
+
+    Raises:
+        FitError: if a covariance cannot be factored.
+    """
+    p = _global(theta, X, G)
+    if not bool(p.ok.all()):
+        raise FitError("the freeze-thaw curve model's covariance is not positive definite")
+    N, d = X.shape
+    s_g, alpha, beta = (v.reshape(()) for v in itemgetter(2, 4, 5)(_unpack(theta, d)))
+    S = torch.linalg.solve_triangular(p.LB, p.Lz.transpose(-1, -2), upper=False)  # (..., N+1, N+1) LB^-1 Lz^T
+    cov_z = S.transpose(-1, -2) @ S  # (..., N+1, N+1) posterior covariance of z
+    mean_z = (cov_z @ p.c.unsqueeze(-1)).squeeze(-1)  # (..., N+1)
+    coef_f = 1.0 - G[..., 0, 3]  # (..., N) weight of f_n in the prediction
+    coef_a = -G[..., 1, 3]  # (..., N) weight of a
+    mean = coef_f * mean_z[..., :N] + coef_a * mean_z[..., N:] + G[..., 2, 3]
+    v_end = s_g * _decay(torch.tensor(2.0, dtype=theta.dtype), alpha, beta)  # prior var of g_n(1)
+    var = (coef_f.pow(2) * cov_z.diagonal(dim1=-2, dim2=-1)[..., :N] + 2 * coef_f * coef_a * cov_z[..., :N, N]
+           + coef_a.pow(2) * cov_z[..., N, N:] + (v_end - G[..., 3, 3]))
+    return mean, var.clamp_min(1e-12).sqrt()
+
+
 @dataclass(frozen=True)
 class FreezeThaw:
     """The posterior of each trial's value at ``max_step`` under fixed hyperparameters.
@@ -268,20 +296,5 @@ class FreezeThaw:
             FitError: if the covariance cannot be factored.
         """
         with torch.no_grad():
-            p = _global(theta, X, G)
-            if not bool(p.ok):
-                raise FitError("the freeze-thaw curve model's covariance is not positive definite")
-            N = X.shape[0]
-            d = X.shape[1]
-            s_g, alpha, beta = (v.reshape(()) for v in itemgetter(2, 4, 5)(_unpack(theta, d)))
-            S = torch.linalg.solve_triangular(p.LB, p.Lz.transpose(-1, -2), upper=False)  # LB^-1 Lz^T
-            cov_z = S.transpose(-1, -2) @ S  # (N+1, N+1) posterior covariance of z
-            mean_z = cov_z @ p.c
-            coef_f = 1.0 - G[:, 0, 3]  # (N,) weight of f_n in the prediction
-            coef_a = -G[:, 1, 3]  # weight of a
-            mean = coef_f * mean_z[:N] + coef_a * mean_z[N] + G[:, 2, 3]
-            v_end = s_g * _decay(torch.tensor(2.0, dtype=theta.dtype), alpha, beta)  # prior var of g_n(1)
-            var = (coef_f.pow(2) * cov_z.diagonal()[:N] + 2 * coef_f * coef_a * cov_z[:N, N]
-                   + coef_a.pow(2) * cov_z[N, N] + (v_end - G[:, 3, 3]))
-            std = var.clamp_min(1e-12).sqrt()
+            mean, std = predict_from_blocks(theta, X, G)
         return cls(mean * y_std + y_mean, std * y_std)

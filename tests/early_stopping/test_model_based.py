@@ -147,7 +147,7 @@ def test_no_reports() -> None:
 @pytest.mark.parametrize(("option", "value"), [
     ("p_stop", 0.0), ("p_stop", 0.7), ("p_stop", "0.1"), ("min_fraction", -0.1), ("min_fraction", float("nan")),
     ("min_complete", 0), ("min_complete", 2.5), ("max_fit_trials", 1), ("max_fit_steps", True), ("max_steps", 1),
-    ("rerun_tol", -1e-3), ("rerun_tol", float("inf")),
+    ("rerun_tol", -1e-3), ("rerun_tol", float("inf")), ("recalibrate", 1), ("recalibrate", "yes"),
 ])
 def test_bad_options(option: str, value: object) -> None:
     with pytest.raises(InvalidArgumentError, match=option):
@@ -174,3 +174,28 @@ def test_the_fit_uses_complete_trials_not_the_ones_the_rule_cut_short() -> None:
     few = Curves(curves.X[4:], curves.steps[4:], curves.values[4:], torch.zeros(4, dtype=torch.bool),
                  torch.tensor([False, False, True, True]), curves.max_step)  # 2 complete < min_complete = 3
     assert _fit_rows(ModelBasedRule(), few) == (0, 1, 2, 3)  # every finished trial
+
+
+def _late_learners(seed: int, n: int = 20, k_run: int = 8) -> tuple[Curves, torch.Tensor]:
+    """Sigmoid curves whose rise starts at a config-dependent step (2 to 30); the last trial rises late, to a high end."""
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.rand(n + 1, 3, generator=gen, dtype=torch.float64)
+    X[n] = torch.tensor([0.98, 0.9, 0.5], dtype=torch.float64)
+    top, start = 0.7 + 0.25 * X[:, 0], 2 + 28 * X[:, 1]  # (n+1,) each
+    steps, values = [], []
+    for i in range(n + 1):
+        t = torch.arange(1, (MAX_STEP if i < n else k_run) + 1, dtype=torch.float64)
+        values.append(0.3 + (top[i] - 0.3) * torch.sigmoid((t - start[i]) / 3)
+                      + NOISE * torch.randn(len(t), generator=gen, dtype=torch.float64))
+        steps.append(t)
+    final = 0.3 + (top - 0.3) * torch.sigmoid((MAX_STEP - start) / 3)
+    curves = Curves(X, tuple(steps), tuple(values), torch.arange(n + 1) == n, torch.zeros(n + 1, dtype=torch.bool),
+                    float(MAX_STEP))
+    return curves, final
+
+
+def test_recalibration_keeps_a_late_learner_the_confident_model_stops() -> None:
+    curves, final = _late_learners(seed=2)
+    assert final[-1] > final[:-1].max()  # it would win
+    assert ModelBasedRule(recalibrate=False).should_stop(curves, 20)
+    assert not ModelBasedRule().should_stop(curves, 20)
