@@ -211,3 +211,12 @@ def test_gpbo_early_stopping_end_to_end():
     for method in mf_methods.ES_RULES:
         jobs = simulate(p.trajectory, mf_methods.make(method, p, 0), max_step=52, n_workers=4, step_budget=3 * 52)
         assert sum(len(j.steps) for j in jobs) == 156
+
+
+def test_es_calibration_measures_both_scales_at_each_step():
+    from benchmarks import es_calibration
+
+    res = es_calibration.measure("3945", seed=0)
+    assert sorted(res) == list(es_calibration.STEPS)
+    for k_true, k_backtest in res.values():
+        assert math.isfinite(k_true) and math.isfinite(k_backtest) and k_true >= 1.0 and k_backtest >= 1.0
