@@ -261,10 +261,11 @@ class ModelBasedRule:
 
     def _scale(self, curves: Curves, step: float) -> float:
         """The std scale at ``step`` backtested on the complete trials of the fit set (cached per fit and step)."""
-        rows = tuple(j for j in _fit_rows(self, curves) if _final(curves, j) is not None)
+        fit_rows = _fit_rows(self, curves)
+        rows = tuple(j for j in fit_rows if _final(curves, j) is not None)
         if len(rows) < 3:
             return 1.0
-        fit_key, theta, y_mean, y_std = self._fit(curves, _fit_rows(self, curves))
+        fit_key, theta, y_mean, y_std = self._fit(curves, fit_rows)
         table: dict[float, float] = self._cache.get("scale" + fit_key, {})
         if step not in table:
             steps, values = self._pick(curves, rows, self.max_steps)
