@@ -148,6 +148,7 @@ def test_no_reports() -> None:
     ("p_stop", 0.0), ("p_stop", 0.7), ("p_stop", "0.1"), ("min_fraction", -0.1), ("min_fraction", float("nan")),
     ("min_complete", 0), ("min_complete", 2.5), ("max_fit_trials", 1), ("max_fit_steps", True), ("max_steps", 1),
     ("rerun_tol", -1e-3), ("rerun_tol", float("inf")), ("recalibrate", 1), ("recalibrate", "yes"),
+    ("min_complete_share", -0.1), ("min_complete_share", 1.5),
 ])
 def test_bad_options(option: str, value: object) -> None:
     with pytest.raises(InvalidArgumentError, match=option):
@@ -199,3 +200,15 @@ def test_recalibration_keeps_a_late_learner_the_confident_model_stops() -> None:
     assert final[-1] > final[:-1].max()  # it would win
     assert ModelBasedRule(recalibrate=False).should_stop(curves, 20)
     assert not ModelBasedRule().should_stop(curves, 20)
+
+
+def test_never_stops_while_too_few_trials_are_complete() -> None:
+    bad = torch.tensor([[0.95, 0.95, 0.5]], dtype=torch.float64)
+    # 12 complete trials and 1 running bad one, then 96 trials stopped at 8 steps: 12 / 109 < 1/9 complete
+    others = torch.rand(96, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    curves, _ = _study(12, [8] * 97, X_partial=torch.cat([bad, others]))
+    running = torch.arange(curves.n_trials) == 12
+    stopped = torch.arange(curves.n_trials) > 12
+    many_stopped = Curves(curves.X, curves.steps, curves.values, running, stopped, curves.max_step)
+    assert ModelBasedRule(min_complete_share=0.0).should_stop(many_stopped, 12)
+    assert not ModelBasedRule().should_stop(many_stopped, 12)
