@@ -42,7 +42,7 @@ from gpbo.models.warping import warp_outcomes
 from gpbo.optimizer import Optimizer
 from gpbo.outcomes import Outcomes
 from gpbo.plot_curves import best_vs_steps, learning_curves  # noqa: F401 (re-exported: gpbo.plot.learning_curves, ...)
-from gpbo.plot_pareto import _source, hypervolume, pareto_front  # noqa: F401 (re-exported: gpbo.plot.pareto_front, ...)
+from gpbo.plot_pareto import hypervolume, pareto_front, study_source  # noqa: F401 (re-exported: gpbo.plot.pareto_front, ...)
 from gpbo.settings import Settings
 from gpbo.space import Categorical, Integer, Real, Space
 from gpbo.storage import StudyHistory
@@ -104,7 +104,7 @@ def _unpack(study: Any) -> _Study:
     and the settings lose their engine outcomes (the surrogate
     fits the objective alone); a study with several objectives is refused.
     """
-    study = _source(study)
+    study = study_source(study)
     metrics = study.metrics
     if metrics.n_objectives > 1:
         raise InvalidArgumentError(

@@ -25,12 +25,12 @@ from gpbo.trial import Trial, TrialState
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["hypervolume", "pareto_front"]
+__all__ = ["hypervolume", "pareto_front", "study_source"]
 
 Study = Optimizer | MinimizeResult | StudyHistory
 
 
-def _source(study: Any) -> Optimizer | StudyHistory:
+def study_source(study: Any) -> Optimizer | StudyHistory:
     """The Optimizer or StudyHistory behind what a plot was given (a MinimizeResult's optimizer)."""
     if isinstance(study, MinimizeResult):
         study = study.optimizer
@@ -42,7 +42,7 @@ def _source(study: Any) -> Optimizer | StudyHistory:
 
 
 def _unpack(study: Any) -> tuple[Metrics, list[Trial]]:
-    study = _source(study)
+    study = study_source(study)
     return study.metrics, study.trials
 
 
