@@ -26,15 +26,11 @@ import torch
 
 from benchmarks import lcbench
 from benchmarks.problems import Problem
-from gpbo.early_stopping.calibration import upper_tail_scale
+from gpbo.early_stopping.calibration import tail_scale, upper_tail_scale
 from gpbo.early_stopping.freeze_thaw import CurveData, FreezeThaw, fit_theta
 
 N_FIT, N_HELD = 20, 40
 STEPS = (6, 10, 20)
-
-
-def _k(z: torch.Tensor) -> float:
-    return max(1.0, math.sqrt(2.0 * float(z.clamp_min(0.0).pow(2).mean())))
 
 
 def measure(task: str, seed: int) -> dict[int, tuple[float, float]]:
@@ -56,7 +52,7 @@ def measure(task: str, seed: int) -> dict[int, tuple[float, float]]:
                             (fit.y_mean, fit.y_std))
         post = FreezeThaw.condition(theta, cut)
         z = (y_all[N_FIT:, -1] - post.mean[N_FIT:]) / post.std[N_FIT:]
-        out[t] = (_k(z), upper_tail_scale(theta, whole.X, whole.tau, whole.y, whole.mask, t / lcbench.EPOCHS))
+        out[t] = (tail_scale(z), upper_tail_scale(theta, whole.X, whole.tau, whole.y, whole.mask, t / lcbench.EPOCHS))
     return out
 
 

@@ -32,7 +32,12 @@ from torch import Tensor
 from gpbo.early_stopping.freeze_thaw import curve_blocks, predict_from_blocks
 from gpbo.errors import FitError
 
-__all__ = ["upper_tail_scale"]
+__all__ = ["tail_scale", "upper_tail_scale"]
+
+
+def tail_scale(z: Tensor) -> float:
+    """``max(1, sqrt(2 mean max(z, 0)²))`` of standardised errors z (n,): 1 for a calibrated Gaussian."""
+    return max(1.0, math.sqrt(2.0 * float(z.clamp_min(0.0).pow(2).mean())))
 
 
 def upper_tail_scale(theta: Tensor, X: Tensor, tau: Tensor, y: Tensor, mask: Tensor, fraction: float) -> float:
@@ -67,4 +72,4 @@ def upper_tail_scale(theta: Tensor, X: Tensor, tau: Tensor, y: Tensor, mask: Ten
         mean, std = predict_from_blocks(theta, X, G)  # (n, n)
         last = mask.to(torch.int64).cumsum(-1).argmax(-1)  # (n,) index of each trial's last real report
         z = (y[rows, last] - mean.diagonal()) / std.diagonal()  # (n,)
-    return max(1.0, math.sqrt(2.0 * float(z.clamp_min(0.0).pow(2).mean())))
+    return tail_scale(z)
