@@ -199,7 +199,7 @@ def _ascend(
         neg_fn, z0, torch.zeros_like(z0), (1.0 / s).expand_as(z0),
         fixed=fixed, max_iter=max_iter, pgtol=_PGTOL, ftol=_FTOL,
         check_every=10 if accelerator_path else None, unit_first=False if accelerator_path else None,
-        value_and_grad=None if fused is None else neg_value_and_grad,
+        value_and_grad=None if fused is None else neg_value_and_grad, pack_rows=not accelerator_path,
     )
     return (result.x * s).clamp(0.0, 1.0).view(shape)
 

@@ -411,6 +411,53 @@ def test_closed_form_value_and_grad_gives_the_autograd_result():
 
 
 
+def _restarts(R: int = 6, seed: int = 5) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Problems per column (C = 8) and R random starts of each, x0 (R, C, D)."""
+    prm = _problem_set(n_per_family=2, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    lo, hi = prm["lower"].clamp(min=-2.0), prm["upper"].clamp(max=2.0)
+    return prm, lo + (hi - lo) * torch.rand(R, *lo.shape, generator=g, dtype=F64)
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["autograd", "value_and_grad"])
+def test_packed_rows_give_the_unpacked_result_with_fewer_evaluations(fused):
+    prm, x0 = _restarts()
+    fun = _family_fun(prm)  # the parameters broadcast over any number of rows, as an acquisition's do
+    rows: list[int] = []
+
+    def counted(x):
+        rows.append(x.shape[0])
+        return fun(x)
+
+    def value_and_grad(x):
+        with torch.enable_grad():
+            xr = x.detach().requires_grad_(True)
+            f = counted(xr)
+            (g,) = torch.autograd.grad(f.sum(), xr)
+        return f.detach(), g
+
+    kw = dict(value_and_grad=value_and_grad) if fused else {}
+    plain = minimize_lbfgsb(counted, x0, prm["lower"], prm["upper"], **kw)
+    plain_rows, rows[:] = list(rows), []
+    packed = minimize_lbfgsb(counted, x0, prm["lower"], prm["upper"], pack_rows=True, **kw)
+    torch.testing.assert_close(packed.x, plain.x, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(packed.f, plain.f, rtol=1e-10, atol=1e-12)
+    assert torch.equal(packed.n_iter, plain.n_iter) and torch.equal(packed.converged, plain.converged)
+    assert len(rows) == len(plain_rows) and set(plain_rows) == {x0.shape[0]}
+    # a call holds the largest number of unfinished restarts of any column: one at the end
+    assert min(rows) == 1 and sum(rows) < 0.9 * sum(plain_rows)
+
+
+def test_packed_rows_are_ignored_on_the_accelerator_path_and_without_a_batch():
+    prm, x0 = _restarts(R=3)
+    fun = _family_fun(prm)
+    batched = minimize_lbfgsb(fun, x0, prm["lower"], prm["upper"], unit_first=False)
+    packed = minimize_lbfgsb(fun, x0, prm["lower"], prm["upper"], unit_first=False, pack_rows=True)
+    torch.testing.assert_close(packed.x, batched.x, rtol=0, atol=0)
+    one = minimize_lbfgsb(lambda x: (x - 0.3).square().sum(-1), torch.zeros(2, dtype=F64), -1.0, 1.0, pack_rows=True)
+    torch.testing.assert_close(one.x, torch.full((2,), 0.3, dtype=F64))
+
+
 @pytest.mark.parametrize("batch", [(3,), (5, 4)])
 def test_two_loop_recursion_equals_the_compact_representation(batch):
     g = torch.Generator().manual_seed(3)
