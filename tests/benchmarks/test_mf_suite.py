@@ -220,3 +220,12 @@ def test_es_calibration_measures_both_scales_at_each_step():
     assert sorted(res) == list(es_calibration.STEPS)
     for k_true, k_backtest in res.values():
         assert math.isfinite(k_true) and math.isfinite(k_backtest) and k_true >= 1.0 and k_backtest >= 1.0
+
+
+def test_median_curves_speedup_when_per_seed_matches_fail():
+    ones = [{"trace": [[52, 10.0, v]], "time": 200.0} for v in (2.0, 3.0, 4.0)]  # median final 3.0
+    fours = [{"trace": [[52, t, v]], "time": 50.0} for t, v in ((10.0, 2.5), (30.0, 3.2), (40.0, 2.0))]
+    runs = {("m", "p", w, seed): r for seed in range(3) for w, r in ((1, ones[seed]), (4, fours[seed]))}
+    s = mf_report.speedups(runs)["p m W=4"]
+    assert s["ratio"] == math.inf  # seeds 0 and 1 never reach their own 1-worker final
+    assert s["curves"] == 40.0 / 200.0  # the median of 2.5, 3.2, 2.0 reaches 3.0 at t = 40
