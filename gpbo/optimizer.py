@@ -141,7 +141,7 @@ class Optimizer:
         self._stop_requested: set[int] = set()  # running trials that should_stop answered True for
         self._maximize = check_bool("maximize", maximize)
         self._metrics = Metrics(objectives, constraints, maximize=self._maximize)
-        self._settings = _with_outcomes(as_settings(settings), self._metrics)
+        self._settings = _with_outcomes(settings, self._metrics)
         self._seed = secrets.randbits(32) if seed is None else check_int("seed", seed, 0, _MAX_SEED)
         self._device, self._dtype = self._settings.device, self._settings.dtype
         n_initial, d = self._settings.n_initial, self._space.dim
@@ -682,9 +682,17 @@ def _warm_theta(model: object, settings: Settings) -> Tensor | None:
     return theta if isinstance(settings.model, str) and isinstance(theta, Tensor) else None
 
 
-def _with_outcomes(settings: Settings, metrics: Metrics) -> Settings:
-    """``settings`` with the `Outcomes` of ``metrics`` (unchanged for a plain study)."""
+def _with_outcomes(given: Settings | Mapping[str, Any] | None, metrics: Metrics) -> Settings:
+    """The settings ``given`` with the `Outcomes` of ``metrics`` (unchanged for a plain study).
+
+    A dict of fields is validated with those outcomes, so that it may name an
+    acquisition that only they can serve (``{"acquisition": "qlog_parego"}``
+    for a study with ``objectives=``).
+    """
     outcomes = metrics.outcomes()
+    if isinstance(given, Mapping) and "outcomes" not in given:
+        given = {**given, "outcomes": outcomes}
+    settings = as_settings(given)
     if settings.outcomes == outcomes:
         return settings
     if settings.outcomes != Outcomes():

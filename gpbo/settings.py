@@ -64,8 +64,10 @@ class Settings:
             objective: ``"log_aei_ucb"`` (augmented EI and UCB taking turns,
             see `gpbo.acquisition.portfolio`); one objective and constraints:
             LogEI and UCB taking turns plus the log probability of
-            feasibility; 2-4 objectives: ``"qlog_nehvi"``; 5 or more:
-            ``"qlog_parego"``. A name that cannot serve ``outcomes`` (e.g.
+            feasibility; 2-4 objectives: ``"qlog_nehvi"``, and with
+            constraints qLogNEHVI with a qLogNParEGO turn every third point
+            (`gpbo.acquisition.constrained_multi_objective_default`); 5 or
+            more: ``"qlog_parego"``. A name that cannot serve ``outcomes`` (e.g.
             ``"log_ei"`` for 2 objectives) is refused here.
         model: Surrogate: ``"auto"`` (exact GP up to
             ``gpbo.models.select.SVGP_THRESHOLD`` observations, SVGP above),

@@ -61,6 +61,9 @@ def test_warp_keeps_feasibility_and_maps_the_reference_point():
 def test_settings_resolve_and_refuse():
     assert isinstance(gpbo.acquisition.resolve("auto", Outcomes(2, 0)), gpbo.acquisition.qLogNEHVI)
     assert isinstance(gpbo.acquisition.resolve("auto", Outcomes(5, 0)), gpbo.acquisition.qLogNParEGO)
+    mix = gpbo.acquisition.resolve("auto", Outcomes(2, 1))  # constraints: a qLogNParEGO turn every third point
+    assert [type(a).__name__ for a in mix.members] == ["qLogNEHVI", "qLogNEHVI", "qLogNParEGO"]
+    assert isinstance(gpbo.acquisition.resolve("auto", Outcomes(5, 1)), gpbo.acquisition.qLogNParEGO)
     assert isinstance(gpbo.acquisition.resolve("auto", Outcomes(1, 2)), gpbo.acquisition.Constrained)
     assert isinstance(gpbo.acquisition.resolve("qlog_nei", Outcomes(1, 1)), gpbo.acquisition.qLogNEIConstrained)
     with pytest.raises(InvalidArgumentError, match="'log_ei' is single-objective and cannot serve 2 objectives"):

@@ -220,6 +220,17 @@ def test_minimize_with_several_objectives(engine):
     assert engine.calls and engine.calls[0]["Y"].shape[-1] == 3
 
 
+@pytest.mark.parametrize("acquisition", ["qlog_nehvi", "qlog_parego", "qlog_nehvi_parego"])
+def test_a_settings_dict_may_name_a_multi_objective_acquisition(engine, acquisition):
+    # the dict is validated with the study's outcomes, not the single-objective default's
+    opt = Optimizer(BOX, objectives=OBJ, constraints=CON, seed=0, settings={"n_initial": 2, "acquisition": acquisition})
+    run(opt, 3)
+    assert opt.settings.acquisition == acquisition and opt.settings.outcomes == Outcomes(2, 1)
+    assert engine.calls[-1]["settings"].acquisition == acquisition
+    with pytest.raises(InvalidArgumentError, match="multi-objective and needs >= 2 objectives"):
+        Optimizer(BOX, settings={"acquisition": acquisition})  # a plain study still refuses it
+
+
 def test_minimize_single_objective_with_constraints(engine):
     res = gpbo.minimize(lambda p: {"loss": p["x"] ** 2, "memory_gb": 20 * p["y"]}, BOX, 5, seed=0,
                         objectives={"loss": "minimize"}, constraints=CON, settings={"n_initial": 4})

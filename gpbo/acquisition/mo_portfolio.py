@@ -6,7 +6,9 @@ time, so its points spread along the front, gaps and unexplored ends
 included. On C2-DTLZ2, whose feasible front has three disconnected pieces,
 qLogNEHVI alone never found one of the two end pieces in 8 of 16 runs (50
 evaluations); taking turns, in 2 of 16
-(docs/decisions/0045-multi-objective-portfolio.md).
+(docs/decisions/0045-multi-objective-portfolio.md). With constraints the
+engine's default is qLogNEHVI, qLogNEHVI, qLogNParEGO in turn
+(`gpbo.acquisition.constrained_multi_objective_default`, decision 0051).
 
 A `RoundRobin` whose member for a point is chosen by the number
 of points the context holds: the observed ones and the pending ones (the

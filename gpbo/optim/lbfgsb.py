@@ -135,6 +135,8 @@ def _evaluate_active(obj: _Objective, x: Tensor, f: Tensor, g: Tensor, active: T
     rows = int(active.sum(0).max())
     if rows == active.shape[0]:
         return _evaluate(obj, x)
+    if rows == 0:  # every element finished (possible between "all done" checks)
+        return f, g
     order = active.to(torch.int8).sort(dim=0, descending=True, stable=True).indices[:rows]  # (R', *C)
     index = order.unsqueeze(-1).expand(*order.shape, x.shape[-1])
     f_rows, g_rows = _evaluate(obj, x.gather(0, index))

@@ -448,12 +448,14 @@ def test_packed_rows_give_the_unpacked_result_with_fewer_evaluations(fused):
     assert min(rows) == 1 and sum(rows) < 0.9 * sum(plain_rows)
 
 
-def test_packed_rows_are_ignored_on_the_accelerator_path_and_without_a_batch():
+def test_packed_rows_on_the_accelerator_path_between_checks_and_without_a_batch():
     prm, x0 = _restarts(R=3)
     fun = _family_fun(prm)
     batched = minimize_lbfgsb(fun, x0, prm["lower"], prm["upper"], unit_first=False)
     packed = minimize_lbfgsb(fun, x0, prm["lower"], prm["upper"], unit_first=False, pack_rows=True)
     torch.testing.assert_close(packed.x, batched.x, rtol=0, atol=0)
+    sparse = minimize_lbfgsb(fun, x0, prm["lower"], prm["upper"], pack_rows=True, check_every=7)  # steps after all done
+    torch.testing.assert_close(sparse.x, minimize_lbfgsb(fun, x0, prm["lower"], prm["upper"], check_every=7).x)
     one = minimize_lbfgsb(lambda x: (x - 0.3).square().sum(-1), torch.zeros(2, dtype=F64), -1.0, 1.0, pack_rows=True)
     torch.testing.assert_close(one.x, torch.full((2,), 0.3, dtype=F64))
 
