@@ -206,10 +206,11 @@ def _line_search(
 
     With ``t0`` (``(*B,)``, the CPU mode) one step ``t0 * d`` is tried with its
     gradient, as SciPy tries the unit step first: one function call per
-    iteration, on the ``active (*B,)`` elements' rows only when given. Where it fails Armijo, :func:`_step` shrinks ``t0`` and the
-    element retries next iteration with the same direction, so backtracking
-    is spread over iterations instead of costing a batched call for every
-    element whenever one of them fails. Without ``t0`` (accelerators) all
+    iteration, on the ``active (*B,)`` elements' rows only when given. Where
+    it fails Armijo, :func:`_step` shrinks ``t0`` and the element retries
+    next iteration with the same direction, so backtracking is spread over
+    iterations instead of costing a batched call for every element whenever
+    one of them fails. Without ``t0`` (accelerators) all
     step sizes are tried in one batched call, with no host sync.
     """
     if t0 is None:
@@ -456,6 +457,7 @@ def minimize_lbfgsb(
         graph = not on_cpu and os.environ.get("GPBO_CUDA_GRAPHS", "1") != "0"
     graph = graph and not unit_first and isinstance(x0, Tensor) and x0.device.type == "cuda"
     _check_options(history=history, check_every=check_every, n_steps=n_steps, max_iter=max_iter)
+    pack_rows = pack_rows and unit_first and isinstance(x0, Tensor) and x0.dim() > 1
     obj = _Objective(fun, value_and_grad)
     with torch.no_grad():
         x, box, movable = _prepare(x0, lower, upper, fixed)
@@ -469,8 +471,7 @@ def minimize_lbfgsb(
         st = _State(x, f, g, S, S.clone(), valid, torch.ones_like(f), t0, n_iter, converged,
                     converged | ~torch.isfinite(f))
         st, graphed = iterate(
-            lambda s: _step(obj, s, box, movable, steps, pgtol, ftol, pack_rows and x.dim() > 1), st,
-            lambda s: s.done,
+            lambda s: _step(obj, s, box, movable, steps, pgtol, ftol, pack_rows), st, lambda s: s.done,
             max_iter=max_iter, check_every=check_every, graph=graph,
         )
     return LbfgsbResult(x=st.x, f=st.f, n_iter=st.n_iter, converged=st.converged, graphed=graphed)
