@@ -10,7 +10,8 @@ replays history (a resumed sweep).
   point), all seeds of a problem in one call per iteration
   (:func:`benchmarks.mo_sweep.run_gpbo_group`); the engine's default
   acquisition (qLogNEHVI for 2-4 objectives, with a qLogNParEGO turn every
-  third point under constraints; constrained LogEI-style for one).
+  third point under constraints; for one objective the single-objective
+  default plus the log probability of feasibility).
 - ``gpbo_mo_joint``: the same with ``Settings(q_batch="joint")``: the q
   points of a batch optimised together (the default until 2026-12-06,
   docs/decisions/0043-sequential-q-batches.md).

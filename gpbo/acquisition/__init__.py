@@ -99,9 +99,9 @@ def resolve(name_or_obj: str | Acquisition | Callable, outcomes: Outcomes) -> Ac
     """The acquisition to run for ``outcomes``: ``"auto"`` resolved, constraints wrapped in.
 
     - ``"auto"``: one objective: :data:`DEFAULT_ACQUISITION` (``"log_aei_ucb"``);
-      one objective and constraints: ``Constrained(RoundRobin((LogEI(), UCB())))``
-      (LogEI rather than augmented EI: its incumbent, the best feasible
-      observation, is what constrained EI needs); 2-4 objectives: qLogNEHVI;
+      one objective and constraints: the same wrapped in :class:`Constrained`
+      (augmented EI's incumbent then the effective best among the feasible
+      observations, docs/decisions/0052-constrained-augmented-ei.md); 2-4 objectives: qLogNEHVI;
       2-4 objectives and constraints: qLogNEHVI with a qLogNParEGO turn every
       third point (:func:`constrained_multi_objective_default`); 5 or more:
       qLogNParEGO.
@@ -117,7 +117,7 @@ def resolve(name_or_obj: str | Acquisition | Callable, outcomes: Outcomes) -> Ac
     m, k = outcomes.n_objectives, outcomes.n_constraints
     if isinstance(name_or_obj, str) and name_or_obj == AUTO:
         if m == 1:
-            return get(DEFAULT_ACQUISITION) if k == 0 else Constrained(RoundRobin((LogEI(), UCB())))
+            return get(DEFAULT_ACQUISITION) if k == 0 else Constrained(get(DEFAULT_ACQUISITION))
         if m > _MAX_NEHVI_OBJECTIVES:
             return qLogNParEGO()
         return qLogNEHVI() if k == 0 else constrained_multi_objective_default()

@@ -83,7 +83,9 @@ def effective_best(ctx: AcquisitionContext, c: float, *, chunk: int = EFFECTIVE_
     whose lower bound ``mean - c * sigma`` is highest (maximisation).
 
     With noise the best observation is biased upwards (the luckiest draw);
-    this incumbent is where the model is confident of a good value.
+    this incumbent is where the model is confident of a good value. Only the
+    observations in ``ctx.incumbents`` count (the feasible ones under
+    constraints), or all of a problem's where it marks none.
 
     With more than ``chunk`` observations and a model that gives its mean
     alone (`gpbo.models.protocol.MeanOnly`), the variance is computed only at
@@ -104,30 +106,43 @@ def effective_best(ctx: AcquisitionContext, c: float, *, chunk: int = EFFECTIVE_
     """
     with torch.no_grad():
         at_data = ctx.X.transpose(0, 1).unsqueeze(-2)  # (n, P, 1, d)
+        allowed = _incumbent_candidates(ctx)  # (n, P)
         if isinstance(ctx.model, MeanOnly) and at_data.shape[0] > chunk:
-            best = _effective_best_among_top_means(ctx, at_data, c, chunk)
+            best = _effective_best_among_top_means(ctx, at_data, allowed, c, chunk)
             if best is not None:
                 return best
-        return _effective_best_among(ctx, at_data, c, chunk)[0]
+        return _effective_best_among(ctx, at_data, allowed, c, chunk)[0]
 
 
-def _effective_best_among(ctx: AcquisitionContext, points: Tensor, c: float, chunk: int) -> tuple[Tensor, Tensor]:
-    """(P,) mean at the highest ``mean - c * sigma`` among ``points`` (k, P, 1, d), and (P,) that bound."""
+def _incumbent_candidates(ctx: AcquisitionContext) -> Tensor:
+    """(n, P) bool: ``ctx.incumbents`` transposed, every observation of a problem where it marks none."""
+    if ctx.incumbents is None:
+        return torch.ones(ctx.X.shape[1], ctx.X.shape[0], dtype=torch.bool, device=ctx.X.device)
+    mask = ctx.incumbents.transpose(0, 1)
+    return mask | ~mask.any(0, keepdim=True)
+
+
+def _effective_best_among(
+    ctx: AcquisitionContext, points: Tensor, allowed: Tensor, c: float, chunk: int
+) -> tuple[Tensor, Tensor]:
+    """(P,) mean at the highest ``mean - c * sigma`` among the allowed (k, P) of ``points`` (k, P, 1, d), and (P,) that bound."""
     moments = [mean_and_sigma(ctx, block, "effective_best") for block in points.split(chunk)]
     mean = torch.cat([m for m, _ in moments])  # (k, P)
-    lower = mean - c * torch.cat([s for _, s in moments])  # (k, P)
+    lower = (mean - c * torch.cat([s for _, s in moments])).masked_fill(~allowed, -torch.inf)  # (k, P)
     pick = lower.argmax(0, keepdim=True)  # (1, P)
     return mean.gather(0, pick).squeeze(0), lower.gather(0, pick).squeeze(0)
 
 
-def _effective_best_among_top_means(ctx: AcquisitionContext, at_data: Tensor, c: float, k: int) -> Tensor | None:
-    """The effective best among the k observed points (n, P, 1, d) of highest
-    mean, or None where a point outside them might have a higher lower bound."""
+def _effective_best_among_top_means(
+    ctx: AcquisitionContext, at_data: Tensor, allowed: Tensor, c: float, k: int
+) -> Tensor | None:
+    """The effective best among the k allowed observed points (n, P, 1, d) of
+    highest mean, or None where a point outside them might have a higher lower bound."""
     model: Any = ctx.model
     means = torch.cat([model.posterior_mean(block) for block in at_data.split(k)]).squeeze(-1)  # (n, P)
-    top_means, index = means.topk(k, dim=0)  # (k, P), descending
+    top_means, index = means.masked_fill(~allowed, -torch.inf).topk(k, dim=0)  # (k, P), descending
     points = at_data.gather(0, index[..., None, None].expand(-1, -1, *at_data.shape[-2:]))  # (k, P, 1, d)
-    best, bound = _effective_best_among(ctx, points, c, k)
+    best, bound = _effective_best_among(ctx, points, allowed.gather(0, index), c, k)
     return best if bool((bound > top_means[-1]).all()) else None
 
 

@@ -6,7 +6,8 @@ one independent GP each (`gpbo.models.multi_output.MultiOutputGP`).
 - :class:`Constrained` wraps a one-point acquisition (LogEI, UCB, the
   default portfolio, ...): ``value(x) = member(x) + sum_c log Phi(-mu_c(x) / sigma_c(x))``,
   the member seeing the objective's own GP and, as incumbent, the best
-  *feasible* observation (Gardner et al. 2014's constrained EI for LogEI).
+  *feasible* observation (Gardner et al. 2014's constrained EI for LogEI;
+  augmented EI's effective best is taken among the feasible observations).
   Where no observation is feasible yet, the value is the log probability of
   feasibility alone: the search first looks for the feasible region.
   For UCB the sum trades one nat of log feasibility for one unit of the
@@ -49,8 +50,14 @@ def log_probability_of_feasibility(model: object, X: Tensor, n_objectives: int) 
 
 
 def objective_context(ctx: AcquisitionContext) -> AcquisitionContext:
-    """The single-objective context of outcome 0: its own GP, Y (P, n), incumbent the best feasible observation."""
-    return dataclasses.replace(ctx, model=ctx.model.outcome(0), Y=ctx.Y[..., 0], outcomes=Outcomes(), ref_point=None)
+    """The single-objective context of outcome 0: its own GP, Y (P, n), incumbents the feasible observations.
+
+    ``best_f`` stays the best feasible observation, and ``incumbents`` limits
+    an effective best (`gpbo.acquisition.analytic.effective_best`) to the
+    feasible observations too.
+    """
+    return dataclasses.replace(ctx, model=ctx.model.outcome(0), Y=ctx.Y[..., 0], outcomes=Outcomes(),
+                               ref_point=None, incumbents=ctx.feasible)
 
 
 class Constrained:

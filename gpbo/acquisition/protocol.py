@@ -115,6 +115,11 @@ class AcquisitionContext:
         outcomes: the columns of Y (`gpbo.outcomes.Outcomes`); default one objective.
         ref_point: (P, n_objectives) hypervolume reference point in the
             units of Y, or None (single objective).
+        incumbents: (P, n) bool, the observations an incumbent may be taken
+            from (`gpbo.acquisition.analytic.effective_best`), or None for
+            all; the objective context of a constrained study
+            (`gpbo.acquisition.constrained.objective_context`) holds the
+            feasible ones.
 
     Raises:
         InvalidArgumentError: if the shapes do not fit together.
@@ -128,6 +133,7 @@ class AcquisitionContext:
     generator: torch.Generator
     outcomes: Outcomes = Outcomes()
     ref_point: Tensor | None = None
+    incumbents: Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.X.dim() != 3:
@@ -141,6 +147,10 @@ class AcquisitionContext:
         if tuple(self.best_f.shape) != (P,):
             raise InvalidArgumentError(
                 f"ctx.best_f must be (P,) = {(P,)}, got {tuple(self.best_f.shape)}"
+            )
+        if self.incumbents is not None and tuple(self.incumbents.shape) != (P, n):
+            raise InvalidArgumentError(
+                f"ctx.incumbents must be (P, n) = {(P, n)} or None, got {tuple(self.incumbents.shape)}"
             )
         pend = self.pending
         if pend is not None and (pend.dim() != 3 or pend.shape[0] != P or pend.shape[2] != d):

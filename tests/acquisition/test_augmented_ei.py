@@ -152,3 +152,29 @@ def test_posterior_mean_equals_posterior_dot_mean(kind: str) -> None:
     conditioned = model.condition(points[0, :, :1], torch.zeros(2, 1, dtype=torch.float64))
     torch.testing.assert_close(conditioned.posterior_mean(points), conditioned.posterior(points).mean,
                                rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["exact", "svgp"])
+def test_effective_best_among_incumbents_is_the_best_lower_bound_among_them(kind: str) -> None:
+    from gpbo.acquisition.protocol import AcquisitionContext
+
+    model, X, Y = _fitted(kind, 300, 0.3)
+    allowed = torch.rand(2, 300, generator=torch.Generator().manual_seed(3)) < 0.3  # (P, n)
+    allowed[1] = False  # problem 1 marks none: every observation counts
+    ctx = AcquisitionContext.from_data(model, X, Y)
+    masked = dataclasses.replace(ctx, incumbents=allowed)
+    best = effective_best(masked, 1.0, chunk=32)
+    mean, sigma = _moments(model, X.transpose(0, 1).unsqueeze(-2))  # (n, P)
+    lower = mean - sigma
+    i0 = np.flatnonzero(allowed[0].numpy())[np.argmax(lower[allowed[0].numpy(), 0])]
+    assert best[0].item() == pytest.approx(mean[i0, 0], rel=1e-10)
+    assert best[1].item() == pytest.approx(mean[np.argmax(lower[:, 1]), 1], rel=1e-10)
+    assert best[0].item() != pytest.approx(effective_best(ctx, 1.0)[0].item(), rel=1e-6)  # the mask matters here
+    everything = effective_best(dataclasses.replace(masked, model=_MeanHidden(model)), 1.0, chunk=32)
+    torch.testing.assert_close(best, everything, rtol=0, atol=0)
+
+
+def test_context_refuses_incumbents_of_another_shape(make_gp, make_ctx) -> None:
+    ctx = make_ctx(make_gp(P=2, n=8))
+    with pytest.raises(InvalidArgumentError, match=r"ctx.incumbents must be \(P, n\) = \(2, 8\) or None, got \(8, 2\)"):
+        dataclasses.replace(ctx, incumbents=torch.ones(8, 2, dtype=torch.bool))
