@@ -14,9 +14,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from torch import Tensor
+
 from gpbo.errors import InvalidArgumentError
 
-__all__ = ["Outcomes"]
+__all__ = ["Outcomes", "feasible"]
 
 
 @dataclass(frozen=True)
@@ -57,3 +59,11 @@ class Outcomes:
     def is_single(self) -> bool:
         """One objective and no constraint: today's single-objective engine."""
         return self.n_outcomes == 1
+
+
+def feasible(values: Tensor, n_objectives: int) -> Tensor:
+    """(..., O) outcome values, objectives first -> (...) bool: every constraint column ``<= 0``.
+
+    Without constraint columns every point is feasible.
+    """
+    return (values[..., n_objectives:] <= 0).all(-1)

@@ -43,6 +43,7 @@ from gpbo.acquisition.fat_softplus import log_fatplus
 from gpbo.acquisition.mo_sampling import MultiOutputSampler, chunked, log_feasibility, prune_pareto_baseline
 from gpbo.acquisition.protocol import AcquisitionContext, AcquisitionFn, draw_seed
 from gpbo.errors import InvalidArgumentError
+from gpbo.outcomes import feasible
 
 __all__ = ["qLogNEHVI", "box_bounds", "log_hvi"]
 
@@ -152,8 +153,8 @@ class qLogNEHVI:
             if q not in boxes:
                 f_b = sampler.get(q)[2]  # (S, P, nb, O)
                 S, P, nb, _ = f_b.shape
-                feasible = (f_b[..., m:] <= 0).all(-1)  # (S, P, nb)
-                lower, upper = box_bounds((f_b[..., :m] - ref.unsqueeze(-2)).reshape(S * P, nb, m), feasible.reshape(S * P, nb))
+                ok = feasible(f_b, m)  # (S, P, nb)
+                lower, upper = box_bounds((f_b[..., :m] - ref.unsqueeze(-2)).reshape(S * P, nb, m), ok.reshape(S * P, nb))
                 boxes[q] = (lower.view(S, P, *lower.shape[-2:]), upper.view(S, P, *upper.shape[-2:]))
             return boxes[q]
 

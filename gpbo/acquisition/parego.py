@@ -32,6 +32,7 @@ from gpbo.acquisition.monte_carlo import prune_baseline
 from gpbo.acquisition.nehvi import _check_positive, _check_sizes
 from gpbo.acquisition.protocol import AcquisitionContext, AcquisitionFn, draw_seed
 from gpbo.errors import InvalidArgumentError
+from gpbo.outcomes import feasible
 
 __all__ = ["qLogNParEGO", "log_noisy_ei", "best_feasible", "NoisyScalarEI"]
 
@@ -103,7 +104,7 @@ class NoisyScalarEI:
         def incumbent(q: int) -> Tensor:
             if q not in incumbents:
                 f_b = sampler.get(q)[2]  # (S, P, nb, O)
-                incumbents[q] = best_feasible(scalar(f_b[..., :m]), (f_b[..., m:] <= 0).all(-1))
+                incumbents[q] = best_feasible(scalar(f_b[..., :m]), feasible(f_b, m))
             return incumbents[q]
 
         def value(X: Tensor, num_samples: int | None) -> Tensor:

@@ -60,7 +60,7 @@ from torch import Tensor
 
 from gpbo.errors import InvalidArgumentError
 from gpbo.models.protocol import Surrogate
-from gpbo.outcomes import Outcomes
+from gpbo.outcomes import Outcomes, feasible
 
 __all__ = [
     "AcquisitionContext",
@@ -185,9 +185,9 @@ class AcquisitionContext:
             best_f = Y.max(-1).values
         else:
             first = Y[..., 0]  # (P, n)
-            feasible = (Y[..., outcomes.n_objectives:] <= 0).all(-1)  # (P, n)
-            best_feasible = torch.where(feasible, first, torch.full_like(first, -torch.inf)).amax(-1)
-            best_f = torch.where(feasible.any(-1), best_feasible, first.amin(-1))
+            ok = feasible(Y, outcomes.n_objectives)  # (P, n)
+            best_feasible = torch.where(ok, first, torch.full_like(first, -torch.inf)).amax(-1)
+            best_f = torch.where(ok.any(-1), best_feasible, first.amin(-1))
         return cls(model=model, X=X, Y=Y, best_f=best_f, pending=pending, generator=generator,
                    outcomes=outcomes, ref_point=ref_point)
 
@@ -196,7 +196,7 @@ class AcquisitionContext:
         """(P, n) bool: the observations that meet every constraint (all True without constraints)."""
         if self.outcomes.is_single:
             return torch.ones_like(self.Y, dtype=torch.bool)
-        return (self.Y[..., self.outcomes.n_objectives:] <= 0).all(-1)
+        return feasible(self.Y, self.outcomes.n_objectives)
 
 
 @runtime_checkable
