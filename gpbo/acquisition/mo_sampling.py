@@ -27,6 +27,7 @@ from torch import Tensor
 
 from gpbo.acquisition.monte_carlo import normal_base_samples
 from gpbo.acquisition.protocol import AcquisitionFn, with_screen
+from gpbo.acquisition.short_sum import sum_last
 from gpbo.errors import InvalidArgumentError
 from gpbo.models.cross import cross_posterior_of
 from gpbo.models.per_problem import per_problem_matmul
@@ -113,7 +114,7 @@ class MultiOutputSampler:
 
 def log_feasibility(constraints: Tensor, eta: float) -> Tensor:
     """Smooth log indicator of ``constraints (..., k) <= 0``, summed over k: (...)."""
-    return log_fatmoid(-constraints / eta).sum(-1)
+    return sum_last(log_fatmoid(-constraints / eta))
 
 
 def prune_pareto_baseline(

@@ -31,6 +31,7 @@ from gpbo.acquisition.mo_sampling import MultiOutputSampler, chunked, log_feasib
 from gpbo.acquisition.monte_carlo import prune_baseline
 from gpbo.acquisition.nehvi import _check_positive, _check_sizes
 from gpbo.acquisition.protocol import AcquisitionContext, AcquisitionFn, draw_seed
+from gpbo.acquisition.short_sum import sum_last
 from gpbo.errors import InvalidArgumentError
 from gpbo.outcomes import feasible
 
@@ -165,6 +166,6 @@ class qLogNParEGO(NoisyScalarEI):
 
         def chebyshev(Y: Tensor) -> Tensor:  # (..., P, r, m) -> (..., P, r)
             gap = w * (hi.unsqueeze(-2) - Y) / span.unsqueeze(-2)  # weighted distance to the ideal point
-            return -(gap.amax(-1) + alpha * gap.sum(-1))
+            return -(gap.amax(-1) + alpha * sum_last(gap))
 
         return chebyshev

@@ -12,6 +12,9 @@ from botorch.acquisition.objective import GenericMCObjective
 from botorch.models.model import Model
 from botorch.posteriors import GPyTorchPosterior
 from botorch.sampling import SobolQMCNormalSampler
+from botorch.utils.multi_objective.box_decompositions.non_dominated import FastNondominatedPartitioning
+from botorch.utils.multi_objective.box_decompositions.utils import _pad_batch_pareto_frontier
+from botorch.utils.multi_objective.pareto import is_non_dominated
 from botorch.utils.probability.utils import log_ndtr
 from gpytorch.distributions import MultitaskMultivariateNormal, MultivariateNormal
 from linear_operator import to_linear_operator
@@ -29,6 +32,7 @@ from gpbo.acquisition import (
 )
 from gpbo.acquisition.analytic import _LogH
 from gpbo.acquisition.mo_sampling import SCREEN_SAMPLES
+from gpbo.acquisition.nehvi import _front_mask_2d, box_bounds
 from gpbo.acquisition.protocol import screening
 from gpbo.dims import DimSpec
 from gpbo.engine import _fit_outcomes
@@ -195,6 +199,31 @@ def test_qlognehvi_matches_botorch_on_the_same_posterior():
     )(cand)
     assert bool(ours.isfinite().all())
     _assert_close_log(ours, theirs)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_two_objective_boxes_equal_botorchs_batched_partitioning(seed):
+    """`box_bounds` pads its fronts itself; the boxes are BoTorch's, the same cells in the same order."""
+    g = torch.Generator().manual_seed(seed)
+    B, n = 40, 9
+    Y = torch.randn(B, n, 2, generator=g, dtype=torch.float64)
+    Y[::7] = -Y[::7].abs()  # fronts left empty: nothing above the origin
+    Y[1, 3] = Y[1, 5]  # duplicated points, on and off the front
+    Y[2, :4] = Y[2, 4]
+    feasible = torch.rand(B, n, generator=g) < 0.8
+    feasible[3] = False  # nothing feasible
+    lower, upper = box_bounds(Y, feasible)
+    ref = torch.zeros(2, dtype=torch.float64)
+    padded = _pad_batch_pareto_frontier(Y=Y, ref_point=ref.expand(B, 2), feasibility_mask=feasible)
+    expected = FastNondominatedPartitioning(ref_point=ref, Y=padded).get_hypercell_bounds()
+    torch.testing.assert_close(lower, expected[0], rtol=0, atol=0)
+    torch.testing.assert_close(upper, expected[1], rtol=0, atol=0)
+
+
+def test_two_objective_front_mask_is_botorchs_deduplicated_one():
+    g = torch.Generator().manual_seed(4)
+    Y = torch.randint(0, 4, (200, 12, 2), generator=g).to(torch.float64)  # many ties and duplicates
+    assert torch.equal(_front_mask_2d(Y), is_non_dominated(Y, deduplicate=True))
 
 
 def test_constrained_qlognei_matches_botorch_on_the_same_posterior():
