@@ -39,7 +39,7 @@ __all__ = ["SCREEN_SAMPLES", "MultiOutputSampler", "log_feasibility", "prune_par
 
 _PRUNE_SAMPLES = 32  # samples that rank baseline points by their chance of being Pareto-optimal
 _CHUNK = 64  # leading batch elements per call when no gradient is needed (raw-sample scoring)
-SCREEN_SAMPLES = 32  # base samples of the estimate that ranks the raw samples (`chunked`)
+SCREEN_SAMPLES = 16  # base samples of the estimate that ranks the raw samples (`chunked`)
 
 
 class MultiOutputSampler:
@@ -152,10 +152,10 @@ def chunked(fn: Callable[[Tensor, int | None], Tensor]) -> AcquisitionFn:
 
     ``fn(X, k)`` is a Monte-Carlo acquisition on its first ``k`` base samples
     (None: all S). The screen ranks the search's raw samples
-    (`gpbo.acquisition.protocol.screening`): a quarter of the default S=128
-    picks the starting points of the ascent about as well, at a quarter of the
-    cost, which was a third of a qLogNEHVI suggestion (n = 100, d = 6;
-    docs/decisions/0044-screened-raw-samples-and-fused-fatplus.md).
+    (`gpbo.acquisition.protocol.screening`): an eighth of the default S=128
+    picks starting points from which the ascent finds the same maxima, at an
+    eighth of the cost (docs/decisions/0044-screened-raw-samples-and-fused-fatplus.md
+    chose a quarter; docs/decisions/0053-short-sums-and-2d-boxes.md, an eighth).
     Both are evaluated on X (B, ..., P, q, d) in slices of the leading dim
     when no gradient is needed: the multi-outcome values build (S, ..., P,
     cells, subsets) tensors, and the raw samples (B = 512) would otherwise
