@@ -42,7 +42,7 @@ from gpbo.models.protocol import Surrogate, SurrogateFactory, capability_members
 from gpbo.models.select import fit_surrogate
 from gpbo.models.variational import SVGP
 from gpbo.models.warping import warp_outcomes, warp_outcomes_at
-from gpbo.outcomes import Outcomes, feasible
+from gpbo.outcomes import Outcomes, is_feasible
 from gpbo.pareto import infer_reference_point
 from gpbo.search.avoid import avoid_observed
 from gpbo.search.multistart import maximize_acquisition
@@ -371,7 +371,7 @@ def _fit_outcomes(
     P, n, O = Y.shape
     outcomes = settings.outcomes
     m = outcomes.n_objectives
-    ok = feasible(Y, m)  # (P, n) on the raw values
+    ok = is_feasible(Y, m)  # (P, n) on the raw values
     ref = _reference_point(Y[..., :m], ok, outcomes) if m > 1 else None  # (P, m)
     at = torch.zeros(P, O, 1, dtype=Y.dtype, device=Y.device)
     if ref is not None:

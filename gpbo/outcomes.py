@@ -18,7 +18,7 @@ from torch import Tensor
 
 from gpbo.errors import InvalidArgumentError
 
-__all__ = ["Outcomes", "feasible"]
+__all__ = ["Outcomes", "is_feasible"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class Outcomes:
         return self.n_outcomes == 1
 
 
-def feasible(values: Tensor, n_objectives: int) -> Tensor:
+def is_feasible(values: Tensor, n_objectives: int) -> Tensor:
     """(..., O) outcome values, objectives first -> (...) bool: every constraint column ``<= 0``.
 
     Without constraint columns every point is feasible.

@@ -32,7 +32,7 @@ from gpbo.errors import InvalidArgumentError
 from gpbo.models.cross import cross_posterior_of
 from gpbo.models.per_problem import per_problem_matmul
 from gpbo.models.protocol import BaselineCross, psd_cholesky
-from gpbo.outcomes import feasible
+from gpbo.outcomes import is_feasible
 from gpbo.pareto import pareto_mask
 
 __all__ = ["SCREEN_SAMPLES", "MultiOutputSampler", "log_feasibility", "prune_pareto_baseline", "chunked"]
@@ -141,7 +141,7 @@ def prune_pareto_baseline(
         return X
     with torch.no_grad():
         f = MultiOutputSampler(model, X, _PRUNE_SAMPLES, seed).get(0)[2]  # (S, P, n, O)
-        on_front = pareto_mask(f[..., :n_objectives], feasible(f, n_objectives)).to(X.dtype).mean(0)  # (P, n)
+        on_front = pareto_mask(f[..., :n_objectives], is_feasible(f, n_objectives)).to(X.dtype).mean(0)  # (P, n)
         score = on_front + 1e-6 * model.posterior(X).mean[..., 0].argsort(-1).argsort(-1).to(X.dtype) / n  # ties: first objective
         top = score.topk(max_points, dim=-1).indices  # (P, k)
     return X.gather(-2, top.unsqueeze(-1).expand(-1, -1, X.shape[-1]))

@@ -46,7 +46,7 @@ from gpbo.acquisition.mo_sampling import MultiOutputSampler, chunked, log_feasib
 from gpbo.acquisition.protocol import AcquisitionContext, AcquisitionFn, draw_seed
 from gpbo.acquisition.short_sum import sum_last
 from gpbo.errors import InvalidArgumentError
-from gpbo.outcomes import feasible
+from gpbo.outcomes import is_feasible
 
 __all__ = ["qLogNEHVI", "box_bounds", "log_hvi"]
 
@@ -195,7 +195,7 @@ class qLogNEHVI:
             if q not in boxes:
                 f_b = sampler.get(q)[2]  # (S, P, nb, O)
                 S, P, nb, _ = f_b.shape
-                ok = feasible(f_b, m)  # (S, P, nb)
+                ok = is_feasible(f_b, m)  # (S, P, nb)
                 lower, upper = box_bounds((f_b[..., :m] - ref.unsqueeze(-2)).reshape(S * P, nb, m), ok.reshape(S * P, nb))
                 boxes[q] = (lower.view(S, P, *lower.shape[-2:]), upper.view(S, P, *upper.shape[-2:]))
             return boxes[q]

@@ -33,7 +33,7 @@ from gpbo.acquisition.nehvi import _check_positive, _check_sizes
 from gpbo.acquisition.protocol import AcquisitionContext, AcquisitionFn, draw_seed
 from gpbo.acquisition.short_sum import sum_last
 from gpbo.errors import InvalidArgumentError
-from gpbo.outcomes import feasible
+from gpbo.outcomes import is_feasible
 
 __all__ = ["qLogNParEGO", "log_noisy_ei", "best_feasible", "NoisyScalarEI"]
 
@@ -105,7 +105,7 @@ class NoisyScalarEI:
         def incumbent(q: int) -> Tensor:
             if q not in incumbents:
                 f_b = sampler.get(q)[2]  # (S, P, nb, O)
-                incumbents[q] = best_feasible(scalar(f_b[..., :m]), feasible(f_b, m))
+                incumbents[q] = best_feasible(scalar(f_b[..., :m]), is_feasible(f_b, m))
             return incumbents[q]
 
         def value(X: Tensor, num_samples: int | None) -> Tensor:

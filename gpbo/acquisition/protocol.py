@@ -60,7 +60,7 @@ from torch import Tensor
 
 from gpbo.errors import InvalidArgumentError
 from gpbo.models.protocol import Surrogate
-from gpbo.outcomes import Outcomes, feasible
+from gpbo.outcomes import Outcomes, is_feasible
 
 __all__ = [
     "AcquisitionContext",
@@ -185,7 +185,7 @@ class AcquisitionContext:
             best_f = Y.max(-1).values
         else:
             first = Y[..., 0]  # (P, n)
-            ok = feasible(Y, outcomes.n_objectives)  # (P, n)
+            ok = is_feasible(Y, outcomes.n_objectives)  # (P, n)
             best_feasible = torch.where(ok, first, torch.full_like(first, -torch.inf)).amax(-1)
             best_f = torch.where(ok.any(-1), best_feasible, first.amin(-1))
         return cls(model=model, X=X, Y=Y, best_f=best_f, pending=pending, generator=generator,
@@ -196,7 +196,7 @@ class AcquisitionContext:
         """(P, n) bool: the observations that meet every constraint (all True without constraints)."""
         if self.outcomes.is_single:
             return torch.ones_like(self.Y, dtype=torch.bool)
-        return feasible(self.Y, self.outcomes.n_objectives)
+        return is_feasible(self.Y, self.outcomes.n_objectives)
 
 
 @runtime_checkable
