@@ -154,6 +154,7 @@ def test_parallel_speedup_is_the_time_to_reach_the_one_worker_final_regret():
     runs = {("m", "p", 1, 0): one, ("m", "p", 4, 0): four, ("m", "p", 1, 1): one, ("m", "p", 4, 1): never}
     s = mf_report.speedups(runs)["p m W=4"]
     assert s["n"] == 2 and s["ratio"] == math.inf  # median of 20 / 200 and inf
+    assert s["covered"] == 0.25  # each 4-worker run's clock stopped at 50 s of the 1-worker run's 200 s
     s = mf_report.speedups({k: v for k, v in runs.items() if k[3] == 0})["p m W=4"]
     assert s["ratio"] == 0.1 and s["strict"] == 0.2  # 20 s against the whole 200 s run, and against its last improvement at 100 s
 
