@@ -84,7 +84,8 @@ def _padded_fronts_2d(Y: Tensor, feasible: Tensor) -> Tensor:
     with its ``is_non_dominated``, about 15 % of a 64-replica batch
     (S x P = 8,192 fronts per q).
     """
-    Y = torch.where(feasible.unsqueeze(-1), Y, torch.zeros((), dtype=Y.dtype, device=Y.device))
+    zero = Y.new_zeros(())
+    Y = torch.where(feasible.unsqueeze(-1), Y, zero)
     on = _front_mask_2d(Y) & (Y[..., 0] > 0) & (Y[..., 1] > 0)  # (B, n)
     count = on.sum(-1)  # (B,)
     k = max(int(count.max()), 1)
@@ -92,7 +93,7 @@ def _padded_fronts_2d(Y: Tensor, feasible: Tensor) -> Tensor:
     last = (count - 1).clamp_min(0).unsqueeze(-1)  # (B, 1)
     order = order.gather(-1, torch.arange(k, device=Y.device).expand_as(order).minimum(last))  # pad: repeat the last
     front = Y.gather(-2, order.unsqueeze(-1).expand(-1, -1, 2))
-    front = torch.where((count > 0).view(-1, 1, 1), front, torch.zeros((), dtype=Y.dtype, device=Y.device))
+    front = torch.where((count > 0).view(-1, 1, 1), front, zero)
     return front.gather(-2, front[..., :1].argsort(-2).expand(-1, -1, 2))  # ascending first objective
 
 
