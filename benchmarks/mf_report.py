@@ -149,8 +149,7 @@ def _median_curve_ratio(parallel: list[dict], single: list[dict]) -> float:
 
 def speedups(runs: dict) -> dict[str, dict[str, float]]:
     """``{"problem method W=w": {"ratio": median, "strict": median, "curves": ratio, "covered": median,
-    "n": seeds}}`` for every
-    W > 1, on the seeds run with both W and 1 worker (see the module docstring)."""
+    "n": seeds}}`` for every W > 1, on the seeds run with both W and 1 worker (see the module docstring)."""
     out: dict[str, dict[str, list]] = {}
     for (m, p, w, seed), r in sorted(runs.items()):
         one = runs.get((m, p, 1, seed))
