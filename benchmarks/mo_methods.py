@@ -21,6 +21,10 @@ replays history (a resumed sweep).
 - ``gpbo_mo_mix``: ``acquisition="qlog_nehvi_parego"``, qLogNEHVI and
   qLogNParEGO taking turns point by point
   (:class:`gpbo.acquisition.MultiObjectiveRoundRobin`).
+- ``gpbo_mo_det``: the default with ``noise="deterministic"`` (the GP's noise
+  fixed at its floor), what a user sets for a deterministic objective, and
+  what SCBO's recipe assumes (noise at most 1e-3)
+  (docs/decisions/0055-deterministic-constrained-ackley.md).
 - ``botorch_mo``: BoTorch's tutorial recipe: one ``SingleTaskGP`` per outcome
   (``Standardize``) in a ``ModelListGP``, fitted from scratch each batch;
   qLogNEHVI (the problem's reference point, 128 Sobol QMC samples,
@@ -60,16 +64,18 @@ from benchmarks.methods import Method, RandomSearch, _optuna_distributions, init
 from benchmarks.mo_problems import MOProblem
 from gpbo.settings import Settings
 
-__all__ = ["ALL_MO_METHODS", "GPBO_MO_METHODS", "MO_SEQUENTIAL", "SINGLE_OBJECTIVE_ONLY", "applies", "gpbo_settings",
+__all__ = ["ALL_MO_METHODS", "GPBO_MO_METHODS", "GPBO_MO_VARIANTS", "MO_SEQUENTIAL", "SINGLE_OBJECTIVE_ONLY", "applies", "gpbo_settings",
            "impute", "initial_design", "make"]
 
 GPBO_MO_METHODS: dict[str, dict] = {"gpbo_mo": {}, "gpbo_mo_joint": {"q_batch": "joint"},
                                      "gpbo_mo_parego": {"acquisition": "qlog_parego"},
-                                     "gpbo_mo_mix": {"acquisition": "qlog_nehvi_parego"}}
+                                     "gpbo_mo_mix": {"acquisition": "qlog_nehvi_parego"},
+                                     "gpbo_mo_det": {"noise": "deterministic"}}
 MO_SEQUENTIAL = ("botorch_mo", "scbo", "optuna_gp_mo", "nsga2", "tpe_mo", "random")
 ALL_MO_METHODS = (*GPBO_MO_METHODS, *MO_SEQUENTIAL)
 SINGLE_OBJECTIVE_ONLY = ("scbo",)  # skipped by the sweep on problems with several objectives
-DEFAULT_MO_METHODS = ",".join(m for m in ALL_MO_METHODS if m not in ("gpbo_mo_joint", "gpbo_mo_parego", "gpbo_mo_mix"))
+GPBO_MO_VARIANTS = ("gpbo_mo_joint", "gpbo_mo_parego", "gpbo_mo_mix", "gpbo_mo_det")  # not run by default
+DEFAULT_MO_METHODS = ",".join(m for m in ALL_MO_METHODS if m not in GPBO_MO_VARIANTS)
 
 
 def applies(method: str, problem: MOProblem) -> bool:

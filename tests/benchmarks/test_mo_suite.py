@@ -186,3 +186,18 @@ def test_gpbo_mo_end_to_end_through_the_sweep(tmp_path, monkeypatch):
     recs = _lines(tmp_path / "results.jsonl")
     assert len(recs) == 24 and all(r["hv"] is not None for r in recs)
     assert (tmp_path / "summary.md").exists()
+
+
+def test_gpbo_mo_variants_change_one_setting_and_stay_out_of_the_default_sweep():
+    from benchmarks import mo_methods
+
+    p = get_mo("ackley10_c2")
+    default = mo_methods.gpbo_settings("gpbo_mo", p)
+    det = mo_methods.gpbo_settings("gpbo_mo_det", p)
+    assert default.noise == "learned" and det.noise == "deterministic"
+    assert det.replace(noise="learned") == default
+    assert (det.outcomes.n_objectives, det.outcomes.n_constraints) == (1, 2)
+    defaults = mo_methods.DEFAULT_MO_METHODS.split(",")
+    assert "gpbo_mo" in defaults
+    assert not set(mo_methods.GPBO_MO_VARIANTS) & set(defaults)
+    assert set(mo_methods.GPBO_MO_VARIANTS) <= set(mo_methods.GPBO_MO_METHODS)
