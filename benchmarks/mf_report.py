@@ -26,7 +26,11 @@ runs' final values, over the median 1-worker run's time. An inf is only
 conclusive where the W-worker runs' clocks went past the target ratio: the
 report gives how far they went (**covered**: the median over seeds of the
 W-worker run's whole simulated time over the 1-worker run's), since a W-worker
-run is cut by its step budget, not by time. Plots:
+run is cut by its step budget, not by time, and how many seeds are **short**:
+their W-worker run ended before the target ratio (0.3, issue 22) without
+reaching the 1-worker final regret, so whether that seed meets the target is
+unknown (rerun it with a larger ``--budget``: the budget only ends a run, the
+same seed takes the same path). Plots:
 median and IQR of the regret against cumulative steps and against simulated
 wall time, one figure per (problem, workers), in ``OUT/plots/``.
 """
@@ -44,7 +48,9 @@ import numpy as np
 from benchmarks.mf_sweep import trace_value
 from benchmarks.report import _fmt, _pct, compare, parse_records
 
-__all__ = ["load_runs", "regret", "speedups", "write"]
+__all__ = ["TARGET_RATIO", "load_runs", "regret", "speedups", "write"]
+
+TARGET_RATIO = 0.3  # issue 22: W = 4 reaches the 1-worker final regret in <= 0.3x its time
 
 
 def load_runs(out: Path) -> dict[tuple[str, str, int, int], dict]:
@@ -149,22 +155,26 @@ def _median_curve_ratio(parallel: list[dict], single: list[dict]) -> float:
 
 def speedups(runs: dict) -> dict[str, dict[str, float]]:
     """``{"problem method W=w": {"ratio": median, "strict": median, "curves": ratio, "covered": median,
-    "n": seeds}}`` for every W > 1, on the seeds run with both W and 1 worker (see the module docstring)."""
+    "short": seeds, "n": seeds}}`` for every W > 1, on the seeds run with both W and 1 worker (see the module
+    docstring)."""
     out: dict[str, dict[str, list]] = {}
     for (m, p, w, seed), r in sorted(runs.items()):
         one = runs.get((m, p, 1, seed))
         if w == 1 or one is None or not one["trace"]:
             continue
         target, end = one["trace"][-1][2], one["time"]
-        entry = out.setdefault(f"{p} {m} W={w}", {"ratio": [], "strict": [], "covered": [], "runs": [], "ones": []})
-        entry["ratio"].append(_time_to(r, target) / end)
-        entry["covered"].append(r["time"] / end)
+        entry = out.setdefault(f"{p} {m} W={w}", {k: [] for k in ("ratio", "strict", "covered", "short", "runs",
+                                                                   "ones")})
+        ratio, covered = _time_to(r, target) / end, r["time"] / end
+        entry["ratio"].append(ratio)
+        entry["covered"].append(covered)
+        entry["short"].append(ratio == float("inf") and covered < TARGET_RATIO)
         entry["strict"].append(_time_to(r, target) / one["trace"][-1][1])
         entry["runs"].append(r)
         entry["ones"].append(one)
     return {k: {"ratio": float(np.median(v["ratio"])), "strict": float(np.median(v["strict"])),
                 "curves": _median_curve_ratio(v["runs"], v["ones"]), "covered": float(np.median(v["covered"])),
-                "n": len(v["ratio"])}
+                "short": int(sum(v["short"])), "n": len(v["ratio"])}
             for k, v in out.items()}
 
 
@@ -186,10 +196,12 @@ def markdown(s: dict, methods: list[str]) -> str:
     if s.get("speedups"):
         lines += ["", "Simulated time to reach the 1-worker run's final regret, over the 1-worker run's time "
                   "(its last improvement's in parentheses), median over seeds; and the same for the median "
-                  "curves; and how far the W-worker runs' clocks went (covered):", "",
-                  "| problem, method, workers | per seed | median curves | covered | seeds |", "|---|---|---|---|---|"]
-        lines += [f"| {k} | {v['ratio']:.3g} ({v['strict']:.3g}) | {v['curves']:.3g} | {v['covered']:.3g} | {v['n']} |"
-                  for k, v in s["speedups"].items()]
+                  f"curves; how far the W-worker runs' clocks went (covered); and the seeds whose run ended before "
+                  f"{TARGET_RATIO} without reaching the target (short: undecided):", "",
+                  "| problem, method, workers | per seed | median curves | covered | short | seeds |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {k} | {v['ratio']:.3g} ({v['strict']:.3g}) | {v['curves']:.3g} | {v['covered']:.3g} "
+                  f"| {v['short']} | {v['n']} |" for k, v in s["speedups"].items()]
     return "\n".join(lines) + "\n"
 
 

@@ -155,6 +155,9 @@ def test_parallel_speedup_is_the_time_to_reach_the_one_worker_final_regret():
     s = mf_report.speedups(runs)["p m W=4"]
     assert s["n"] == 2 and s["ratio"] == math.inf  # median of 20 / 200 and inf
     assert s["covered"] == 0.25  # each 4-worker run's clock stopped at 50 s of the 1-worker run's 200 s
+    assert s["short"] == 1  # seed 1 never reached 2.0 and stopped at 0.25 < 0.3: undecided
+    longer = {**runs, ("m", "p", 4, 1): {**never, "time": 80.0}}
+    assert mf_report.speedups(longer)["p m W=4"]["short"] == 0  # ran to 0.4 without reaching it: a miss
     s = mf_report.speedups({k: v for k, v in runs.items() if k[3] == 0})["p m W=4"]
     assert s["ratio"] == 0.1 and s["strict"] == 0.2  # 20 s against the whole 200 s run, and against its last improvement at 100 s
 
