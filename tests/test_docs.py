@@ -1,7 +1,8 @@
 """The docs say only what the code does.
 
-Every dotted ``gpbo.`` name and every ``path/to/file.py`` quoted in
-docs/internals.md, README.md and docs/decisions/*.md exists, and every
+Every dotted ``gpbo.`` name, every ``path/to/file.py`` and every relative
+Markdown link in docs/internals.md, README.md, benchmarks/RESULTS.md and
+docs/decisions/*.md exists, and every
 function signature quoted in docs/internals.md as ``name(args)`` (in
 backticks) has the parameter names of ``inspect.signature``.
 """
@@ -17,11 +18,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 INTERNALS = ROOT / "docs" / "internals.md"
-DOCS = [INTERNALS, ROOT / "README.md", *sorted((ROOT / "docs" / "decisions").glob("*.md"))]
+DOCS = [
+    INTERNALS,
+    ROOT / "README.md",
+    ROOT / "benchmarks" / "RESULTS.md",
+    *sorted((ROOT / "docs" / "decisions").glob("*.md")),
+]
 
 _DOTTED = re.compile(r"\bgpbo(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 _PATH = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)+[\w.-]+\.py)\b")
 _CODE = re.compile(r"`([^`\n]+)`")
+_LINK = re.compile(r"\]\((?!https?:|#|mailto:)([^)#\s]+)")
 _CALL = re.compile(r"^([A-Za-z_][\w.]*)\((.*)\)")
 
 
@@ -67,6 +74,12 @@ def test_quoted_python_files_exist(doc, line, path):
     candidates = [ROOT / path, (ROOT / doc).parent / path]
     if not any(p.exists() for p in candidates):
         pytest.fail(f"{doc}:{line} quotes {path!r}, which is not a file of the repository")
+
+
+@pytest.mark.parametrize("doc,line,target", sorted(set(_refs(_LINK, 1))))
+def test_relative_links_resolve(doc, line, target):
+    if not ((ROOT / doc).parent / target).exists():
+        pytest.fail(f"{doc}:{line} links to {target!r}, which does not exist")
 
 
 # name as written in internals.md -> the object it documents
