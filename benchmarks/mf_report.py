@@ -165,11 +165,12 @@ def speedups(runs: dict) -> dict[str, dict[str, float]]:
         target, end = one["trace"][-1][2], one["time"]
         entry = out.setdefault(f"{p} {m} W={w}", {k: [] for k in ("ratio", "strict", "covered", "short", "runs",
                                                                    "ones")})
-        ratio, covered = _time_to(r, target) / end, r["time"] / end
+        reached = _time_to(r, target)
+        ratio, covered = reached / end, r["time"] / end
         entry["ratio"].append(ratio)
         entry["covered"].append(covered)
         entry["short"].append(ratio == float("inf") and covered < TARGET_RATIO)
-        entry["strict"].append(_time_to(r, target) / one["trace"][-1][1])
+        entry["strict"].append(reached / one["trace"][-1][1])
         entry["runs"].append(r)
         entry["ones"].append(one)
     return {k: {"ratio": float(np.median(v["ratio"])), "strict": float(np.median(v["strict"])),

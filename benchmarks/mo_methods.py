@@ -64,8 +64,8 @@ from benchmarks.methods import Method, RandomSearch, _optuna_distributions, init
 from benchmarks.mo_problems import MOProblem
 from gpbo.settings import Settings
 
-__all__ = ["ALL_MO_METHODS", "GPBO_MO_METHODS", "GPBO_MO_VARIANTS", "MO_SEQUENTIAL", "SINGLE_OBJECTIVE_ONLY", "applies", "gpbo_settings",
-           "impute", "initial_design", "make"]
+__all__ = ["ALL_MO_METHODS", "GPBO_MO_METHODS", "GPBO_MO_VARIANTS", "MO_SEQUENTIAL", "SINGLE_OBJECTIVE_ONLY",
+           "applies", "gpbo_settings", "impute", "initial_design", "make"]
 
 GPBO_MO_METHODS: dict[str, dict] = {"gpbo_mo": {}, "gpbo_mo_joint": {"q_batch": "joint"},
                                      "gpbo_mo_parego": {"acquisition": "qlog_parego"},
