@@ -139,6 +139,7 @@ class Optimizer:
         self._max_step = check_max_step(max_step)
         self._rule: StoppingRule | None = None  # the settings' early_stopping, resolved on first use
         self._stop_requested: set[int] = set()  # running trials that should_stop answered True for
+        self._failed_by_report: set[int] = set()  # trials a non-finite report ended, not yet told
         self._maximize = check_bool("maximize", maximize)
         self._metrics = Metrics(objectives, constraints, maximize=self._maximize)
         self._settings = _with_outcomes(settings, self._metrics)
@@ -310,7 +311,10 @@ class Optimizer:
                 number; one NaN or ±inf makes the trial FAILED and keeps them all.
 
         Returns:
-            The updated trial record.
+            The updated trial record. A trial that a non-finite `report`
+            already ended stays FAILED: its first tell returns that record
+            (so a training loop that reports, checks `should_stop` and then
+            tells needs no special case); a second tell raises.
 
         Raises:
             InvalidTrialError: If the trial is unknown or already told, the
@@ -323,6 +327,10 @@ class Optimizer:
         with self._session():
             if isinstance(trial, Mapping):
                 return self._add_told([trial], [outcome])[0]
+            index = self._known_index(trial)
+            if index in self._failed_by_report:
+                self._failed_by_report.discard(index)
+                return self._log.get(index)
             told = self._log.tell(trial, self._stopped_early(self._log.running_index(trial), outcome))
             self._stop_requested.discard(told.id)
             self._store.tell(told)
@@ -360,6 +368,7 @@ class Optimizer:
                 failed = Outcome(TrialState.FAILED, error=f"non-finite value {number} reported at step {step}")
                 told = self._log.tell(record.id, failed)
                 self._store.tell(told)
+                self._failed_by_report.add(told.id)
                 return told
             record = self._log.report(record.id, step, number)
             self._store.report(record.id, step, number)
@@ -370,7 +379,8 @@ class Optimizer:
 
         False without a rule or before the trial's first report; True for a
         trial that has ended (a non-finite report failed it). Once True, the
-        trial is PRUNED when told (its value: its last report).
+        trial is PRUNED when told (its value: its last report), unless its
+        last report is at ``max_step``: a trial that reached it is COMPLETE.
 
         Raises:
             InvalidTrialError: If the trial is unknown or from another optimizer.
@@ -623,12 +633,19 @@ class Optimizer:
         return curves(self._log.trials, self._log.X, sign=sign, max_step=self._max_step, stop_requested=self._stop_requested)
 
     def _stopped_early(self, index: int, outcome: Outcome) -> Outcome:
-        """A COMPLETE outcome of a trial that stopped early as PRUNED, valued at its last report."""
+        """A COMPLETE outcome of a trial that stopped early as PRUNED, valued at its last report.
+
+        With ``max_step`` a trial stopped early if its last report is below it;
+        without, if `should_stop` answered True for it.
+        """
         record = self._log.get(index)
         if outcome.state is not TrialState.COMPLETE or not record.steps:
             return outcome
-        short = self._max_step is not None and record.steps[-1][0] < self._max_step
-        if not short and index not in self._stop_requested:
+        if self._max_step is None:
+            short = index in self._stop_requested
+        else:
+            short = record.steps[-1][0] < self._max_step
+        if not short:
             return outcome
         last = record.steps[-1][1]
         values = {self._metrics.objectives[0].name: last} if self._metrics.objectives else {}

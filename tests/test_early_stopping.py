@@ -144,8 +144,55 @@ def test_a_non_finite_report_fails_the_trial_and_keeps_its_curve():
     assert opt.should_stop(t) is True  # it has ended
     with pytest.raises(InvalidTrialError, match="trial 0 has ended \\(state failed\\); it cannot take a report"):
         opt.report(t, 0.4, 3)
+    assert opt.tell(t, float("nan")) == failed  # the loop's own tell after the stop: the record, unchanged
     with pytest.raises(InvalidTrialError, match="already told"):
         opt.tell(t, 0.4)
+
+
+def _nan_at_epoch_3(params: dict, trial) -> float:
+    """The issue's training loop, diverging at epoch 3 of trial 1."""
+    for epoch in range(1, 5):
+        loss = float("nan") if trial.id == 1 and epoch == 3 else curve(params["x"], epoch)
+        trial.report(loss, epoch)
+        if trial.should_stop():
+            break
+    return loss
+
+
+def _nan_then_keeps_reporting(params: dict, trial) -> float:
+    """Trial 1 reports NaN at epoch 2 and does not check should_stop: its next report raises."""
+    for epoch in range(1, 5):
+        trial.report(float("nan") if trial.id == 1 and epoch == 2 else curve(params["x"], epoch), epoch)
+    return curve(params["x"], 4)
+
+
+@pytest.mark.parametrize("fn", [_nan_at_epoch_3, _nan_then_keeps_reporting])
+@pytest.mark.parametrize("n_workers", [1, 3])
+def test_a_non_finite_report_in_minimize_fails_one_trial_and_the_study_goes_on(fn, n_workers):
+    res = gpbo.minimize(fn, SPACE, 6, seed=0, max_step=4, n_workers=n_workers,
+                        settings={**QUICK, "early_stopping": None})
+    assert len(res.trials) == 6
+    failed = res.trials[1]
+    nan_step = 3 if fn is _nan_at_epoch_3 else 2
+    assert failed.state is TrialState.FAILED and failed.error == f"non-finite value nan reported at step {nan_step}"
+    assert [s for s, _ in failed.steps] == list(range(1, nan_step))  # the curve before the NaN is kept
+    assert all(t.state is TrialState.COMPLETE and t.last_step == 4 for t in res.trials if t.id != 1)
+
+
+def test_a_trial_that_reached_max_step_is_complete_even_if_the_rule_said_stop():
+    opt = gpbo.Optimizer(SPACE, seed=0, max_step=3, settings={**QUICK, "early_stopping": "median"})
+    for _ in range(5):
+        t = opt.ask()
+        for step in (1, 2, 3):
+            opt.report(t, 0.1, step)
+        opt.tell(t, 0.1)
+    late = opt.ask()
+    for step in (1, 2, 3):
+        opt.report(late, 0.5, step)
+    assert opt.should_stop(late)  # behind the median, but at max_step already: nothing left to save
+    done = opt.tell(late, 0.5)
+    assert done.state is TrialState.COMPLETE and done.value == 0.5
+    assert opt.best.value == 0.1
 
 
 def test_a_report_after_the_tell_and_bad_values_raise():
