@@ -12,7 +12,9 @@ The multi-objective variant tells a dict of metrics (two objectives and a
 constraint) and checks every metric of every trial the same way. The
 reporting variant's objective takes a trial handle and reports a learning
 curve (steps 1..4, sleeping between reports); every trial must end with its
-whole curve, each step stored once with its value.
+whole curve, each step stored once with its value. With a stopping rule
+(ASHA) the objective breaks when told to: a trial then ends PRUNED, valued
+at its last report, with that prefix of its curve stored once.
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ def finished_trials(db: str) -> int:
         return 0
 
 
-def child(db: str, logs: str, budget: int, seed: int, ready, multi: bool = False, reporting: bool = False) -> None:
+def child(db: str, logs: str, budget: int, seed: int, ready, multi: bool = False, reporting: bool = False,
+          rule: str | None = None) -> None:
     """One run: resume the study and evaluate the trials still missing; sets ``ready`` once started."""
     rng = random.Random(seed)
 
@@ -87,8 +90,10 @@ def child(db: str, logs: str, budget: int, seed: int, ready, multi: bool = False
         for step in range(1, MAX_STEP + 1):
             time.sleep(rng.uniform(0.0, 0.04))
             trial.report(at_step(p, step), step)
-        append_line(logs + ".evaluated", {"params": p, "value": objective(p)})
-        return objective(p)
+            if trial.should_stop():
+                break
+        append_line(logs + ".evaluated", {"params": p, "value": at_step(p, step)})
+        return at_step(p, step)
 
     def reported(opt: gpbo.Optimizer, trial: gpbo.Trial) -> None:
         told = dict(trial.values) if multi else trial.value
@@ -97,18 +102,17 @@ def child(db: str, logs: str, budget: int, seed: int, ready, multi: bool = False
     missing = budget - finished_trials(db)
     ready.set()
     if missing > 0:
-        # Until the multi-output engine is merged, the multi-objective variant stays in the Sobol design.
-        settings = {"n_initial": budget if multi else 6}
+        settings = {"n_initial": 6}
         if reporting:
             gpbo.minimize(train, SPACE, missing, seed=0, storage=db, callbacks=[reported], max_step=MAX_STEP,
-                          settings={**settings, "early_stopping": None})
+                          settings={**settings, "early_stopping": rule})
             return
         gpbo.minimize(evaluate, SPACE, missing, seed=0, storage=db, callbacks=[reported], settings=settings,
                       **(MULTI if multi else {}))
 
 
 def kill_and_resume(tmp_path, n_kills: int, budget: int, max_delay: float, multi: bool = False,
-                    reporting: bool = False) -> dict:
+                    reporting: bool = False, rule: str | None = None) -> dict:
     """Runs the child until ``n_kills`` SIGKILLs landed, then to completion; returns the counts."""
     db, logs = str(tmp_path / "study.db"), str(tmp_path / "log")
     context = multiprocessing.get_context("forkserver")
@@ -117,7 +121,7 @@ def kill_and_resume(tmp_path, n_kills: int, budget: int, max_delay: float, multi
     while kills < n_kills and finished_trials(db) < budget:
         before = finished_trials(db)
         ready = context.Event()
-        proc = context.Process(target=child, args=(db, logs, budget, runs, ready, multi, reporting))
+        proc = context.Process(target=child, args=(db, logs, budget, runs, ready, multi, reporting, rule))
         proc.start()
         runs += 1
         ready.wait(60)
@@ -128,7 +132,7 @@ def kill_and_resume(tmp_path, n_kills: int, budget: int, max_delay: float, multi
         proc.join()
         progressed += finished_trials(db) > before
     ready = context.Event()  # kept referenced until the child has started
-    proc = context.Process(target=child, args=(db, logs, budget, runs, ready, multi, reporting))
+    proc = context.Process(target=child, args=(db, logs, budget, runs, ready, multi, reporting, rule))
     proc.start()
     proc.join(600)
     assert proc.exitcode == 0
@@ -136,19 +140,24 @@ def kill_and_resume(tmp_path, n_kills: int, budget: int, max_delay: float, multi
     trials = gpbo.load_study(db).trials
     reported, evaluated = read_lines(logs + ".reported"), read_lines(logs + ".evaluated")
     assert [t.id for t in trials] == list(range(budget))  # budget met, no gap, no duplicate id
-    assert all(t.state is TrialState.COMPLETE for t in trials)
+    whole = {t.id: t.state is TrialState.COMPLETE for t in trials}
+    assert all(t.state in ((TrialState.COMPLETE,) if rule is None else (TrialState.COMPLETE, TrialState.PRUNED))
+               for t in trials)
     assert len({r["id"] for r in reported}) == len(reported)  # each trial told once
     told = [dict(t.values) if multi else t.value for t in trials]
     for r in reported:  # every reported evaluation is in the study, as reported
         assert (trials[r["id"]].params, told[r["id"]]) == (r["params"], r["value"])
-    assert all(v == (metrics(t.params) if multi else objective(t.params)) for t, v in zip(trials, told, strict=True))
-    if reporting:  # every curve whole, each step once, with its value
-        assert all(t.steps == tuple((k, at_step(t.params, k)) for k in range(1, MAX_STEP + 1)) for t in trials)
+    assert all(v == (metrics(t.params) if multi else at_step(t.params, t.last_step or MAX_STEP))
+               for t, v in zip(trials, told, strict=True))
+    if reporting:  # every curve whole (or, stopped, a prefix ending below MAX_STEP), each step once, with its value
+        for t in trials:
+            assert t.steps == tuple((k, at_step(t.params, k)) for k in range(1, int(t.last_step) + 1))
+            assert (t.last_step == MAX_STEP) == whole[t.id]
     started = read_lines(logs + ".started")
     distinct = {json.dumps(e["params"], sort_keys=True) for e in started}
     return {"kills": kills, "runs": runs + 1, "runs_that_told_a_trial": progressed, "trials": budget, "reported": len(reported),
             "evaluations_started": len(started), "evaluations_finished": len(evaluated),
-            "trials_re_asked": len(started) - len(distinct)}
+            "trials_re_asked": len(started) - len(distinct), "pruned": sum(not w for w in whole.values())}
 
 
 def test_kill_and_resume_three_times(tmp_path):
@@ -166,6 +175,11 @@ def test_kill_and_resume_a_multi_objective_study(tmp_path):
 def test_kill_and_resume_a_study_whose_objective_reports_a_curve(tmp_path):
     counts = kill_and_resume(tmp_path, n_kills=3, budget=8, max_delay=0.4, reporting=True)
     assert counts["kills"] == 3
+
+
+def test_kill_and_resume_a_study_whose_rule_stops_trials(tmp_path):
+    counts = kill_and_resume(tmp_path, n_kills=3, budget=10, max_delay=0.4, reporting=True, rule="asha")
+    assert counts["kills"] == 3 and counts["pruned"] >= 1
 
 
 @pytest.mark.slow
