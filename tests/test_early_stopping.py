@@ -248,10 +248,13 @@ def test_a_budget_counts_max_step_for_an_objective_that_never_reports():
 def test_threads_report_through_the_optimizer():
     res = gpbo.minimize(train, SPACE, 8, seed=0, max_step=8, n_workers=3, settings={**QUICK, "early_stopping": "median"})
     assert all(t.steps and t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in res.trials)
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        res = gpbo.minimize(train, SPACE, 4, seed=0, max_step=8, n_workers=2, executor=pool,
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        res = gpbo.minimize(train, SPACE, 16, seed=0, max_step=8, n_workers=4, executor=pool,
                             settings={**QUICK, "early_stopping": "asha"})
-    assert all(t.steps for t in res.trials)
+    pruned = [t for t in res.trials if t.state is TrialState.PRUNED]
+    assert len(res.trials) == 16 and all(t.steps for t in res.trials)
+    assert pruned and all(t.last_step < 8 and t.value == t.steps[-1][1] for t in pruned)  # asynchronous stops
+    assert all(t.last_step == 8 for t in res.trials if t.state is TrialState.COMPLETE)
 
 
 def test_a_reporting_objective_is_refused_on_a_process_pool():

@@ -1,10 +1,9 @@
 """End to end: multi-objective and constrained studies through the REAL engine.
 
-These tests await the multi-output engine (qLogNEHVI, qLogNParEGO, the
-constrained acquisitions; issue 21, engine side). Until it is merged the
-engine rejects ``Y (P, n, O)``, and every test here is skipped with that
-reason; after the merge they run by themselves, no edit needed. The facade
-alone is tested against a fake engine in tests/test_multi_objective.py.
+The facade, its bookkeeping and the engine's multi-output acquisitions
+(qLogNEHVI with ParEGO turns, the constrained single-objective default)
+together, on small studies. The facade alone is tested against a fake
+engine in tests/test_multi_objective.py.
 """
 
 from __future__ import annotations

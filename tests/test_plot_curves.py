@@ -37,6 +37,18 @@ def test_learning_curves_colour_by_outcome_and_mark_stopped_runs():
     assert ax.get_ylabel() == "loss"
 
 
+def test_failed_and_running_curves_have_their_own_colours():
+    opt = study()
+    diverged, running = opt.ask(), opt.ask()
+    opt.report(diverged, 0.7, 1)
+    opt.report(diverged, float("nan"), 2)  # fails the trial, keeps its first report
+    opt.report(running, 0.4, 1)
+    (ax,) = gpbo.plot.learning_curves(opt).axes
+    lines = [ln for ln in ax.get_lines() if ln.get_linestyle() != "None"]
+    assert [ln.get_color() for ln in lines] == ["C0", "C0", "C7", "C3", "C2"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["complete", "stopped early", "failed", "running"]
+
+
 def test_best_vs_steps_counts_every_trials_steps():
     opt = study()
     res_fig = gpbo.plot.best_vs_steps(opt)

@@ -283,6 +283,19 @@ def test_gpbo_pruner_prunes_studies_with_any_sampler(rule, sampler):
     assert study.best_trial.state is TrialState.COMPLETE
 
 
+@pytest.mark.parametrize("sampler", ["tpe", "gp"])
+def test_gpbo_pruner_with_the_model_rule_prunes_and_keeps_the_best_whole(sampler):
+    from gpbo.integrations.optuna import GPBOPruner
+
+    make = {"tpe": lambda: optuna.samplers.TPESampler(seed=0),
+            "gp": lambda: optuna.samplers.GPSampler(seed=0, n_startup_trials=4)}[sampler]
+    study = optuna.create_study(sampler=make(), pruner=GPBOPruner("model", max_step=8))
+    study.optimize(_pruned_objective, n_trials=12)
+    pruned = [t for t in study.trials if t.state is TrialState.PRUNED]
+    assert pruned and all(max(t.intermediate_values) < 8 for t in pruned)
+    assert study.best_trial.state is TrialState.COMPLETE and max(study.best_trial.intermediate_values) == 8
+
+
 def test_gpbo_pruner_is_direction_aware():
     from gpbo.integrations.optuna import GPBOPruner
 
