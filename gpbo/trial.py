@@ -96,9 +96,10 @@ class Trial:
         id: Position of the trial in its optimizer, counting from 0.
         params: Parameter values, one entry per parameter of the space: a
             read-only `TrialParams` copy of the dict it was built from.
-        state: RUNNING until told, then COMPLETE or FAILED.
+        state: RUNNING until told, then COMPLETE, FAILED or PRUNED (stopped
+            early; `stopped_early`).
         value: The objective value (user convention, never negated) when
-            COMPLETE, else None. In a study with ``objectives=``: the one
+            COMPLETE, the last report when PRUNED, else None. In a study with ``objectives=``: the one
             objective's value, or None with several objectives.
         error: Why the trial FAILED (exception text or "non-finite value"),
             else None.
@@ -128,6 +129,11 @@ class Trial:
     def last_step(self) -> float | None:
         """The step of the last report; None if the trial never reported."""
         return self.steps[-1][0] if self.steps else None
+
+    @property
+    def stopped_early(self) -> bool:
+        """True if the trial was stopped before ``max_step`` (its state is PRUNED)."""
+        return self.state is TrialState.PRUNED
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the trial as a plain dict (JSON types if the params are)."""

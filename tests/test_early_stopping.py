@@ -48,6 +48,7 @@ def test_ask_tell_reports_a_curve_and_a_stopped_trial_is_pruned_at_its_last_repo
     opt.report(short, 0.01, 1)  # looks great at step 1, but never reaches max_step
     pruned = opt.tell(short, 123.0)
     assert pruned.state is TrialState.PRUNED and pruned.value == 0.01  # its last report
+    assert pruned.stopped_early and not done.stopped_early
     assert opt.best.id == t.id  # the best trial that reached max_step
 
 
