@@ -72,6 +72,23 @@ def test_should_stop_asks_the_rule_and_the_answer_sticks():
     assert off.should_stop(t) is False
 
 
+def test_the_default_rule_without_max_step_is_the_median_rule():
+    res = gpbo.minimize(train, SPACE, 10, seed=0, settings={**QUICK, "n_initial": 10})  # reports, no max_step
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.steps for t in res.trials)
+    assert res.best_value is not None and any(t.state is TrialState.PRUNED for t in res.trials)
+    X = torch.rand(5, 1, dtype=torch.float64)
+    steps = tuple(torch.arange(1.0, k + 1, dtype=torch.float64) for k in (4, 4, 4, 2, 2))
+    finals = (0.5, 0.6, 0.7, 0.55, 0.65)  # trial 3 trails the others' median at step 2, trial 4 does not
+    values = tuple(torch.full((len(s),), v, dtype=torch.float64) for s, v in zip(steps, finals))
+    running = torch.tensor([False, False, False, True, True])
+    study = Curves(X=X, steps=steps, values=values, running=running, stopped=torch.zeros(5, dtype=torch.bool),
+                   max_step=math.inf)
+    rule = gpbo.early_stopping.ModelBasedRule()
+    assert [rule.should_stop(study, i) for i in range(5)] == [False, False, False, True, False]
+    mean, std = rule.predict_final(study)
+    assert mean.tolist() == list(finals) and std.isinf().all()  # nothing to predict: the last reports
+
+
 def test_minimized_objectives_are_negated_for_the_rule():
     seen = {}
 

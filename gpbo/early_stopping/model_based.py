@@ -28,6 +28,10 @@ Safeguards:
   given at least ``min_complete`` such trials;
 - a model that cannot be factored (:class:`gpbo.errors.FitError`) never
   crashes the study: the rule falls back to the median rule;
+- without a finite ``max_step`` (a study that did not set one, or
+  `gpbo.integrations.optuna.GPBOPruner` before a trial finished) there is no
+  final value to predict: the median rule decides, with ``min_complete``
+  peers, and `predict_final` gives the last reports;
 - a **rerun** is never stopped: a trial whose configuration is within
   ``rerun_tol`` (in every encoded coordinate) of a trial that was stopped
   early. The search proposed that configuration again although the curve
@@ -208,6 +212,9 @@ class ModelBasedRule:
     def _should_stop(self, curves: Curves, index: int) -> bool:
         if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < curves.n_trials:
             raise InvalidArgumentError(f"index must be an int in [0, {curves.n_trials}), got {index!r:.100}")
+        if not math.isfinite(curves.max_step):  # no final step to predict (see the module docstring)
+            return bool(curves.running[index]) and median_rule_stops(curves, index, min_step=0.0,
+                                                                     min_trials=self.min_complete)
         last = _last(curves, index)
         min_step = self.min_fraction * curves.max_step
         if last is None or not bool(curves.running[index]) or last[0] < min_step or last[0] >= curves.max_step:
@@ -236,8 +243,9 @@ class ModelBasedRule:
 
         A trial that reported at ``max_step`` (or past it) gets its last value
         and std 0; the others the curve model's posterior of the latent value.
-        Without any report the model cannot be fitted: the mean is the last
-        value (NaN for a trial without reports) and the std infinite.
+        Without any report, or without a finite ``max_step``, there is no
+        model: the mean is the last value (NaN for a trial without reports)
+        and the std infinite.
 
         Returns:
             mean (T,), std (T,), float64.
@@ -246,6 +254,9 @@ class ModelBasedRule:
             FitError: if the curve model cannot be factored.
         """
         _check_curves(curves)
+        if not math.isfinite(curves.max_step):
+            mean = torch.tensor([float(v[-1]) if len(v) else math.nan for v in curves.values], dtype=torch.float64)
+            return mean, torch.full_like(mean, math.inf)
         with limited_cpu_threads(torch.device("cpu")):
             mean, std = self._posterior(curves)
         mean, std = mean.clone(), std.clone()
@@ -391,6 +402,5 @@ def _fit_rows(rule: ModelBasedRule, curves: Curves) -> tuple[int, ...]:
 def _check_curves(curves: Curves) -> None:
     if not isinstance(curves, Curves):
         raise InvalidArgumentError(f"curves must be a gpbo.early_stopping.Curves, got {type(curves).__name__}")
-    ok = math.isfinite(curves.max_step) and curves.max_step > 0
-    if not ok:
-        raise InvalidArgumentError(f"curves.max_step must be a finite number > 0, got {curves.max_step!r}")
+    if not curves.max_step > 0:  # NaN fails too
+        raise InvalidArgumentError(f"curves.max_step must be a number > 0 (inf: not known), got {curves.max_step!r}")

@@ -296,6 +296,15 @@ def test_gpbo_pruner_with_the_model_rule_prunes_and_keeps_the_best_whole(sampler
     assert study.best_trial.state is TrialState.COMPLETE and max(study.best_trial.intermediate_values) == 8
 
 
+def test_gpbo_pruner_with_its_defaults_runs_before_max_step_is_known():
+    from gpbo.integrations.optuna import GPBOPruner
+
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0), pruner=GPBOPruner())
+    study.optimize(_pruned_objective, n_trials=10)
+    states = [t.state for t in study.trials]
+    assert TrialState.FAIL not in states and TrialState.PRUNED in states
+
+
 def test_gpbo_pruner_is_direction_aware():
     from gpbo.integrations.optuna import GPBOPruner
 
