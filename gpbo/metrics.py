@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from gpbo.errors import InvalidArgumentError, InvalidTrialError
-from gpbo.outcomes import Outcomes
+from gpbo.outcomes import Outcomes, impute_constraints
 from gpbo.pareto import hypervolume, infer_reference_point, pareto_mask
 from gpbo.trial import Outcome, Trial, TrialState, as_real, parse_value
 
@@ -212,11 +212,9 @@ class Metrics:
             return torch.cat([Y, Y.min().expand(len(failed))])
         Y = self._columns(complete)  # (c, O)
         k = len(self.objectives)
-        g_max, g_min = Y[:, k:].amax(0), Y[:, k:].amin(0)  # (n_constraints,)
-        spread = torch.where(g_max > g_min, g_max - g_min, torch.ones_like(g_max))
-        fill = torch.cat([Y[:, :k].amin(0), torch.where(g_max > 0, g_max, spread)])  # (O,)
         F = self._columns(failed)  # (f, O), NaN where not told
-        return torch.cat([Y, torch.where(F.isfinite(), F, fill)])
+        objectives = torch.where(F[:, :k].isfinite(), F[:, :k], Y[:, :k].amin(0))
+        return torch.cat([Y, torch.cat([objectives, impute_constraints(Y[:, k:], F[:, k:])], -1)])
 
     def _columns(self, trials: list[Trial]) -> Tensor:
         """(k, O) engine columns of the trials' values (NaN where not told)."""

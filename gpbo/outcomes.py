@@ -14,11 +14,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 from gpbo.errors import InvalidArgumentError
 
-__all__ = ["Outcomes", "is_feasible"]
+__all__ = ["Outcomes", "impute_constraints", "is_feasible"]
 
 
 @dataclass(frozen=True)
@@ -67,3 +68,29 @@ def is_feasible(values: Tensor, n_objectives: int) -> Tensor:
     Without constraint columns every point is feasible.
     """
     return (values[..., n_objectives:] <= 0).all(-1)
+
+
+def impute_constraints(G: Tensor, F: Tensor | None = None) -> Tensor:
+    """Constraint columns with their non-finite entries imputed, from the finite entries of ``G``.
+
+    A NaN or ``+inf`` entry (not told, or failed) is *violated*: the largest
+    finite ``g`` of its column if some point violates the constraint, else the
+    column's finite spread (max - min), or 1.0 when that is zero or the column
+    has no finite entry. A ``-inf`` entry is satisfied: the column's smallest
+    finite ``g``, at most 0.
+
+    Args:
+        G: (n, C) constraint values ``g`` (feasible iff ``<= 0``) the fill is computed from.
+        F: (f, C) values to impute with that fill; None: ``G`` itself.
+
+    Returns:
+        (f, C) (or (n, C)) float64, every entry finite.
+    """
+    finite = G.isfinite()
+    some = finite.any(0)  # (C,)
+    g_max = torch.where(some, torch.where(finite, G, -math.inf).amax(0), 0.0)
+    g_min = torch.where(some, torch.where(finite, G, math.inf).amin(0), 0.0)
+    spread = torch.where(g_max > g_min, g_max - g_min, torch.ones_like(g_max))
+    violated, satisfied = torch.where(g_max > 0, g_max, spread), g_min.clamp(max=0.0)
+    F = G if F is None else F
+    return torch.where(F.isfinite(), F, torch.where(F == -math.inf, satisfied, violated))

@@ -25,7 +25,7 @@ import gpbo.optimizer as optimizer_module
 from gpbo.errors import InvalidArgumentError, InvalidTrialError
 from gpbo.metrics import Metrics
 from gpbo.optimizer import Optimizer
-from gpbo.outcomes import Outcomes
+from gpbo.outcomes import Outcomes, impute_constraints
 from gpbo.settings import Settings
 from gpbo.space import Real
 from gpbo.trial import TrialState
@@ -325,3 +325,12 @@ def test_a_dict_told_to_a_plain_study_is_an_error():
 def test_maximize_is_the_first_objectives_direction(kwargs, maximizes):
     opt = Optimizer({"x": Real(0.0, 1.0)}, seed=0, **kwargs)
     assert opt.maximize is maximizes and opt.metrics.maximizes is maximizes
+
+
+def test_impute_constraints_fills_violated_and_met_entries():
+    G = torch.tensor([[-1.0, -2.0, math.nan], [0.5, -1.0, math.nan], [math.inf, -math.inf, math.inf]],
+                     dtype=torch.float64)  # column 0 has a violation, column 1 none, column 2 nothing finite
+    torch.testing.assert_close(impute_constraints(G), torch.tensor(
+        [[-1.0, -2.0, 1.0], [0.5, -1.0, 1.0], [0.5, -2.0, 1.0]], dtype=torch.float64))
+    F = torch.tensor([[math.nan, math.inf, -math.inf]], dtype=torch.float64)
+    torch.testing.assert_close(impute_constraints(G[:2], F), torch.tensor([[0.5, 1.0, 0.0]], dtype=torch.float64))

@@ -26,7 +26,10 @@ How it samples (the same scheme as Optuna's own ``GPSampler``):
   is called after each COMPLETE or PRUNED trial and its values are stored in
   the trial's system attrs ``"constraints"`` (feasible iff every value is
   ``<= 0``, Optuna's convention and the engine's); COMPLETE trials without
-  stored constraint values (the function raised) do not enter the GP.
+  stored constraint values (the function raised) do not enter the GP. An
+  infinite constraint value enters it imputed as `gpbo.metrics` imputes a
+  failed trial's (`gpbo.outcomes.impute_constraints`): ``+inf`` violated,
+  ``-inf`` met.
 
 `GPBOPruner` works with any sampler::
 
@@ -62,7 +65,7 @@ from gpbo.early_stopping import get as get_stopping_rule
 from gpbo.engine import suggest
 from gpbo.errors import InvalidArgumentError
 from gpbo.integrations import require
-from gpbo.outcomes import Outcomes
+from gpbo.outcomes import Outcomes, impute_constraints
 from gpbo.settings import Settings, as_settings
 from gpbo.space import Categorical, Integer, Param, Real, Space
 from gpbo.validation import check_int
@@ -246,6 +249,8 @@ class GPBOSampler(BaseSampler):
             rows = [r + c for r, c in zip(rows, constraints, strict=True)]
         outcomes = Outcomes(len(signs), n_constraints)
         Y = torch.tensor(rows, dtype=torch.float64)  # (n, O)
+        k = outcomes.n_objectives
+        Y = torch.cat([Y[:, :k], impute_constraints(Y[:, k:])], -1)  # an infinite constraint value: violated or met
         return (Y[:, 0] if outcomes.is_single else Y), outcomes
 
     def _pending(self, trials: list[FrozenTrial], trial: FrozenTrial,

@@ -208,6 +208,33 @@ def test_multi_objective_study_with_constraints_feeds_the_engine(monkeypatch):
     assert seen[0][2] is None and torch.equal(seen[1][2], torch.full((1, 3, 3), 1.0))  # warm start kept
 
 
+def test_infinite_constraint_values_enter_the_engine_imputed(monkeypatch):
+    import gpbo.integrations.optuna as module
+
+    seen = []
+
+    def spy(X, Y, **kwargs):
+        seen.append(Y)
+        return SimpleNamespace(candidates=torch.rand(1, 1, X.shape[-1], dtype=X.dtype),
+                               model=SimpleNamespace(theta=torch.zeros(1, 2, X.shape[-1] + 1)))
+
+    monkeypatch.setattr(module, "suggest", spy)
+    g = {0: math.inf, 1: -math.inf, 2: 0.25, 3: -0.5}  # Optuna: inf violated, -inf met
+    sampler = GPBOSampler(seed=0, n_startup_trials=4, constraints_func=lambda t: [g.get(t.number, 0.0)])
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=5)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 5
+    torch.testing.assert_close(seen[0][0, :, 1], torch.tensor([0.25, -0.5, 0.25, -0.5], dtype=torch.float64))
+
+
+def test_an_infinite_constraint_value_runs_with_the_real_engine():
+    sampler = GPBOSampler(seed=0, n_startup_trials=3,
+                          constraints_func=lambda t: [math.inf if t.number == 0 else t.params["x"] - 0.5])
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: (t.suggest_float("x", 0, 1) - 0.3) ** 2, n_trials=5)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 5
+
+
 def test_constraints_func_alone_keeps_one_objective(monkeypatch):
     import gpbo.integrations.optuna as module
 
