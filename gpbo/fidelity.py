@@ -22,7 +22,6 @@ guards against the rest.)
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +31,7 @@ from torch import Tensor
 from gpbo.early_stopping import Curves, StoppingRule
 from gpbo.errors import FitError, InvalidArgumentError, InvalidTrialError
 from gpbo.trial import Trial, TrialState, as_real
+from gpbo.validation import is_finite_real
 
 __all__ = ["as_step", "check_max_step", "curves", "pruned_values", "report_value", "steps_used"]
 
@@ -40,14 +40,14 @@ def check_max_step(max_step: Any) -> int | float | None:
     """``max_step`` (None, or a finite number > 0; an int when whole)."""
     if max_step is None:
         return None
-    ok = isinstance(max_step, numbers.Real) and not isinstance(max_step, bool) and math.isfinite(max_step)
-    if not ok or max_step <= 0:
+    if not is_finite_real(max_step) or max_step <= 0:
         raise InvalidArgumentError(f"max_step must be None or a finite number > 0, got {type(max_step).__name__} {max_step!r:.200}")
     return _plain_step(max_step)
 
 
 def _plain_step(step: float) -> int | float:
-    return int(step) if float(step).is_integer() else float(step)
+    """An int when whole and exact in float64 (below 2**53, which storage's INTEGER also holds), else a float."""
+    return int(step) if float(step).is_integer() and abs(step) < 2**53 else float(step)
 
 
 def as_step(step: Any, trial: Trial, max_step: float | None) -> int | float:

@@ -314,4 +314,7 @@ def as_real(value: Any) -> float | None:
         value = value[()]
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int or Fraction beyond float's range: infinite, so checked as any inf
+        return math.inf if value > 0 else -math.inf

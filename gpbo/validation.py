@@ -55,9 +55,19 @@ def check_int(name: str, value: Any, low: int, high: float = math.inf) -> int:
     return int(value)
 
 
+def is_finite_real(value: Any) -> bool:
+    """True for one finite real number that is not a bool (an int beyond float's range is not finite)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def check_real(name: str, value: Any, *, low: float = 0.0, strict: bool = True) -> float:
     """``value`` as a float, finite and > ``low`` (>= ``low`` when not ``strict``)."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
+    ok = is_finite_real(value)
     if not ok or (value <= low if strict else value < low):
         bound = f"> {low:g}" if strict else f">= {low:g}"
         raise InvalidArgumentError(f"{name} must be a finite number {bound}, got {type(value).__name__} {value!r:.200}")

@@ -32,6 +32,7 @@ FULL = {"facade": 900, "space": 650, "engine": 600}  # examples per property wit
 
 scalars = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True), st.integers(-(10**20), 10**20), st.booleans(),
+    st.sampled_from([10**400, -(10**400)]),  # beyond float's range
     st.none(), st.text(max_size=3), st.sampled_from(["a", "b", 0, None, 1.0, 4, 2.5]),
 )
 values = st.one_of(

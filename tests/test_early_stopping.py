@@ -387,3 +387,14 @@ def test_a_curve_model_that_cannot_be_fitted_leaves_the_last_report():
     opt.tell(t, 1.0)
     _, Y = opt._observations()
     assert Y.tolist() == [-1.0]  # the last report, negated: the engine maximises -loss
+
+
+def test_steps_beyond_float_precision_are_kept_as_floats_and_stored(tmp_path):
+    opt = gpbo.Optimizer(SPACE, seed=0, storage=tmp_path / "s.db", max_step=1e30)
+    t = opt.ask()
+    opt.report(t, 0.3, 2**53 - 1)
+    opt.report(t, 0.2, 1e30)
+    opt.tell(t, 0.2)
+    stored = gpbo.load_study(tmp_path / "s.db").trials[0].steps
+    assert stored == ((2**53 - 1, 0.3), (1e30, 0.2))
+    assert isinstance(stored[0][0], int) and isinstance(stored[1][0], float)

@@ -74,7 +74,7 @@ def test_minimize_sobol_phase_result():
 
 
 def test_failures_are_recorded_and_the_loop_goes_on():
-    outcomes = iter([ValueError("bad input"), math.nan, np.float64(2.0), math.inf, torch.tensor(1.0)])
+    outcomes = iter([ValueError("bad input"), math.nan, np.float64(2.0), math.inf, torch.tensor(1.0), -(10**400)])
 
     def objective(params):
         outcome = next(outcomes)
@@ -82,11 +82,12 @@ def test_failures_are_recorded_and_the_loop_goes_on():
             raise outcome
         return outcome
 
-    result = minimize(objective, BOX, 5, seed=0, settings={"n_initial": 5})
+    result = minimize(objective, BOX, 6, seed=0, settings={"n_initial": 6})
     states = [t.state.value for t in result.trials]
-    assert states == ["failed", "failed", "complete", "failed", "complete"]
+    assert states == ["failed", "failed", "complete", "failed", "complete", "failed"]
     assert result.trials[0].error == "ValueError: bad input"
     assert result.trials[1].error == "non-finite value nan"
+    assert result.trials[5].error == "non-finite value -inf"  # an int beyond float's range
     assert result.best_value == 1.0 and result.best_params == result.trials[4].params
 
 

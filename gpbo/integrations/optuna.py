@@ -64,6 +64,7 @@ from gpbo.early_stopping import Curves, StoppingRule
 from gpbo.early_stopping import get as get_stopping_rule
 from gpbo.engine import suggest
 from gpbo.errors import InvalidArgumentError
+from gpbo.fidelity import check_max_step
 from gpbo.integrations import require
 from gpbo.outcomes import Outcomes, impute_constraints
 from gpbo.settings import Settings, as_settings
@@ -314,10 +315,7 @@ class GPBOPruner(BasePruner):
         if rule is None:
             raise InvalidArgumentError("GPBOPruner needs a rule; for no pruning use optuna.pruners.NopPruner")
         self._rule = get_stopping_rule(rule)
-        if max_step is not None and (not isinstance(max_step, (int, float)) or isinstance(max_step, bool)
-                                     or not math.isfinite(max_step) or max_step <= 0):
-            raise InvalidArgumentError(f"max_step must be None or a finite number > 0, got {max_step!r:.200}")
-        self._max_step = max_step
+        self._max_step = check_max_step(max_step)
 
     def prune(self, study: Study, trial: FrozenTrial) -> bool:
         """True if the rule stops ``trial`` at its last intermediate value."""

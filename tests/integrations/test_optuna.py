@@ -7,6 +7,7 @@ import math
 import re
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
@@ -359,7 +360,9 @@ def test_gpbo_pruner_rejects_bad_arguments():
 
     with pytest.raises(InvalidArgumentError, match="early_stopping must be one of"):
         GPBOPruner("wilcoxon")
-    with pytest.raises(InvalidArgumentError, match="max_step must be None or a finite number > 0"):
-        GPBOPruner("median", max_step=0)
+    for bad in (0, 10**400, float("inf"), True):
+        with pytest.raises(InvalidArgumentError, match="max_step must be None or a finite number > 0"):
+            GPBOPruner("median", max_step=bad)
+    assert GPBOPruner("median", max_step=np.int64(8))._max_step == 8
     with pytest.raises(InvalidArgumentError, match="NopPruner"):
         GPBOPruner(None)
