@@ -11,6 +11,12 @@ recorded it continues only if it is the best. Between rungs it never stops.
 Promotion is implicit: a trial that is not stopped goes on to the next rung,
 so the rule is asynchronous (no trial waits for a rung to fill).
 
+It decides as Optuna's ``SuccessiveHalvingPruner`` (tested against it), with
+two differences: a rung at ``max_step`` is skipped (nothing is left to
+save there), and a trial stopped by a report that passed several rungs at
+once still counts at the higher ones (its value there is known), where
+Optuna records it only at the rung that stopped it.
+
 Defaults follow Ray Tune's ``ASHAScheduler`` and Optuna's
 ``SuccessiveHalvingPruner`` (``eta=4``, first rung at step 1).
 """

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from gpbo.early_stopping import Curves, StoppingRule
-from gpbo.early_stopping.model_based import ModelBasedRule, median_rule_stops
+from gpbo.early_stopping.freeze_thaw import CurveData, FreezeThaw
+from gpbo.early_stopping.model_based import ModelBasedRule, _fit_rows, median_rule_stops
 from gpbo.errors import InvalidArgumentError
 
 MAX_STEP, NOISE = 52, 0.005
@@ -212,3 +213,63 @@ def test_never_stops_while_too_few_trials_are_complete() -> None:
     many_stopped = Curves(curves.X, curves.steps, curves.values, running, stopped, curves.max_step)
     assert ModelBasedRule(min_complete_share=0.0).should_stop(many_stopped, 12)
     assert not ModelBasedRule().should_stop(many_stopped, 12)
+
+
+def test_a_study_of_200_trials_by_52_steps() -> None:
+    """The issue's scale, untimed: 190 complete trials and 10 running ones (6 to 50 reports), over 10,000
+    reports. predict_final is finite everywhere (std 0 on the complete trials, their last reports); the
+    running trials' predicted finals are within 0.02 of the truth (four times the report noise);
+    should_stop returns a bool for each running trial."""
+    partial = torch.randint(6, 51, (10,), generator=torch.Generator().manual_seed(5)).tolist()
+    curves, final = _study(190, partial, seed=4)
+    assert sum(len(s) for s in curves.steps) >= 10_000
+    rule = ModelBasedRule()
+    mean, std = rule.predict_final(curves)
+    assert mean.shape == std.shape == (200,) and mean.isfinite().all() and std.isfinite().all()
+    assert (std[190:] > 0).all() and (std[:190] == 0).all()
+    assert (mean[190:] - final[190:]).abs().max() < 0.02
+    decisions = [rule.should_stop(curves, i) for i in range(190, 200)]
+    assert all(type(d) is bool for d in decisions)
+
+
+def _conditioned(rule: ModelBasedRule, curves: Curves) -> FreezeThaw:
+    """FreezeThaw.condition on every trial's reports, padded, at the rule's fitted theta and standardisation."""
+    _, theta, y_mean, y_std = rule._fit(curves, _fit_rows(rule, curves))
+    steps, values = rule._pick(curves, range(curves.n_trials), rule.max_steps)
+    return FreezeThaw.condition(theta, CurveData.pad(curves.X, steps, values, curves.max_step, (y_mean, y_std)))
+
+
+def _one_more_report(curves: Curves, index: int) -> Curves:
+    """``curves`` with trial ``index``'s next report (one step later, its last value + 0.01)."""
+    steps, values = list(curves.steps), list(curves.values)
+    steps[index] = torch.cat([steps[index], steps[index][-1:] + 1])
+    values[index] = torch.cat([values[index], values[index][-1:] + 0.01])
+    return Curves(curves.X, tuple(steps), tuple(values), curves.running, curves.stopped, curves.max_step)
+
+
+def _factors(rule: ModelBasedRule) -> dict[int, torch.Tensor]:
+    """The per-trial factors in the rule's cache (one table: the latest fit's)."""
+    (table,) = [v for k, v in rule._cache.items() if k.startswith("blocks")]
+    return {j: G for j, (_, G) in table.items()}
+
+
+def test_cached_per_trial_factors_equal_conditioning_on_all_reports() -> None:
+    """The rule's posterior (_blocks: one factor per trial, grouped by length without padding, cached per
+    trial; then FreezeThaw.from_blocks) equals FreezeThaw.condition on the padded reports at the same theta
+    and standardisation, mean and std to 1e-10. Trials of 0 to 30 reports (over max_steps = 8: subsampled),
+    some of equal length; then again after running trial 7 reports once more (3 -> 4 reports), the
+    other trials' factors taken from the cache."""
+    curves, _ = _study(6, [0, 3, 3, 7, 30], seed=6)
+    rule = ModelBasedRule(max_steps=8)
+    mean, std = rule._posterior(curves)
+    expected = _conditioned(rule, curves)
+    torch.testing.assert_close(mean, expected.mean, rtol=0, atol=1e-10)
+    torch.testing.assert_close(std, expected.std, rtol=0, atol=1e-10)
+    before = _factors(rule)
+    curves = _one_more_report(curves, 7)
+    mean, std = rule._posterior(curves)
+    expected = _conditioned(rule, curves)
+    torch.testing.assert_close(mean, expected.mean, rtol=0, atol=1e-10)
+    torch.testing.assert_close(std, expected.std, rtol=0, atol=1e-10)
+    after = _factors(rule)
+    assert all(after[j] is before[j] for j in range(11) if j != 7) and after[7] is not before[7]
