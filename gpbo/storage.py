@@ -196,8 +196,9 @@ class StudyHistory:
         return self.metrics.pareto_front(self.trials)
 
     def to_dataframe(self) -> Any:
-        """One row per trial: id, state, value, error, asked_at, told_at, then one column per metric
-        (studies with ``objectives=``), then one per parameter.
+        """One row per trial: id, state, value, error, asked_at, told_at, then ``values_<name>`` per
+        metric (studies with ``objectives=``), then ``params_<name>`` per parameter (Optuna's
+        ``trials_dataframe`` names, so no metric or parameter name collides with another column).
 
         Raises:
             ImportError: If pandas is not installed.
@@ -207,12 +208,13 @@ class StudyHistory:
         except ImportError as exc:
             raise ImportError('StudyHistory.to_dataframe needs pandas: pip install "gpbo[pandas]"') from exc
         rows = [
-            {"id": t.id, "state": t.state.value, "value": t.value, "error": t.error,
-             "asked_at": asked, "told_at": told, **t.values, **t.params}
+            {"id": t.id, "state": t.state.value, "value": t.value, "error": t.error, "asked_at": asked,
+             "told_at": told, **{f"values_{k}": v for k, v in t.values.items()},
+             **{f"params_{k}": v for k, v in t.params.items()}}
             for t, (asked, told) in zip(self.trials, self.timestamps, strict=True)
         ]
-        metrics = [name for name in self.metrics.names if name not in self.space.names]
-        columns = ["id", "state", "value", "error", "asked_at", "told_at", *metrics, *self.space.names]
+        columns = ["id", "state", "value", "error", "asked_at", "told_at",
+                   *(f"values_{name}" for name in self.metrics.names), *(f"params_{name}" for name in self.space.names)]
         return pandas.DataFrame(rows, columns=columns)
 
 

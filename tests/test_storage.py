@@ -210,9 +210,10 @@ def test_load_study_history_and_dataframe(db):
     assert history.name == "default" and history.maximize and history.space == gpbo.Space(SPACE)
     assert history.best == opt.best and len(history.timestamps) == 4 and history.timestamps[3][1] is None
     frame = history.to_dataframe()
-    assert list(frame.columns) == ["id", "state", "value", "error", "asked_at", "told_at", "x", "n", "c"]
+    assert list(frame.columns) == ["id", "state", "value", "error", "asked_at", "told_at",
+                                   "params_x", "params_n", "params_c"]
     assert frame["state"].tolist() == ["complete"] * 3 + ["running"]
-    assert frame["x"].tolist() == [t.params["x"] for t in opt.trials]
+    assert frame["params_x"].tolist() == [t.params["x"] for t in opt.trials]
 
 
 def test_load_study_bad_input(db, tmp_path):
@@ -332,8 +333,9 @@ def test_a_multi_objective_study_is_saved_and_resumed(db):
     assert history.trials == before and history.metrics.arguments()["constraints"] == {"mem": ("<=", 0.5)}
     assert [t.id for t in history.pareto_front] == [t.id for t in opt.pareto_front]
     frame = pytest.importorskip("pandas") and history.to_dataframe()
-    assert list(frame.columns[6:9]) == ["error", "size", "mem"] and frame["size"].tolist()[:4] == [
-        t.params["n"] for t in before[:4]]
+    assert list(frame.columns[6:9]) == ["values_error", "values_size", "values_mem"]  # "error" is also a column
+    assert frame["values_size"].tolist()[:4] == [t.params["n"] for t in before[:4]]
+    assert frame["error"].tolist()[4] == before[4].error and frame["values_error"].tolist()[4] == math.inf
 
 
 @pytest.mark.parametrize("kwargs,message", [
