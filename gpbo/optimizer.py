@@ -22,7 +22,7 @@ with its `gpbo.Settings` (device and dtype included); all the maths is in the en
 5. Learning curves (`gpbo.fidelity`): a trial may `report` ``(value,
    step)`` pairs while it trains and ask `should_stop`, which consults the
    settings' ``early_stopping`` rule. A trial that stopped early is PRUNED
-   (its value: its last report), is never `best`, and enters the GP as
+   (its value: what it was told, its curve kept), is never `best`, and enters the GP as
    `gpbo.fidelity` describes. With ``max_step`` set, `best` is the best
    trial that reached it.
 
@@ -39,6 +39,7 @@ out the RUNNING trials of dead processes again before suggesting new points.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import secrets
@@ -379,7 +380,7 @@ class Optimizer:
 
         False without a rule or before the trial's first report; True for a
         trial that has ended (a non-finite report failed it). Once True, the
-        trial is PRUNED when told (its value: its last report), unless its
+        trial is PRUNED when told (its value: the told one), unless its
         last report is at ``max_step``: a trial that reached it is COMPLETE.
 
         Raises:
@@ -633,7 +634,7 @@ class Optimizer:
         return curves(self._log.trials, self._log.X, sign=sign, max_step=self._max_step, stop_requested=self._stop_requested)
 
     def _stopped_early(self, index: int, outcome: Outcome) -> Outcome:
-        """A COMPLETE outcome of a trial that stopped early as PRUNED, valued at its last report.
+        """A COMPLETE outcome of a trial that stopped early as PRUNED, with the told value and metrics.
 
         With ``max_step`` a trial stopped early if its last report is below it;
         without, if `should_stop` answered True for it.
@@ -647,9 +648,7 @@ class Optimizer:
             short = record.steps[-1][0] < self._max_step
         if not short:
             return outcome
-        last = record.steps[-1][1]
-        values = {self._metrics.objectives[0].name: last} if self._metrics.objectives else {}
-        return Outcome(TrialState.PRUNED, value=last, values=values)
+        return dataclasses.replace(outcome, state=TrialState.PRUNED)
 
     def _known_index(self, trial: Trial | int) -> int:
         """The id of a known trial of this optimizer (any state)."""

@@ -79,7 +79,8 @@ class TrialState(enum.Enum):
 
     PRUNED: the trial reported a learning curve and was stopped early (the
     early-stopping rule said so, or it ended before ``max_step``); its value
-    is its last report. It is never a study's ``best``.
+    is the told one (for the usual training loop, its last report). It is
+    never a study's ``best``, and the GP reads its curve, not its value.
     """
 
     RUNNING = "running"
@@ -99,7 +100,7 @@ class Trial:
         state: RUNNING until told, then COMPLETE, FAILED or PRUNED (stopped
             early; `stopped_early`).
         value: The objective value (user convention, never negated) when
-            COMPLETE, the last report when PRUNED, else None. In a study with ``objectives=``: the one
+            COMPLETE or PRUNED, else None. In a study with ``objectives=``: the one
             objective's value, or None with several objectives.
         error: Why the trial FAILED (exception text or "non-finite value"),
             else None.

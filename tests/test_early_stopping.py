@@ -34,7 +34,7 @@ def train(params: dict, trial) -> float:
     return loss
 
 
-def test_ask_tell_reports_a_curve_and_a_stopped_trial_is_pruned_at_its_last_report():
+def test_ask_tell_reports_a_curve_and_a_stopped_trial_is_pruned_with_its_told_value():
     opt = gpbo.Optimizer(SPACE, seed=0, max_step=4, settings={**QUICK, "early_stopping": "median"})
     t = opt.ask()
     assert opt.should_stop(t) is False  # no report yet
@@ -47,7 +47,7 @@ def test_ask_tell_reports_a_curve_and_a_stopped_trial_is_pruned_at_its_last_repo
     short = opt.ask()
     opt.report(short, 0.01, 1)  # looks great at step 1, but never reaches max_step
     pruned = opt.tell(short, 123.0)
-    assert pruned.state is TrialState.PRUNED and pruned.value == 0.01  # its last report
+    assert pruned.state is TrialState.PRUNED and pruned.value == 123.0 and pruned.steps == ((1, 0.01),)
     assert pruned.stopped_early and not done.stopped_early
     assert opt.best.id == t.id  # the best trial that reached max_step
 
