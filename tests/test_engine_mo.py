@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import gpbo
-from gpbo.engine import _fit_outcomes, suggest
+from gpbo.engine import _fit_outcomes, fit_model, suggest
 from gpbo.errors import InvalidArgumentError
 from gpbo.outcomes import Outcomes
 
@@ -104,3 +104,45 @@ def test_sequential_q_batch_is_one_pick_at_a_time_with_the_picks_pending(columns
 def test_q_batch_is_validated():
     with pytest.raises(InvalidArgumentError, match="q_batch"):
         gpbo.Settings(q_batch="greedy")
+
+
+def _fit_and_predict(X: torch.Tensor, Y: torch.Tensor, at: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """fit_model on Y (P, n) or (P, n, O) objectives: theta (P, O, d + 1), mean (P, q, O), covariance (P, O, q, q) at `at`."""
+    if Y.dim() == 2:
+        model = fit_model(X, Y)
+        post = model.posterior(at)
+        return model.theta.unsqueeze(1), post.mean.unsqueeze(-1), post.covariance.unsqueeze(1)
+    model = fit_model(X, Y, settings={"outcomes": Outcomes(Y.shape[-1], 0)})
+    post = model.posterior(at)
+    return model.theta, post.mean, post.covariance
+
+
+def test_each_metric_gets_the_gp_it_would_get_alone():
+    """fit_model on metrics (m1, m2) against fit_model on each metric alone (the single-objective path).
+
+    Hyperparameters and the joint posterior (mean, covariance) at 5 new points
+    per problem agree to 1e-9: the (P, O) GPs share a batch, not a fit.
+    """
+    X, Y = _data(P=2, n=12)
+    Y = Y[..., [0, 2]]  # a bowl and a plane: different lengthscales
+    at = torch.rand(2, 5, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    theta, mean, cov = _fit_and_predict(X, Y, at)
+    assert not torch.allclose(theta[:, 0], theta[:, 1], atol=0.1)  # the two metrics' GPs do differ
+    for j in range(2):
+        theta_j, mean_j, cov_j = _fit_and_predict(X, Y[..., j], at)
+        torch.testing.assert_close(theta[:, j:j + 1], theta_j, rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(mean[..., j:j + 1], mean_j, rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(cov[:, j:j + 1], cov_j, rtol=1e-9, atol=1e-9)
+
+
+def test_swapping_the_metrics_swaps_their_gps_and_changes_nothing_else():
+    """fit_model on (m1, m2) against fit_model on (m2, m1): hyperparameters, mean and covariance swapped, to 1e-9."""
+    X, Y = _data(P=2, n=12)
+    Y = Y[..., [0, 2]]
+    at = torch.rand(2, 5, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    theta, mean, cov = _fit_and_predict(X, Y, at)
+    theta_s, mean_s, cov_s = _fit_and_predict(X, Y[..., [1, 0]], at)
+    assert not torch.allclose(mean[..., 0], mean[..., 1], atol=0.1)  # a swap is visible
+    torch.testing.assert_close(theta_s, theta[:, [1, 0]], rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(mean_s, mean[..., [1, 0]], rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(cov_s, cov[:, [1, 0]], rtol=1e-9, atol=1e-9)
