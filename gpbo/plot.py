@@ -47,6 +47,7 @@ from gpbo.settings import Settings
 from gpbo.space import Categorical, Integer, Real, Space
 from gpbo.storage import StudyHistory
 from gpbo.trial import Trial, TrialState
+from gpbo.validation import check_int
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -422,6 +423,7 @@ def importances(study: Study, *, method: str = "sobol", n_samples: int = 1024,
     """
     if method not in _IMPORTANCE_METHODS:
         raise InvalidArgumentError(f"method must be one of {_IMPORTANCE_METHODS}, got {method!r}")
+    check_int("n_samples", n_samples, 2)
     sur = fit_surrogate(study) if surrogate is None else surrogate
     if method == "lengthscale":
         lengthscale = lengthscale_of(sur.model)  # (1, d), None for a custom model without lengthscales

@@ -65,6 +65,8 @@ def _chosen(metrics: Metrics, objectives: Sequence[str] | None) -> list[int]:
                 "choose them with objectives=[...]")
         return list(range(len(names)))
     chosen = list(objectives) if isinstance(objectives, (list, tuple)) else None
+    if chosen is not None and not all(isinstance(n, str) for n in chosen):
+        chosen = None
     if chosen is None or len(chosen) not in (2, 3) or len(set(chosen)) != len(chosen) or not set(chosen) <= set(names):
         raise InvalidArgumentError(f"objectives must be 2 or 3 distinct names among {names}, got {objectives!r:.200}")
     return [names.index(n) for n in chosen]

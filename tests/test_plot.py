@@ -157,6 +157,7 @@ BAD = [
     (lambda s: plot.partial_dependence(s, ("lr", "n", "act")), "one or two params"),
     (lambda s: plot.partial_dependence(s, "lr", n_grid=1), "n_grid=1"),
     (lambda s: plot.importances(s, method="shap"), "method must be one of ('lengthscale', 'sobol'), got 'shap'"),
+    (lambda s: plot.importance(s, n_samples=0), "n_samples must be an int >= 2, got int 0"),
     (lambda s: plot.fit_surrogate(Optimizer(SPACE)), "at least 2 COMPLETE trials, got 0"),
 ]
 

@@ -75,6 +75,7 @@ def test_hypervolume_against_trials():
     (lambda: gpbo.plot.pareto_front(Optimizer(BOX, objectives={"e": "minimize"})), "draws 2 or 3 objectives"),
     (lambda: gpbo.plot.pareto_front(study(3), objectives=["error"]), "2 or 3 distinct names among"),
     (lambda: gpbo.plot.pareto_front(study(2), objectives=["error", "nope"]), "got ['error', 'nope']"),
+    (lambda: gpbo.plot.pareto_front(study(2), objectives=[["error"], "latency_ms"]), "got [['error'], 'latency_ms']"),
     (lambda: gpbo.plot.pareto_front(Optimizer(BOX, objectives={"a": "minimize", "b": "minimize"})),
      "needs at least one COMPLETE trial"),
     (lambda: gpbo.plot.hypervolume(Optimizer(BOX)), "hypervolume needs a study with 2 or more objectives"),
