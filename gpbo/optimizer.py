@@ -49,7 +49,6 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -63,7 +62,7 @@ from gpbo.metrics import Metrics
 from gpbo.outcomes import Outcomes
 from gpbo.owners import new_owner, release_owner
 from gpbo.settings import Settings, as_settings
-from gpbo.space import Space
+from gpbo.space import Real, Space
 from gpbo.storage import Counters, NullStore, SqliteStore, Storage
 from gpbo.trial import Outcome, Trial, TrialLog, TrialState
 from gpbo.validation import as_list, as_space, check_bool, check_int
@@ -543,7 +542,10 @@ class Optimizer:
     def _add_told(self, params: list[Mapping[str, Any]], outcomes: list[Outcome]) -> list[Trial]:
         """Validates never-asked params and appends them as told trials."""
         X, names = self._encode(params), self._space.names
-        clean = [{name: _plain(p[name]) for name in names} for p in params]  # space order
+        decoded = self._space.decode(X) if params else []  # exact for integers and choices: 2.0 -> 2
+        real = {name for name, p in self._space.params.items() if isinstance(p, Real)}
+        clean = [{name: float(p[name]) if name in real else d[name] for name in names}  # space order
+                 for p, d in zip(params, decoded, strict=True)]
         trials = self._log.add(clean, X, outcomes)
         self._store.insert(trials, self._owner)
         return trials
@@ -716,11 +718,6 @@ def _with_outcomes(given: Settings | Mapping[str, Any] | None, metrics: Metrics)
             f"settings.outcomes is {settings.outcomes}, but objectives= / constraints= give {outcomes}; "
             "leave settings.outcomes at its default, the facade sets it")
     return settings.replace(outcomes=outcomes)
-
-
-def _plain(value: Any) -> Any:
-    """A NumPy scalar as the matching Python scalar (keeps params JSON-friendly)."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _release(store: NullStore | SqliteStore, owner: str) -> None:

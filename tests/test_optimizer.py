@@ -324,6 +324,14 @@ def test_tell_never_asked_params_and_tell_many(engine, monkeypatch):
     assert engine.calls[0]["X"].shape == (1, 5, 2)
 
 
+def test_told_params_are_stored_as_ask_would_give_them(engine):
+    space = Space({"lr": Real(1e-4, 1e-1, log=True), "layers": Integer(1, 4), "k": Categorical([1, "a"])})
+    opt = Optimizer(space, seed=0, settings={"n_initial": 3})
+    added = opt.tell({"lr": np.float32(0.01), "layers": 2.0, "k": np.float64(1.0)}, 0.5)
+    assert added.params == {"lr": float(np.float32(0.01)), "layers": 2, "k": 1}
+    assert [type(v) for v in added.params.values()] == [float, int, int]
+
+
 def test_best_and_trials(engine):
     for maximize, expected in [(False, 1), (True, 2)]:
         opt = Optimizer(BOX, seed=0, maximize=maximize)
