@@ -287,9 +287,9 @@ class Optimizer:
             One `Trial` when ``n`` is None, else a list of ``n`` trials.
 
         Raises:
-            InvalidArgumentError: If ``n`` is not a positive int or the optimizer is closed.
+            InvalidArgumentError: If ``n`` is not an int in [1, 2**31) or the optimizer is closed.
         """
-        k = 1 if n is None else check_int("n", n, 1)
+        k = 1 if n is None else check_int("n", n, 1, 2**31)  # far above memory; torch's Sobol needs < 2**63
         with self._session():
             reissued = self._store.orphans()[:k]
             self._store.claim(reissued, self._owner)

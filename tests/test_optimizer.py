@@ -108,7 +108,7 @@ def test_cuda_without_cuda_raises():
         Optimizer(BOX, settings={"device": "cuda"})
 
 
-@pytest.mark.parametrize("n", [0, -1, 1.5, True, "2"])
+@pytest.mark.parametrize("n", [0, -1, 1.5, True, "2", 10**20])
 def test_bad_ask_count_raises(n):
     with pytest.raises(InvalidArgumentError, match=r"n must be an int >= 1"):
         Optimizer(BOX, seed=0).ask(n)
