@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -167,16 +167,17 @@ class Settings:
         ):
             check_choice(name, getattr(self, name), choices)
         for name, low in (("n_raw", 1), ("n_restarts", 1), ("n_anchors", 0), ("svgp_adam_steps", 0)):
-            check_int(name, getattr(self, name), low)
+            object.__setattr__(self, name, check_int(name, getattr(self, name), low))  # a numpy int as int (JSON)
         if self.n_initial is not None:
-            check_int("n_initial", self.n_initial, 0)
+            object.__setattr__(self, "n_initial", check_int("n_initial", self.n_initial, 0))
         for name in ("warm_start", "precondition"):
             object.__setattr__(self, name, check_bool(name, getattr(self, name)))
         for name in ("warp_fence", "freeze_lengthscale"):
             object.__setattr__(self, name, _positive_or_none(name, getattr(self, name)))
         object.__setattr__(self, "device", check_device(self.device))
-        object.__setattr__(self, "dtype", check_dtype(_DTYPES.get(self.dtype, self.dtype)))
-        outcomes = Outcomes(**self.outcomes) if isinstance(self.outcomes, Mapping) else self.outcomes
+        dtype = _DTYPES.get(self.dtype, self.dtype) if isinstance(self.dtype, str) else self.dtype
+        object.__setattr__(self, "dtype", check_dtype(dtype))
+        outcomes = _outcomes(self.outcomes)
         if not isinstance(outcomes, Outcomes):
             raise InvalidArgumentError(f"outcomes must be a gpbo.outcomes.Outcomes or a dict of its fields, got {outcomes!r:.200}")
         object.__setattr__(self, "outcomes", outcomes)
@@ -203,6 +204,8 @@ class Settings:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Settings:
         """Inverse of `to_dict` (a None acquisition, model or early_stopping means the default)."""
+        if not isinstance(data, Mapping):
+            raise InvalidArgumentError(f"Settings.from_dict needs a dict of fields, got {type(data).__name__} {data!r:.200}")
         data = dict(data)
         for name in ("acquisition", "model", "early_stopping"):
             if data.get(name) is None:
@@ -223,8 +226,26 @@ def as_settings(value: Settings | Mapping[str, Any] | None) -> Settings:
     raise InvalidArgumentError(f"settings must be a gpbo.Settings, a dict of its fields or None, got {type(value).__name__} {value!r:.200}")
 
 
+def _outcomes(value: Any) -> Any:
+    """A dict of `Outcomes` fields as `Outcomes` (its errors as gpbo errors); anything else unchanged."""
+    if not isinstance(value, Mapping):
+        return value
+    fields = {f.name for f in dataclasses.fields(Outcomes)}
+    unknown = [k for k in value if k not in fields]
+    if unknown:
+        raise InvalidArgumentError(f"outcomes: unknown field {unknown[0]!r}; the fields are {sorted(fields)}")
+    ref = value.get("ref_point")
+    if ref is not None and (isinstance(ref, (str, bytes)) or not isinstance(ref, Sequence)
+                            or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in ref)):
+        raise InvalidArgumentError(f"outcomes: ref_point must be None or a list of numbers, got {ref!r:.200}")
+    return Outcomes(**value)
+
+
 def _check_fields(values: Mapping[str, Any]) -> None:
     known = {f.name for f in dataclasses.fields(Settings)}
+    odd = [k for k in values if not isinstance(k, str)]
+    if odd:
+        raise InvalidArgumentError(f"settings names must be str, got {odd[0]!r}; the fields of gpbo.Settings are {sorted(known)}")
     unknown = sorted(set(values) - known)
     if unknown:
         raise InvalidArgumentError(f"unknown settings {unknown}; the fields of gpbo.Settings are {sorted(known)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -38,6 +39,10 @@ def test_defaults_are_the_engine_defaults():
     ("freeze_lengthscale", float("nan"), "freeze_lengthscale must be None"),
     ("device", "tpu", "device"),
     ("dtype", torch.int64, "dtype must be"),
+    ("dtype", ["float32"], "dtype must be"),
+    ("acquisition", gpbo.acquisition.LogEI, "got the class LogEI; pass LogEI()"),
+    ("early_stopping", gpbo.early_stopping.ASHA, "got the class ASHA; pass ASHA()"),
+    ("early_stopping", np.array([1, 2]), "early_stopping must be one of"),
 ])
 def test_a_bad_field_is_named_with_its_value(field, value, match):
     with pytest.raises(InvalidArgumentError, match=match):
@@ -92,7 +97,27 @@ def test_outcomes_take_a_dict_and_round_trip_through_json():
     ({"n_constraints": -1}, "n_constraints must be an int >= 0"),
     ({"n_objectives": 2, "ref_point": [1.0]}, "ref_point must hold 2 finite numbers"),
     ("two", "outcomes must be"),
+    ({"n_obj": 2}, "outcomes: unknown field 'n_obj'"),
+    ({"n_objectives": 2, "ref_point": "12"}, "ref_point must be None or a list of numbers, got '12'"),
+    ({"n_objectives": 2, "ref_point": ["a", "b"]}, "ref_point must be None or a list of numbers"),
 ])
 def test_bad_outcomes_are_named(outcomes, match):
     with pytest.raises(InvalidArgumentError, match=match):
         gpbo.Settings(outcomes=outcomes)
+
+
+def test_numpy_ints_are_stored_as_ints_and_bad_dicts_are_named():
+    s = gpbo.Settings(n_initial=np.int64(3), n_raw=np.int64(64))
+    assert type(s.n_initial) is int and type(s.n_raw) is int and json.dumps(s.to_dict())
+    for bad, match in ((None, "from_dict needs a dict of fields, got NoneType"), ("abc", "got str 'abc'"),
+                       ({1: 2}, "settings names must be str, got 1")):
+        with pytest.raises(InvalidArgumentError, match=match):
+            gpbo.Settings.from_dict(bad)
+
+
+def test_a_class_that_takes_the_context_is_an_acquisition_factory():
+    class ByContext:
+        def __init__(self, ctx):
+            self.ctx = ctx
+
+    assert gpbo.Settings(acquisition=ByContext).acquisition is ByContext

@@ -9,6 +9,7 @@ the contract and a worked example.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 from gpbo.acquisition.analytic import UCB, LogAugmentedEI, LogEI, LogPI, PosteriorMean
@@ -186,12 +187,25 @@ def get(name_or_obj: str | Acquisition | Callable) -> Acquisition | Callable:
                 "or an object following gpbo.acquisition.Acquisition"
             )
         return factory()
+    if isinstance(name_or_obj, type) and _builds_without_arguments(name_or_obj):  # LogEI for LogEI()
+        raise InvalidArgumentError(
+            f"acquisition must be an instance, got the class {name_or_obj.__name__}; pass {name_or_obj.__name__}()")
     if callable(name_or_obj):
         return name_or_obj
     raise InvalidArgumentError(
         "acquisition must be a registry name or a callable ctx -> fn, got "
         f"{name_or_obj!r} ({type(name_or_obj).__name__})"
     )
+
+
+def _builds_without_arguments(cls: type) -> bool:
+    """True if ``cls()`` needs no argument (so ``cls(ctx)`` cannot be the ``f(ctx) -> fn`` it was passed as)."""
+    try:
+        params = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):  # no signature to read
+        return False
+    required = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return not any(p.kind in required and p.default is inspect.Parameter.empty for p in params)
 
 
 def register(name: str, factory: Callable[[], Acquisition]) -> None:

@@ -40,8 +40,10 @@ def check(rule: Any) -> str | StoppingRule | None:
     Raises:
         InvalidArgumentError: For an unknown name or an object without ``should_stop``.
     """
-    if rule is None or rule == "none":
+    if rule is None or (isinstance(rule, str) and rule == "none"):
         return None
+    if isinstance(rule, type):
+        raise InvalidArgumentError(f"early_stopping must be an instance, got the class {rule.__name__}; pass {rule.__name__}()")
     if isinstance(rule, str):
         if rule not in REGISTRY:
             raise InvalidArgumentError(
