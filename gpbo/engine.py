@@ -110,7 +110,7 @@ def suggest(
     """
     settings = as_settings(settings)
     Y = _outcome_columns(X, Y, settings.outcomes)
-    dims, pending = _check_inputs(X, Y, dims, q, pending, seed)
+    dims, pending, seed = _check_inputs(X, Y, dims, q, pending, seed)
     warm_start = warm_start if settings.warm_start else None
     if not settings.outcomes.is_single:
         return _suggest_outcomes(X, Y, dims, q, pending, seed, warm_start, settings)
@@ -140,7 +140,7 @@ def fit_model(
     """
     settings = as_settings(settings)
     Y = _outcome_columns(X, Y, settings.outcomes)
-    dims, _ = _check_inputs(X, Y, dims, 1, None, seed)
+    dims, _, seed = _check_inputs(X, Y, dims, 1, None, seed)
     warm_start = warm_start if settings.warm_start else None
     with limited_cpu_threads(X.device):
         if not settings.outcomes.is_single:
@@ -254,6 +254,8 @@ def _maximise(
     best = score.topk(k, dim=-1).indices  # (P, k) the best observations anchor local searches
     anchors = ctx.X.gather(-2, best.unsqueeze(-1).expand(-1, -1, ctx.X.shape[-1]))  # (P, k, d)
     fn = acq(ctx)
+    if not callable(fn):
+        raise InvalidArgumentError(f"acquisition {acq!r:.100} must return a function of X for its context, got {fn!r:.100}")
     if len(dims.discrete_dims) == dims.d:  # no continuous dim: repeats are possible
         seen = ctx.X if ctx.pending is None else torch.cat([ctx.X, ctx.pending], -2)
         fn = avoid_observed(fn, seen)
@@ -274,8 +276,8 @@ def _maximise(
 
 def _check_inputs(
     X: Tensor, Y: Tensor, dims: DimSpec | None, q: int, pending: Tensor | None, seed: int,
-) -> tuple[DimSpec, Tensor | None]:
-    """Validate the engine's inputs; return the dims and pending to use."""
+) -> tuple[DimSpec, Tensor | None, int]:
+    """Validate the engine's inputs; return the dims, pending and seed (a Python int) to use."""
     if not isinstance(X, Tensor) or X.dim() != 3 or not X.is_floating_point():
         raise InvalidArgumentError(f"X must be a float tensor of shape (P, n, d), got {_describe(X)}")
     if X.device.type not in ("cpu", "cuda"):
@@ -299,12 +301,12 @@ def _check_inputs(
         if pending.shape[1] == 0:
             pending = None
     check_int("q", q, 1)
-    check_int("seed", seed, 0, 2**62)
+    seed = check_int("seed", seed, 0, 2**62)
     if dims is None:
-        return DimSpec.continuous(d), pending
+        return DimSpec.continuous(d), pending, seed
     if not isinstance(dims, DimSpec) or dims.d != d:
         raise InvalidArgumentError(f"dims must be a DimSpec with d={d}, got {dims!r}")
-    return dims, pending
+    return dims, pending, seed
 
 
 def _check_same_kind(t: Tensor, X: Tensor, name: str) -> None:
@@ -328,8 +330,8 @@ def _outcome_columns(X: Tensor, Y: Tensor, outcomes: Outcomes) -> Tensor:
     if not isinstance(Y, Tensor) or not isinstance(X, Tensor):
         return Y  # _check_inputs names the problem
     O = outcomes.n_outcomes
-    if outcomes.is_single:
-        return Y.squeeze(-1) if Y.dim() == 3 and Y.shape[-1] == 1 else Y
+    if outcomes.is_single and not (Y.dim() == 3 and Y.shape[-1] != 1):
+        return Y.squeeze(-1) if Y.dim() == 3 else Y
     if Y.dim() != 3 or Y.shape[-1] != O:
         raise InvalidArgumentError(
             f"Y must have shape (P, n, O) with O = {O} ({outcomes.n_objectives} objectives, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from botorch.acquisition import qUpperConfidenceBound
@@ -109,7 +110,18 @@ BAD_INPUTS = [
     (dict(settings={"noise": "sometimes"}), "noise must be one of"),
     (dict(dims=DimSpec.continuous(5)), "dims must be a DimSpec with d=2"),
     (dict(settings={"acquisition": "nope"}), "nope"),
+    (dict(Y=torch.zeros(1, 4, 2, dtype=torch.float64)), r"Y must have shape \(P, n, O\) with O = 1"),
+    (dict(settings={"acquisition": lambda ctx: None}), "must return a function of X for its context, got None"),
+    (dict(settings={"acquisition": lambda ctx: lambda x: x.sum(-1)}),
+     r"must map X \(..., P, q, d\) to values \(..., P\)"),
 ]
+
+
+def test_a_numpy_seed_is_a_seed() -> None:
+    X, Y = _problems(1, 4, 2)
+    quick = {"n_raw": 64, "n_restarts": 2}
+    assert torch.equal(suggest(X, Y, seed=np.int64(3), settings=quick).candidates,
+                       suggest(X, Y, seed=3, settings=quick).candidates)
 
 
 @pytest.mark.parametrize("override,message", BAD_INPUTS)

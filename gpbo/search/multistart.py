@@ -26,6 +26,7 @@ from torch import Tensor
 
 from gpbo.acquisition.protocol import AcquisitionFn, screening
 from gpbo.dims import DimSpec
+from gpbo.errors import InvalidArgumentError
 from gpbo.optim.lbfgsb import minimize_lbfgsb
 
 _EXHAUSTIVE_LEVELS = 64
@@ -85,6 +86,10 @@ def maximize_acquisition(
     raw = _raw_samples(dims, n_raw, n_problems, q, seed, dtype, device)  # (N, P, q, d)
     with torch.no_grad():
         raw_values = screening(fn)(raw)  # (N, P)
+    if not isinstance(raw_values, Tensor) or raw_values.shape != raw.shape[:2]:
+        raise InvalidArgumentError(
+            f"the acquisition function must map X (..., P, q, d) to values (..., P): for X of shape "
+            f"{tuple(raw.shape)} it returned {tuple(raw_values.shape) if isinstance(raw_values, Tensor) else raw_values!r:.100}")
     X = _select_restarts(raw, raw_values, n_restarts, seed)  # (R, P, q, d)
     if anchors is not None and q == 1:
         X = torch.cat([X, _anchor_starts(fn, anchors, dims, seed)])  # (R + k, P, 1, d)
