@@ -267,6 +267,26 @@ def env() -> dict:
     return e
 
 
+def _int_at_least(low: int):
+    """An argparse type: an int >= ``low``."""
+    def parse_int(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an int >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an int >= {low}, got {value}")
+        return value
+    return parse_int
+
+
+def _worker_counts(text: str) -> str:
+    """An argparse type: a comma list of ints >= 1 (kept as the string)."""
+    for item in text.split(","):
+        _int_at_least(1)(item)
+    return text
+
+
 def parse(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.sweep", description=__doc__.split("\n")[0])
     ap.add_argument("--problems", default="synthetic", help="comma list of names or suites: "
@@ -276,18 +296,18 @@ def parse(argv=None) -> argparse.Namespace:
                     "objective problems) or " + ",".join(MM.ALL_MO_METHODS) + " (multi-outcome problems; "
                     + ",".join(MM.SINGLE_OBJECTIVE_ONLY) + " only on those with one objective); default "
                     + DEFAULT_METHODS + ", or " + MM.DEFAULT_MO_METHODS + " when every problem is multi-outcome")
-    ap.add_argument("--seeds", type=int, default=16, help="seeds K..K+N-1 (K = --first-seed)")
-    ap.add_argument("--first-seed", type=int, default=0,
+    ap.add_argument("--seeds", type=_int_at_least(1), default=16, help="seeds K..K+N-1 (K = --first-seed)")
+    ap.add_argument("--first-seed", type=_int_at_least(0), default=0,
                     help="K: more seeds for an earlier run, written to another OUT and merged for the report")
-    ap.add_argument("--budget", type=int, default=None, help="evaluations per run (default: per problem)")
-    ap.add_argument("--batch-size", type=int, default=None,
+    ap.add_argument("--budget", type=_int_at_least(1), default=None, help="evaluations per run (default: per problem)")
+    ap.add_argument("--batch-size", type=_int_at_least(1), default=None,
                     help="q: points per iteration (default 1, or 4 when every problem is multi-outcome)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float64", choices=("float64", "float32"))
     ap.add_argument("--out", default="benchmarks/results/sweep",
                     help="output folder: results.jsonl, run_info.json, the report (default: "
                     "benchmarks/results/sweep, ignored by git)")
-    ap.add_argument("--workers", default="1,4,16",
+    ap.add_argument("--workers", type=_worker_counts, default="1,4,16",
                     help="multi-fidelity suite: comma list of simulated worker counts (default 1,4,16)")
     ap.add_argument("--quick", action="store_true", help="CI smoke run: " + json.dumps(QUICK))
     ap.add_argument("--no-report", action="store_true")
@@ -295,6 +315,14 @@ def parse(argv=None) -> argparse.Namespace:
     if args.quick:
         for k, v in QUICK.items():
             setattr(args, k, v)
+    try:
+        names = problem_names(args.problems)
+        for name in names:
+            get(name)
+    except ValueError as err:
+        ap.error(str(err))
+    if not names:
+        ap.error("--problems names no problem")
     all_mo = all(is_multi_outcome(get(n)) for n in problem_names(args.problems))
     if args.methods is None and all(is_multi_fidelity(get(n)) for n in problem_names(args.problems)):
         args.methods = MFM.DEFAULT_MF_METHODS
@@ -331,6 +359,9 @@ def main(argv=None, *, settings: Settings | None = None) -> dict:
     print(f"sweep: writing to {out.resolve()}", file=sys.stderr, flush=True)
     store = Store(out / "results.jsonl", budget_of, args.batch_size)
     groups, seq = plan(problems, methods, seeds, budget_of)
+    if not groups and not seq:
+        raise SystemExit(f"no run to do: none of the methods {methods} applies to the problems "
+                         f"{[p.name for p in problems]} (or every method is unavailable: {skipped})")
     total = sum(budget_of[p.name] for ps in groups.values() for p, _ in ps) + sum(
         budget_of[p.name] for _, p, _ in seq)
     done = sum(len(v) for v in store.done.values())

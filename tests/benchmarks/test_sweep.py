@@ -177,3 +177,22 @@ def test_quick_sweep_writes_its_outputs(tmp_path):  # `python -m benchmarks.swee
     s = json.loads((tmp_path / "summary.json").read_text())
     assert set(s["table"]) == set(sweep.QUICK["problems"].split(","))
     assert len(list((tmp_path / "plots").glob("*.png"))) == 4
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--batch-size", "-2"], "--batch-size: expected an int >= 1, got -2"),
+    (["--seeds", "0"], "--seeds: expected an int >= 1, got 0"),
+    (["--budget", "0"], "--budget: expected an int >= 1, got 0"),
+    (["--first-seed", "-5"], "--first-seed: expected an int >= 0, got -5"),
+    (["--workers", "4,x"], "--workers: expected an int >= 1, got 'x'"),
+    (["--problems", "nosuch"], "unknown problem 'nosuch'"),
+])
+def test_bad_command_lines_exit_with_a_message(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        sweep.parse(args)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_sweep_with_nothing_to_run_says_so(tmp_path):
+    with pytest.raises(SystemExit, match="no run to do: none of the methods \\['gpbo'\\] applies"):
+        sweep.main(["--problems", "dtlz2", "--methods", "gpbo", "--seeds", "1", "--out", str(tmp_path)])
