@@ -64,7 +64,7 @@ from gpbo.owners import new_owner, release_owner
 from gpbo.settings import Settings, as_settings
 from gpbo.space import Real, Space
 from gpbo.storage import Counters, NullStore, SqliteStore, Storage
-from gpbo.trial import Outcome, Trial, TrialLog, TrialState
+from gpbo.trial import Outcome, Trial, TrialLog, TrialState, as_real
 from gpbo.validation import as_list, as_space, check_bool, check_int
 
 __all__ = ["Optimizer"]
@@ -487,8 +487,7 @@ class Optimizer:
             theta = state.get("gp_theta")
             opt._theta = None if theta is None else torch.tensor(theta, dtype=opt._dtype, device=opt._device)
             params = [dict(r["params"]) for r in state["trials"]]
-            outcomes = [Outcome(TrialState(r["state"]), r["value"], r["error"], r.get("values") or {},
-                                tuple((s, v) for s, v in r.get("steps") or ())) for r in state["trials"]]
+            outcomes = [_saved_outcome(metrics, i, r) for i, r in enumerate(state["trials"])]
         except GpboError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -718,6 +717,33 @@ def _with_outcomes(given: Settings | Mapping[str, Any] | None, metrics: Metrics)
             f"settings.outcomes is {settings.outcomes}, but objectives= / constraints= give {outcomes}; "
             "leave settings.outcomes at its default, the facade sets it")
     return settings.replace(outcomes=outcomes)
+
+
+def _saved_outcome(metrics: Metrics, index: int, record: Mapping[str, Any]) -> Outcome:
+    """A saved trial's outcome, checked: a COMPLETE or PRUNED one holds what a tell would have accepted.
+
+    Raises:
+        InvalidArgumentError: Naming the trial and what is wrong.
+    """
+    state, values = TrialState(record["state"]), record.get("values") or {}
+    steps = tuple((s, v) for s, v in record.get("steps") or ())
+    bad = None
+    if not isinstance(values, Mapping):
+        bad = f"values must be a dict, got {values!r:.100}"
+    elif any(as_real(s) is None or as_real(v) is None for s, v in steps):
+        bad = f"steps must be (step, value) numbers, got {steps!r:.100}"
+    elif state is TrialState.PRUNED and not steps:
+        bad = "a PRUNED trial needs its learning curve"
+    elif state in (TrialState.COMPLETE, TrialState.PRUNED):
+        try:
+            told = metrics.parse(dict(values) if metrics.objectives else record["value"])
+        except InvalidTrialError as exc:
+            bad = str(exc)
+        else:
+            bad = None if told.state is TrialState.COMPLETE else f"a {state.value} trial with {told.error}"
+    if bad is not None:
+        raise InvalidArgumentError(f"malformed optimizer state: trial {index}: {bad}")
+    return Outcome(state, record["value"], record["error"], values, steps)
 
 
 def _release(store: NullStore | SqliteStore, owner: str) -> None:

@@ -398,6 +398,11 @@ def test_state_dict_round_trip_continues_initial_design():
     (lambda s: s["trials"][0].update(state="done"), InvalidArgumentError, "'done' is not a valid TrialState"),
     (lambda s: s["trials"][0]["params"].update(x=3.0), InvalidTrialError, "parameter 'x': value 3.0"),
     (lambda s: s.update(space={"params": 1}), InvalidSpaceError, "expected a dict with a 'params' list"),
+    (lambda s: s["trials"][0].update(value=None), InvalidArgumentError, "trial 0: value must be a real number"),
+    (lambda s: s["trials"][0].update(value=math.nan), InvalidArgumentError, "trial 0: a complete trial with non-finite"),
+    (lambda s: s["trials"][0].update(values="abc"), InvalidArgumentError, "trial 0: values must be a dict"),
+    (lambda s: s["trials"][0].update(state="pruned"), InvalidArgumentError, "a PRUNED trial needs its learning curve"),
+    (lambda s: s["trials"][0].update(steps=[[1, "a"]]), InvalidArgumentError, "steps must be \\(step, value\\) numbers"),
 ])
 def test_bad_state_dict_raises(change, error, message):
     opt = Optimizer(BOX, seed=0)
