@@ -56,7 +56,7 @@ from gpbo.design import derive_seed, sobol_design
 from gpbo.early_stopping import Curves, StoppingRule
 from gpbo.early_stopping import get as get_stopping_rule
 from gpbo.engine import suggest
-from gpbo.errors import FitError, GpboError, InvalidArgumentError, InvalidTrialError
+from gpbo.errors import FitError, GpboError, InvalidArgumentError, InvalidTrialError, StorageError
 from gpbo.fidelity import as_step, check_max_step, curves, pruned_values, report_value
 from gpbo.metrics import Metrics
 from gpbo.outcomes import Outcomes
@@ -487,7 +487,10 @@ class Optimizer:
             theta = state.get("gp_theta")
             opt._theta = None if theta is None else torch.tensor(theta, dtype=opt._dtype, device=opt._device)
             params = [dict(r["params"]) for r in state["trials"]]
-            outcomes = [_saved_outcome(metrics, i, r) for i, r in enumerate(state["trials"])]
+            try:
+                outcomes = [_saved_outcome(metrics, i, r) for i, r in enumerate(state["trials"])]
+            except InvalidArgumentError as exc:
+                raise InvalidArgumentError(f"malformed optimizer state: {exc}") from None
         except GpboError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -518,6 +521,11 @@ class Optimizer:
             return
         if pulled.full:
             self._log = TrialLog(self._space.dim)
+        for t in pulled.trials:
+            try:
+                _saved_outcome(self._metrics, t.id, t.to_dict())
+            except InvalidArgumentError as exc:
+                raise StorageError(f"the stored study holds a malformed {exc}") from None
         new = [t for t in pulled.trials if t.id >= len(self._log)]
         self._log.merge(pulled.trials, self._encode([t.params for t in new]))
         counters = pulled.counters
@@ -742,7 +750,7 @@ def _saved_outcome(metrics: Metrics, index: int, record: Mapping[str, Any]) -> O
         else:
             bad = None if told.state is TrialState.COMPLETE else f"a {state.value} trial with {told.error}"
     if bad is not None:
-        raise InvalidArgumentError(f"malformed optimizer state: trial {index}: {bad}")
+        raise InvalidArgumentError(f"trial {index}: {bad}")
     return Outcome(state, record["value"], record["error"], values, steps)
 
 

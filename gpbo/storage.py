@@ -55,7 +55,7 @@ from gpbo.errors import GpboError, InvalidArgumentError, InvalidSpaceError, Stor
 from gpbo.metrics import Metrics
 from gpbo.owners import owner_alive
 from gpbo.space import Space
-from gpbo.trial import Trial, TrialState
+from gpbo.trial import Trial, TrialState, as_real
 
 __all__ = ["Counters", "NullStore", "Pulled", "SqliteStore", "Storage", "StorageError", "StudyHistory", "check_storage", "load_study"]
 
@@ -247,10 +247,11 @@ def load_study(storage: str | os.PathLike[str], name: str = "default") -> StudyH
         has_reports = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'reports'").fetchone()
         curves = _curves(conn, row[0], "") if has_reports else {}
         spec = Metrics.from_dict(None if row[3] is None else json.loads(row[3]), maximize=bool(row[2]))
-    return StudyHistory(
-        name=name, space=Space.from_dict(json.loads(row[1])), maximize=bool(row[2]),
-        trials=[_trial(r, curves.get(r[0], ())) for r in rows], timestamps=[(r[7], r[8]) for r in rows], metrics=spec,
-    )
+        return StudyHistory(
+            name=name, space=Space.from_dict(json.loads(row[1])), maximize=bool(row[2]),
+            trials=[_trial(r, curves.get(r[0], ())) for r in rows], timestamps=[(r[7], r[8]) for r in rows],
+            metrics=spec,
+        )
 
 
 class SqliteStore:
@@ -318,9 +319,10 @@ class SqliteStore:
                 " WHERE study_id = ? AND seq > ? ORDER BY number", (self._study, self._seen)
             ).fetchall()
             curves = _curves(self._conn, self._study, self._seen) if rows else {}
+            counters = Counters(n_sobol, n_suggest, None if theta is None else json.loads(theta))
+            pulled = Pulled(trials=[_trial(r, curves.get(r[0], ())) for r in rows], counters=counters, full=full)
         self._seen = seq
-        counters = Counters(n_sobol, n_suggest, None if theta is None else json.loads(theta))
-        return Pulled(trials=[_trial(r, curves.get(r[0], ())) for r in rows], counters=counters, full=full)
+        return pulled
 
     def insert(self, trials: list[Trial], owner: str) -> None:
         """Adds new trials; the database allocates their ids, which must equal ``trial.id``."""
@@ -420,6 +422,8 @@ class SqliteStore:
             )
             return cursor.lastrowid, seed
         study, stored_space, stored_maximize, stored_seed, stored_metrics = row
+        if not isinstance(stored_seed, int) or stored_seed < 0:
+            raise StorageError(f"storage {self._path!r} holds malformed data: study {self._name!r} has seed {stored_seed!r:.100}")
         where = f"study {self._name!r} in {self._path!r}"
         difference = space_difference(Space.from_dict(json.loads(stored_space)), space)
         if difference:
@@ -555,7 +559,12 @@ def _curves(conn: sqlite3.Connection, study: int, seen: int | str) -> dict[int, 
 
 
 def _trial(row: tuple[Any, ...], steps: tuple[tuple[Any, float], ...] = ()) -> Trial:
+    """A stored trial row as a `Trial` (ValueError for a malformed one: `_translated` names the file)."""
     number, params, state, value, error, values, stopped = row[:7]
     state = TrialState.PRUNED if stopped and state == TrialState.COMPLETE.value else TrialState(state)
-    return Trial(id=number, params=json.loads(params), state=state, value=value, error=error,
-                 values={} if values is None else json.loads(values), steps=steps)
+    params, values = json.loads(params), {} if values is None else json.loads(values)
+    if not isinstance(params, dict) or not isinstance(values, dict):
+        raise ValueError(f"trial {number}: params and metric values must be JSON objects")
+    if value is not None and as_real(value) is None:
+        raise ValueError(f"trial {number}: value {value!r:.100} is not a number")
+    return Trial(id=number, params=params, state=state, value=value, error=error, values=values, steps=steps)

@@ -392,3 +392,22 @@ def test_a_study_file_from_before_several_metrics_still_opens(db):
         opt.tell(trial, objective(trial.params))
     assert [t.state for t in load_study(db).trials][3:] == [TrialState.COMPLETE, TrialState.COMPLETE]
     assert load_study(db).best.value == min(0.125, objective(trial.params))
+
+
+@pytest.mark.parametrize("sql,message", [
+    ("UPDATE trials SET metric_values = 'garbage'", "holds malformed data: JSONDecodeError"),
+    ("UPDATE trials SET params = '[1, 2]'", "params and metric values must be JSON objects"),
+    ("UPDATE trials SET value = 'high'", "value 'high' is not a number"),
+    ("UPDATE trials SET value = NULL", "malformed trial 0: value must be a real number"),
+    ("UPDATE studies SET seed = 'x'", "study 'default' has seed 'x'"),
+    ("UPDATE studies SET space = '{'", "holds malformed data: JSONDecodeError"),
+])
+def test_a_corrupted_file_is_a_storage_error_on_load_or_resume(db, sql, message):
+    opt = Optimizer(SPACE, storage=db, seed=0)
+    run(opt, 2)
+    opt.close()
+    with sqlite3.connect(db) as conn:
+        conn.execute(sql)
+    with pytest.raises(StorageError, match=message):  # on load where the file says it, else when the study resumes
+        load_study(db)
+        Optimizer(SPACE, storage=db).ask()
