@@ -48,6 +48,7 @@ import json
 import os
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -232,7 +233,7 @@ def load_study(storage: str | os.PathLike[str], name: str = "default") -> StudyH
     path, name = _check_path(storage), _check_name(name)
     if not os.path.exists(path):
         raise InvalidArgumentError(f"storage {path!r} does not exist")
-    with contextlib.closing(_connect(path)) as conn, _translated(path):
+    with contextlib.closing(_connect_read_only(path)) as conn, _translated(path):
         has_studies = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'studies'").fetchone()
         missing = {c for _, c, _ in _missing_columns(conn)} if has_studies else set()  # a file from an earlier gpbo
         metrics, values, stopped = (c if c not in missing else "NULL" for c in ("metrics", "metric_values", "stopped"))
@@ -508,6 +509,31 @@ def _connect(path: str) -> sqlite3.Connection:
         except BaseException:
             conn.close()
             raise
+    return conn
+
+
+def _connect_read_only(path: str) -> sqlite3.Connection:
+    """Opens ``path`` for reading only, so a study in a read-only file or folder can be read.
+
+    A WAL file needs its shared-memory index: where it cannot be created (a
+    read-only folder), the file is opened as immutable (what is in it now).
+    """
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path))
+    with _translated(path):
+        try:
+            return _open_probed(uri + "?mode=ro")
+        except sqlite3.OperationalError:
+            return _open_probed(uri + "?mode=ro&immutable=1")
+
+
+def _open_probed(uri: str) -> sqlite3.Connection:
+    """Connects to ``uri`` and reads the schema once (where opening a WAL file fails); closes on failure."""
+    conn = sqlite3.connect(uri, uri=True, timeout=_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master").fetchone()
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 

@@ -7,9 +7,11 @@ import json
 import math
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 
@@ -411,3 +413,29 @@ def test_a_corrupted_file_is_a_storage_error_on_load_or_resume(db, sql, message)
     with pytest.raises(StorageError, match=message):  # on load where the file says it, else when the study resumes
         load_study(db)
         Optimizer(SPACE, storage=db).ask()
+
+
+def test_a_study_in_a_read_only_folder_can_be_loaded():
+    base = tempfile.mkdtemp()  # not pytest's tmp_path: another user must be able to reach it
+    os.chmod(base, 0o755)
+    folder = os.path.join(base, "archive")
+    os.mkdir(folder)
+    path = os.path.join(folder, "study.db")
+    opt = Optimizer(SPACE, storage=path, seed=0)
+    run(opt, 3)
+    opt.close()
+    os.chmod(path, 0o444)
+    os.chmod(folder, 0o555)
+    code = f"import gpbo; print(len(gpbo.load_study({path!r}).trials))"
+    command = [sys.executable, "-c", code]
+    if os.geteuid() == 0:  # root ignores the permissions: read as nobody
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv")
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": REPO})
+    finally:
+        os.chmod(folder, 0o755)
+        shutil.rmtree(base)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "3"
