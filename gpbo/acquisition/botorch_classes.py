@@ -57,6 +57,7 @@ from gpbo.acquisition.botorch_adapter import BoTorchAcquisition
 from gpbo.acquisition.botorch_model import GpboBoTorchModel
 from gpbo.acquisition.protocol import AcquisitionContext, draw_seed
 from gpbo.errors import InvalidArgumentError, UnsupportedAcquisitionError
+from gpbo.validation import check_int, check_real
 
 __all__ = ["botorch", "PER_PROBLEM", "ONE_POINT"]
 
@@ -114,16 +115,23 @@ def botorch(
     if unknown:
         raise InvalidArgumentError(f"{name} takes no argument(s) {unknown}; its arguments are {sorted(params)[1:]}")
     for opt, value in (("num_samples", num_samples), ("num_candidates", num_candidates), ("num_optima", num_optima)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidArgumentError(f"{opt} must be an int >= 1, got {value!r}")
+        check_int(opt, value, 1)
+    if fidelity_dim is not None:
+        check_int("fidelity_dim", fidelity_dim, 0)
+    target_fidelity = check_real("target_fidelity", target_fidelity, low=0.0, strict=False)
+    if target_fidelity > 1.0:
+        raise InvalidArgumentError(f"target_fidelity must be in [0, 1], got {target_fidelity!r}")
+    fixed_cost = check_real("fixed_cost", fixed_cost, low=0.0)
+    if per_problem is not None and not isinstance(per_problem, bool):
+        raise InvalidArgumentError(f"per_problem must be None or a bool, got {per_problem!r:.100}")
     one_shot = issubclass(cls, OneShotAcquisitionFunction)
     num_fantasies = None
     if one_shot:
-        num_fantasies = int(kwargs.get("num_fantasies", params["num_fantasies"].default))
+        num_fantasies = check_int("num_fantasies", kwargs.get("num_fantasies", params["num_fantasies"].default), 1)
     if "project" in params and "project" not in kwargs and fidelity_dim is None:
         raise InvalidArgumentError(f"{name} needs the fidelity: botorch({name!r}, fidelity_dim=<encoded dim>)")
     spec = _Spec(cls, dict(kwargs), set(params), num_samples, num_candidates, num_optima, num_fantasies,
-                 fidelity_dim, float(target_fidelity), float(fixed_cost))
+                 fidelity_dim, target_fidelity, fixed_cost)
     joint = not (issubclass(cls, AnalyticAcquisitionFunction) or name in ONE_POINT)
     return BoTorchAcquisition(
         spec.build, joint=joint, per_problem=_per_problem(name, kwargs) if per_problem is None else per_problem,

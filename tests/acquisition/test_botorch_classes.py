@@ -72,6 +72,13 @@ def test_factory_returning_a_one_shot_class_must_declare_its_fantasies() -> None
         (("qKnowledgeGradient",), {"betta": 1}, InvalidArgumentError, r"takes no argument\(s\) \['betta'\]"),
         (("qMultiFidelityKnowledgeGradient",), {}, InvalidArgumentError, "fidelity_dim"),
         (("qLogExpectedImprovement",), {"num_samples": 0}, InvalidArgumentError, "num_samples must be an int >= 1"),
+        (("qKnowledgeGradient",), {"num_fantasies": "a"}, InvalidArgumentError, "num_fantasies must be an int >= 1"),
+        (("qMultiFidelityKnowledgeGradient",), {"fidelity_dim": "a"}, InvalidArgumentError, "fidelity_dim must be an int"),
+        (("qMultiFidelityKnowledgeGradient",), {"fidelity_dim": 1, "target_fidelity": 5.0}, InvalidArgumentError,
+         r"target_fidelity must be in \[0, 1\], got 5.0"),
+        (("qMultiFidelityKnowledgeGradient",), {"fidelity_dim": 1, "fixed_cost": -1}, InvalidArgumentError,
+         "fixed_cost must be a finite number > 0"),
+        (("qLogExpectedImprovement",), {"per_problem": "yes"}, InvalidArgumentError, "per_problem must be None or a bool"),
         (("qPredictiveEntropySearch",), {}, UnsupportedAcquisitionError, "qPredictiveEntropySearch cannot run"),
     ],
 )
