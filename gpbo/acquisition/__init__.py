@@ -213,10 +213,12 @@ def register(name: str, factory: Callable[[], Acquisition]) -> None:
 
     Raises:
         InvalidArgumentError: if ``name`` is not a non-empty string, is
-            already registered, or ``factory`` is not callable.
+            already registered or reserved (``"auto"``), or ``factory`` is not callable.
     """
     if not isinstance(name, str) or not name:
         raise InvalidArgumentError(f"acquisition name must be a non-empty str, got {name!r}")
+    if name == AUTO:
+        raise InvalidArgumentError(f"acquisition name {AUTO!r} is reserved for the default; choose another name")
     if name in REGISTRY:
         raise InvalidArgumentError(f"acquisition {name!r} is already registered")
     if not callable(factory):

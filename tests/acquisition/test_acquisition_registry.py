@@ -79,6 +79,8 @@ def test_register_adds_a_name() -> None:
         acquisition.REGISTRY.pop("ucb_wide_test")
     with pytest.raises(InvalidArgumentError, match="non-empty str"):
         register("", UCB)
+    with pytest.raises(InvalidArgumentError, match="'auto' is reserved"):
+        register("auto", UCB)
     with pytest.raises(InvalidArgumentError, match="must be callable"):
         register("x_test", 3)  # type: ignore[arg-type]
 
