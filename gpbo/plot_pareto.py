@@ -138,7 +138,8 @@ def hypervolume(study: Study) -> Figure:
         raise InvalidArgumentError(f"hypervolume needs a study with 2 or more objectives, got {metrics.n_objectives}")
     ref = metrics.reference_point(trials)
     if ref is None:
-        raise InvalidArgumentError("hypervolume needs a feasible COMPLETE trial; no trial satisfies the constraints yet")
+        why = "no trial satisfies the constraints yet" if metrics.constraints else "no trial is COMPLETE yet"
+        raise InvalidArgumentError(f"hypervolume needs a feasible COMPLETE trial; {why}")
     counts = list(range(1, len(trials) + 1))
     values = [metrics.hypervolume(trials[:n], ref) for n in counts]
     fig, ax = _figure()

@@ -80,6 +80,8 @@ def test_hypervolume_against_trials():
      "needs at least one COMPLETE trial"),
     (lambda: gpbo.plot.hypervolume(Optimizer(BOX)), "hypervolume needs a study with 2 or more objectives"),
     (lambda: gpbo.plot.hypervolume(study(told=[(0.1, 1.0, 20.0)])), "no trial satisfies the constraints yet"),
+    (lambda: gpbo.plot.hypervolume(Optimizer(BOX, objectives={"a": "minimize", "b": "minimize"})),
+     "no trial is COMPLETE yet"),
     (lambda: gpbo.plot.hypervolume(5), "study must be a gpbo.Optimizer"),
 ])
 def test_bad_input(call, message):
