@@ -197,11 +197,7 @@ class GPBOSampler(BaseSampler):
             # One snapshot under the lock: a trial that finishes meanwhile is then either
             # complete or running in it, never missing from both observations and pending.
             trials = study.get_trials(deepcopy=False)
-            complete = [t for t in trials if t.state == TrialState.COMPLETE
-                        and _covers(t.params, t.distributions, search_space)
-                        and all(math.isfinite(v) for v in t.values)]
-            if self._constraints_func is not None:
-                complete = [t for t in complete if t.system_attrs.get(_CONSTRAINTS_KEY) is not None]
+            complete = [t for t in self._usable(trials) if _covers(t.params, t.distributions, search_space)]
             if len(complete) < self._n_startup:
                 return {}
             space = Space({name: _to_param(dist) for name, dist in search_space.items()})
@@ -217,7 +213,7 @@ class GPBOSampler(BaseSampler):
         self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
     ) -> Any:
         """Delegates to the independent sampler (and warns after the startup trials)."""
-        if self._warn and len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) >= self._n_startup:
+        if self._warn and len(self._usable(study.get_trials(deepcopy=False))) >= self._n_startup:
             _logger.warning(
                 "GPBOSampler: trial %d samples parameter %r with %s, as it is outside the "
                 "intersection search space (a dynamic or conditional parameter).",
@@ -234,6 +230,11 @@ class GPBOSampler(BaseSampler):
         with self._lock:
             self._suggested.pop(trial.number, None)
         self._independent.after_trial(study, trial, state, values)
+
+    def _usable(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
+        """The COMPLETE trials the GP can use: finite values and, with ``constraints_func``, stored constraints."""
+        return [t for t in trials if t.state == TrialState.COMPLETE and all(math.isfinite(v) for v in t.values)
+                and (self._constraints_func is None or t.system_attrs.get(_CONSTRAINTS_KEY) is not None)]
 
     def _outcomes(self, study: Study, complete: list[FrozenTrial]) -> tuple[torch.Tensor, Outcomes]:
         """``Y (n,)``, or ``(n, O)`` with several objectives or constraints, and its `Outcomes`."""

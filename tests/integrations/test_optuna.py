@@ -187,6 +187,14 @@ def test_dynamic_parameters_fall_back_to_the_independent_sampler(caplog):
     assert "samples parameter 'extra' with RandomSampler" in caplog.text
 
 
+def test_trials_the_gp_cannot_use_keep_the_startup_without_a_warning(caplog):
+    values = iter([math.inf, math.inf, math.inf, 1.0, 2.0])
+    study = optuna.create_study(sampler=GPBOSampler(seed=0, n_startup_trials=3))
+    with caplog.at_level(logging.WARNING, logger="gpbo.integrations.optuna"):
+        study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0) * 0.0 + next(values), n_trials=5)
+    assert "outside the intersection search space" not in caplog.text
+
+
 def test_multi_objective_study_with_constraints_feeds_the_engine(monkeypatch):
     import gpbo.integrations.optuna as module
 
