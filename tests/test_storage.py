@@ -415,24 +415,33 @@ def test_a_corrupted_file_is_a_storage_error_on_load_or_resume(db, sql, message)
         Optimizer(SPACE, storage=db).ask()
 
 
+def _as_another_user(code: str) -> list[str]:
+    """A command running ``code`` in this Python; as nobody when root (who ignores permissions)."""
+    command = [sys.executable, "-c", code]
+    if os.geteuid() != 0:
+        return command
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv")
+    command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    probe = [*command[:-1], "import gpbo"]
+    if subprocess.run(probe, capture_output=True, env={**os.environ, "PYTHONPATH": REPO}).returncode != 0:
+        pytest.skip("the other user cannot read this Python environment")
+    return command
+
+
 def test_a_study_in_a_read_only_folder_can_be_loaded():
     base = tempfile.mkdtemp()  # not pytest's tmp_path: another user must be able to reach it
     os.chmod(base, 0o755)
     folder = os.path.join(base, "archive")
     os.mkdir(folder)
     path = os.path.join(folder, "study.db")
-    opt = Optimizer(SPACE, storage=path, seed=0)
-    run(opt, 3)
-    opt.close()
-    os.chmod(path, 0o444)
-    os.chmod(folder, 0o555)
-    code = f"import gpbo; print(len(gpbo.load_study({path!r}).trials))"
-    command = [sys.executable, "-c", code]
-    if os.geteuid() == 0:  # root ignores the permissions: read as nobody
-        if shutil.which("setpriv") is None:
-            pytest.skip("running as root without setpriv")
-        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
     try:
+        command = _as_another_user(f"import gpbo; print(len(gpbo.load_study({path!r}).trials))")
+        opt = Optimizer(SPACE, storage=path, seed=0)
+        run(opt, 3)
+        opt.close()
+        os.chmod(path, 0o444)
+        os.chmod(folder, 0o555)
         done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": REPO})
     finally:
         os.chmod(folder, 0o755)
