@@ -12,6 +12,8 @@ constraints is ``Outcomes()`` and may pass Y as (P, n).
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -44,7 +46,10 @@ class Outcomes:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InvalidArgumentError(f"Outcomes.{name} must be an int >= {low}, got {value!r}")
         if self.ref_point is not None:
-            ref = tuple(float(v) for v in self.ref_point)
+            listed = isinstance(self.ref_point, Sequence) and not isinstance(self.ref_point, (str, bytes))
+            if not listed or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in self.ref_point):
+                raise InvalidArgumentError(f"Outcomes.ref_point must be None or a list of numbers, got {self.ref_point!r:.200}")
+            ref = tuple(_as_float(v) for v in self.ref_point)
             if len(ref) != self.n_objectives or not all(math.isfinite(v) for v in ref):
                 raise InvalidArgumentError(
                     f"Outcomes.ref_point must hold {self.n_objectives} finite numbers, got {self.ref_point!r}"
@@ -60,6 +65,14 @@ class Outcomes:
     def is_single(self) -> bool:
         """One objective and no constraint: today's single-objective engine."""
         return self.n_outcomes == 1
+
+
+def _as_float(value: numbers.Real) -> float:
+    """``float(value)``; an int beyond float's range is infinite."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def is_feasible(values: Tensor, n_objectives: int) -> Tensor:

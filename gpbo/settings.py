@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -234,10 +234,6 @@ def _outcomes(value: Any) -> Any:
     unknown = [k for k in value if k not in fields]
     if unknown:
         raise InvalidArgumentError(f"outcomes: unknown field {unknown[0]!r}; the fields are {sorted(fields)}")
-    ref = value.get("ref_point")
-    if ref is not None and (isinstance(ref, (str, bytes)) or not isinstance(ref, Sequence)
-                            or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in ref)):
-        raise InvalidArgumentError(f"outcomes: ref_point must be None or a list of numbers, got {ref!r:.200}")
     return Outcomes(**value)
 
 
