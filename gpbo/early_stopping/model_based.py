@@ -12,6 +12,11 @@ scaled by how far off the model was on the complete trials at the decision's
 step (``recalibrate``, :mod:`gpbo.early_stopping.calibration`: a
 leave-one-out backtest; the freeze-thaw model alone was too sure of itself by
 a factor 1.5-4 on LCBench, and stopped configurations that would have won).
+The scale is never below the backtests at the later checkpoints, 1/4, 1/2
+and 3/4 of ``max_step``: the complete trials are the ones this rule let
+through, and their short prefixes were easy to predict, so at early steps
+the backtest alone said 1.0-1.1 where the trials the rule stopped there were
+off by 3.5-5.3 (measured on LCBench; docs/decisions/0057-early-scale.md).
 Safeguards:
 
 - never before ``min_fraction * max_step``, and never a trial whose value
@@ -78,6 +83,7 @@ from gpbo.validation import check_int
 __all__ = ["ModelBasedRule", "median_rule_stops"]
 
 _GROWTH = 1.25  # fit-set sizes: the geometric grid round(2 * 1.25^k)
+_CHECKPOINTS = (0.25, 0.5, 0.75)  # fractions of max_step whose backtest scale bounds an earlier decision's
 
 
 def _check_fraction(name: str, value: Any, low: float, high: float) -> float:
@@ -167,8 +173,9 @@ class ModelBasedRule:
             coordinates) of a trial stopped early is a rerun and is never
             stopped; >= 0 (0: only exact repeats).
         recalibrate: scale the predictive std by how far off the model was
-            on the complete trials, backtested at the decision's step
-            (:func:`~gpbo.early_stopping.calibration.upper_tail_scale`).
+            on the complete trials, backtested at the decision's step and
+            the later checkpoints (the largest of them;
+            :func:`~gpbo.early_stopping.calibration.upper_tail_scale`).
         min_complete_share: never stop while fewer than this share of the
             trials with a report reached ``max_step``; in [0, 1] (0: off).
             The default 1/9 is what ASHA with η = 3 sends to the last rung
@@ -286,6 +293,11 @@ class ModelBasedRule:
         return result
 
     def _scale(self, curves: Curves, step: float) -> float:
+        """The std scale of a decision at ``step``: the largest backtest at ``step`` and at the later `_CHECKPOINTS`."""
+        later = [f * curves.max_step for f in _CHECKPOINTS if f * curves.max_step > step]
+        return max(self._scale_at(curves, s) for s in (step, *later))
+
+    def _scale_at(self, curves: Curves, step: float) -> float:
         """The std scale at ``step`` backtested on the complete trials of the fit set (cached per fit and step)."""
         fit_rows = _fit_rows(self, curves)
         rows = tuple(j for j in fit_rows if _final(curves, j) is not None)

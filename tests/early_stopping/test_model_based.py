@@ -203,6 +203,29 @@ def test_recalibration_keeps_a_late_learner_the_confident_model_stops() -> None:
     assert not ModelBasedRule().should_stop(curves, 20)
 
 
+@pytest.mark.parametrize("seed", [0, 3])
+def test_a_decision_scale_is_the_largest_backtest_from_its_step_on(seed: int) -> None:
+    curves, _ = _late_learners(seed)
+    rule = ModelBasedRule()
+    at = {s: rule._scale_at(curves, float(s)) for s in range(1, MAX_STEP)}
+    assert at[4] < at[26]  # the backtest alone is smaller early: the bound matters on these curves
+    checkpoints = [0.25 * MAX_STEP, 0.5 * MAX_STEP, 0.75 * MAX_STEP]
+    for s in range(1, MAX_STEP):
+        expected = max([at[s]] + [rule._scale_at(curves, c) for c in checkpoints if c > s])
+        assert rule._scale(curves, float(s)) == expected
+        assert all(rule._scale(curves, float(s)) >= rule._scale(curves, c) for c in checkpoints if c > s)
+
+
+@pytest.mark.parametrize("k_run", [6, 10])
+def test_a_late_learner_stopped_by_the_early_backtest_alone_is_kept(k_run: int, monkeypatch) -> None:
+    curves, final = _late_learners(seed=3, k_run=k_run)
+    index = curves.n_trials - 1
+    assert final[index] > final[:index].max()  # it would win
+    assert not ModelBasedRule().should_stop(curves, index)
+    monkeypatch.setattr(ModelBasedRule, "_scale", ModelBasedRule._scale_at)  # the backtest at its step only
+    assert ModelBasedRule().should_stop(curves, index)
+
+
 def test_never_stops_while_too_few_trials_are_complete() -> None:
     bad = torch.tensor([[0.95, 0.95, 0.5]], dtype=torch.float64)
     # 12 complete trials and 1 running bad one, then 96 trials stopped at 8 steps: 12 / 109 < 1/9 complete
