@@ -233,3 +233,18 @@ def test_median_curves_speedup_when_per_seed_matches_fail():
     s = mf_report.speedups(runs)["p m W=4"]
     assert s["ratio"] == math.inf  # seeds 0 and 1 never reach their own 1-worker final
     assert s["curves"] == 40.0 / 200.0  # the median of 2.5, 3.2, 2.0 reaches 3.0 at t = 40
+
+
+def test_es_stop_audit_replays_the_rule_on_each_stop(tmp_path, capsys):
+    from benchmarks import es_stop_audit
+
+    p = get_mf("mf_lcbench_3945")
+    store = mf_sweep.MFStore(tmp_path / "results.jsonl")
+    mf_sweep.run_one("gpbo_es", p, 0, 1, 8, store)
+    store.close()
+    jobs = [r for r in map(json.loads, (tmp_path / "results.jsonl").read_text().splitlines()) if r["kind"] == "job"]
+    stops = es_stop_audit._stops(jobs, "3945")
+    assert 0 < len(stops) <= sum(j["stopped"] for j in jobs[:-1])  # the model's stops, not the median rule's
+    assert all(1 <= epoch < 52 and math.isfinite(z) and scale >= 1.0 for epoch, z, scale, _ in stops)
+    es_stop_audit.main([str(tmp_path), "--tasks", "3945", "--seeds", "0"])
+    assert "task 3945 stops at epochs" in capsys.readouterr().out
