@@ -295,22 +295,24 @@ class ModelBasedRule:
     def _scale(self, curves: Curves, step: float) -> float:
         """The std scale of a decision at ``step``: the largest backtest at ``step`` and at the later `_CHECKPOINTS`."""
         later = [f * curves.max_step for f in _CHECKPOINTS if f * curves.max_step > step]
-        return max(self._scale_at(curves, s) for s in (step, *later))
+        return max(self._backtests(curves, (step, *later)))
 
-    def _scale_at(self, curves: Curves, step: float) -> float:
-        """The std scale at ``step`` backtested on the complete trials of the fit set (cached per fit and step)."""
+    def _backtests(self, curves: Curves, steps: tuple[float, ...]) -> list[float]:
+        """The std scale at each of ``steps`` backtested on the complete trials of the fit set (cached per fit and step)."""
         fit_rows = _fit_rows(self, curves)
         rows = tuple(j for j in fit_rows if _final(curves, j) is not None)
         if len(rows) < 3:
-            return 1.0
+            return [1.0] * len(steps)
         fit_key, theta, y_mean, y_std = self._fit(curves, fit_rows)
         table: dict[float, float] = self._cache.get("scale" + fit_key, {})
-        if step not in table:
-            steps, values = self._pick(curves, rows, self.max_steps)
-            data = CurveData.pad(curves.X[list(rows)], steps, values, curves.max_step, (y_mean, y_std))
-            table[step] = upper_tail_scale(theta, data.X, data.tau, data.y, data.mask, step / curves.max_step)
+        missing = [t for t in steps if t not in table]
+        if missing:
+            picked, values = self._pick(curves, rows, self.max_steps)
+            data = CurveData.pad(curves.X[list(rows)], picked, values, curves.max_step, (y_mean, y_std))
+            for t in missing:
+                table[t] = upper_tail_scale(theta, data.X, data.tau, data.y, data.mask, t / curves.max_step)
             _store(self._cache, "scale", "scale" + fit_key, table)
-        return table[step]
+        return [table[t] for t in steps]
 
     def _fit(self, curves: Curves, rows: tuple[int, ...]) -> tuple[str, Tensor, float, float]:
         """(key, theta, y_mean, y_std) fitted on the fit set (cached by its content; refitted from scratch)."""

@@ -207,11 +207,11 @@ def test_recalibration_keeps_a_late_learner_the_confident_model_stops() -> None:
 def test_a_decision_scale_is_the_largest_backtest_from_its_step_on(seed: int) -> None:
     curves, _ = _late_learners(seed)
     rule = ModelBasedRule()
-    at = {s: rule._scale_at(curves, float(s)) for s in range(1, MAX_STEP)}
+    at = dict(zip(range(1, MAX_STEP), rule._backtests(curves, tuple(float(s) for s in range(1, MAX_STEP)))))
     assert at[4] < at[26]  # the backtest alone is smaller early: the bound matters on these curves
     checkpoints = [0.25 * MAX_STEP, 0.5 * MAX_STEP, 0.75 * MAX_STEP]
     for s in range(1, MAX_STEP):
-        expected = max([at[s]] + [rule._scale_at(curves, c) for c in checkpoints if c > s])
+        expected = max([at[s]] + [rule._backtests(curves, (c,))[0] for c in checkpoints if c > s])
         assert rule._scale(curves, float(s)) == expected
         assert all(rule._scale(curves, float(s)) >= rule._scale(curves, c) for c in checkpoints if c > s)
 
@@ -222,7 +222,7 @@ def test_a_late_learner_stopped_by_the_early_backtest_alone_is_kept(k_run: int, 
     index = curves.n_trials - 1
     assert final[index] > final[:index].max()  # it would win
     assert not ModelBasedRule().should_stop(curves, index)
-    monkeypatch.setattr(ModelBasedRule, "_scale", ModelBasedRule._scale_at)  # the backtest at its step only
+    monkeypatch.setattr(ModelBasedRule, "_scale", lambda rule, c, step: rule._backtests(c, (step,))[0])  # its step only
     assert ModelBasedRule().should_stop(curves, index)
 
 
