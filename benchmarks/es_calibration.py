@@ -43,7 +43,7 @@ def measure(task: str, seed: int) -> dict[int, tuple[float, float]]:
     y_all = torch.tensor(acc, dtype=torch.float64)
     idx = torch.logspace(0.0, math.log10(lcbench.EPOCHS), 12).round().long().unique() - 1  # the rule's fit reports
     fit = CurveData.pad(X[:N_FIT], [t_all[idx]] * N_FIT, list(y_all[:N_FIT, idx]), lcbench.EPOCHS)
-    theta = fit_theta(fit)
+    theta = fit_theta(fit)[0]  # (1, D)
     whole = CurveData.pad(X[:N_FIT], [t_all] * N_FIT, list(y_all[:N_FIT]), lcbench.EPOCHS, (fit.y_mean, fit.y_std))
     out = {}
     for t in STEPS:
@@ -51,8 +51,9 @@ def measure(task: str, seed: int) -> dict[int, tuple[float, float]]:
         cut = CurveData.pad(X, steps, [y[: len(s)] for y, s in zip(y_all, steps)], lcbench.EPOCHS,
                             (fit.y_mean, fit.y_std))
         post = FreezeThaw.condition(theta, cut)
-        z = (y_all[N_FIT:, -1] - post.mean[N_FIT:]) / post.std[N_FIT:]
-        out[t] = (tail_scale(z), upper_tail_scale(theta, whole.X, whole.tau, whole.y, whole.mask, t / lcbench.EPOCHS))
+        z = (y_all[N_FIT:, -1] - post.mean[0, N_FIT:]) / post.std[0, N_FIT:]
+        k_backtest, _ = upper_tail_scale(theta, whole, torch.tensor([t / lcbench.EPOCHS], dtype=torch.float64))
+        out[t] = (tail_scale(z), float(k_backtest[0]))
     return out
 
 

@@ -38,6 +38,7 @@ EXTERNAL = ("smac", "dehb")
 ALL_MF_METHODS = (*IN_PROCESS, *EXTERNAL)
 DEFAULT_MF_METHODS = "gpbo_es,gpbo_es_asha,gpbo,tpe_hyperband,tpe_median,asha,smac,dehb,optuna_gp"
 ES_RULES = {"gpbo_es": "model", "gpbo_es_asha": "asha"}
+BATCHED = ("gpbo", "gpbo_es", "gpbo_es_asha")  # their runs' seeds go in lockstep (GpboMF.report_many)
 
 
 class RandomFull:
@@ -165,10 +166,23 @@ class GpboMF:
         return Job(dict(t.params), tag=t)
 
     def report(self, job: Job, step: int, value: float) -> bool:
-        if self.rule is None or not math.isfinite(value):
-            return False
-        self.opt.report(job.tag, value, step)
-        return bool(self.opt.should_stop(job.tag))
+        return GpboMF.report_many([(self, job, step, value)])[0]
+
+    @staticmethod
+    def report_many(reports: list[tuple[GpboMF, Job, int, float]]) -> list[bool]:
+        """``report`` of several runs (one report each), their stop decisions batched over the runs
+        (``gpbo.Optimizer.should_stop_many``: the curve model of P studies at once)."""
+        import gpbo
+
+        asked = [k for k, (m, _, _, value) in enumerate(reports) if m.rule is not None and math.isfinite(value)]
+        for k in asked:
+            m, job, step, value = reports[k]
+            m.opt.report(job.tag, value, step)
+        answers = [False] * len(reports)
+        decided = gpbo.Optimizer.should_stop_many([(reports[k][0].opt, reports[k][1].tag) for k in asked])
+        for k, stop in zip(asked, decided):
+            answers[k] = stop
+        return answers
 
     def finish(self, job: Job, stopped: bool) -> None:
         self.opt.tell(job.tag, job.values[-1] if job.values else math.nan)

@@ -22,6 +22,13 @@ are cut there) or when every worker is idle and the method has nothing to
 start. Method protocol (:class:`MFMethod`): ``ask() -> Job | None``,
 ``report(job, step, value) -> bool`` (True: stop now) and
 ``finish(job, stopped)`` (once per job, after its last report).
+
+Lockstep: :func:`simulation` is the same run as a generator that yields each
+report and takes the stop decision back, so :func:`simulate_lockstep` can
+advance P independent runs (seeds) one report each and decide their P
+reports in one call (gpbo's batched curve model,
+``gpbo.Optimizer.should_stop_many``). Each run's virtual clock is its own;
+only the order in which the host computes the runs changes.
 """
 
 from __future__ import annotations
@@ -29,9 +36,9 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Iterator, Protocol
+from typing import Any, Callable, Generator, Hashable, Iterator, Protocol, Sequence
 
-__all__ = ["Event", "Job", "MFMethod", "simulate"]
+__all__ = ["Event", "Job", "MFMethod", "simulate", "simulate_lockstep", "simulation"]
 
 
 @dataclass
@@ -86,6 +93,54 @@ def simulate(trajectory: Callable[[dict[str, Any]], Iterator[tuple[float, float]
 
     ``trajectory(params)`` yields ``(value, dt)`` per step from step 1; ``on_event`` sees every report and
     ``on_finish`` every ended job (both in virtual-time order).
+    """
+    run = simulation(trajectory, method, max_step=max_step, n_workers=n_workers, step_budget=step_budget,
+                     on_event=on_event, on_finish=on_finish)
+    try:
+        event = next(run)
+        while True:
+            event = run.send(bool(method.report(event.job, event.step, event.value)))
+    except StopIteration as done:
+        return done.value
+
+
+def simulate_lockstep(runs: Sequence[Generator[Event, bool, list[Job]]],
+                      decide: Callable[[list[tuple[int, Event]]], list[bool]]) -> list[list[Job]]:
+    """Advances independent :func:`simulation` runs together, one report each per round.
+
+    Each round, ``decide`` gets ``(run index, its pending report)`` for every
+    run still going and returns their stop decisions in that order (a run's
+    method decides its own reports: ``decide`` may batch them). Returns each
+    run's jobs. The result equals running each alone with the same
+    decisions.
+    """
+    results: list[list[Job]] = [[] for _ in runs]
+    pending: dict[int, Event] = {}
+
+    def advance(k: int, answer: bool | None) -> None:
+        try:
+            pending[k] = next(runs[k]) if answer is None else runs[k].send(answer)
+        except StopIteration as done:
+            pending.pop(k, None)
+            results[k] = done.value
+
+    for k in range(len(runs)):
+        advance(k, None)
+    while pending:
+        batch = sorted(pending.items())
+        for (k, _), stop in zip(batch, decide(batch)):
+            advance(k, bool(stop))
+    return results
+
+
+def simulation(trajectory: Callable[[dict[str, Any]], Iterator[tuple[float, float]]], method: MFMethod, *,
+               max_step: int, n_workers: int, step_budget: int,
+               on_event: Callable[[Event], None] | None = None,
+               on_finish: Callable[[Job], None] | None = None) -> Generator[Event, bool, list[Job]]:
+    """:func:`simulate` as a generator: yields each report and is sent the stop decision; returns the jobs.
+
+    ``method.report`` is not called: whoever drives the generator decides
+    (``method.ask`` and ``method.finish`` are called as in :func:`simulate`).
     """
     heap: list[tuple[float, int, int]] = []  # (virtual end time of the step in flight, seq, worker)
     running: dict[int, _Running] = {}
@@ -157,7 +212,7 @@ def simulate(trajectory: Callable[[dict[str, Any]], Iterator[tuple[float, float]
         cum += 1
         if on_event is not None:
             on_event(Event(now, cum, r.job, step, float(value)))
-        stop = bool(method.report(r.job, step, float(value)))
+        stop = bool((yield Event(now, cum, r.job, step, float(value))))
         last = step >= min(r.job.stop_at or max_step, max_step)
         if stop or last or not math.isfinite(value):
             end(w, now, stopped=(stop or not math.isfinite(value)) and step < max_step)

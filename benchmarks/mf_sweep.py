@@ -6,8 +6,11 @@
 Called by :mod:`benchmarks.sweep` when every problem is multi-fidelity
 (:mod:`benchmarks.mf_problems`). ``--budget`` counts full trainings: a run
 stops after ``budget * max_step`` steps (LCBench: 30 x 52 = 1,560 epochs).
-Each run is :func:`benchmarks.mf_sim.simulate` with ``W`` workers on the
-problem's virtual clock.
+Each run is :func:`benchmarks.mf_sim.simulation` with ``W`` workers on the
+problem's virtual clock. gpbo's runs of one (method, problem, W) go in
+lockstep, up to ``--lockstep`` seeds at once (default 16), their stop
+decisions batched over the seeds (:func:`run_group`); the other methods run
+one seed at a time.
 
 ``OUT/results.jsonl`` is append-only, one JSON object a line:
 - ``"kind": "job"``, one per ended job: ``method, problem, seed, workers,
@@ -18,7 +21,8 @@ problem's virtual clock.
   ``optimum`` (null if unknown), ``trace``: ``[cum_steps, time, best]`` at
   each improvement of ``best``, the lowest value of a job that reached
   ``max_step`` (the metric's incumbent), ``cum_steps`` and ``time`` at the
-  end, ``n_jobs``, ``n_full`` (jobs that reached max_step), ``t_real``.
+  end, ``n_jobs``, ``n_full`` (jobs that reached max_step), ``t_real`` (real
+  seconds; for a lockstep group, the group's over its size).
 Resuming is per run: rerunning the command skips every run that has its
 ``run`` line and reruns the others from the start (the job lines of an
 unfinished attempt are ignored: a simulated LCBench run takes seconds).
@@ -32,13 +36,14 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Generator
 
 from benchmarks import mf_methods as MM
 from benchmarks.mf_problems import MFProblem
-from benchmarks.mf_sim import Event, Job, simulate
+from benchmarks.mf_sim import Event, Job, simulate_lockstep, simulation
 from benchmarks.report import parse_records
 
-__all__ = ["MFStore", "run_one", "run_all", "trace_value"]
+__all__ = ["MFStore", "run_all", "run_group", "run_one", "trace_value"]
 
 Key = tuple[str, str, int, int, int]  # (method, problem, seed, workers, step budget)
 
@@ -87,59 +92,110 @@ class MFStore:
         self.fh.close()
 
 
+class _Run:
+    """One simulated run (``budget`` full trainings): its method, trace and job lines as its jobs end."""
+
+    def __init__(self, method: str, problem: MFProblem, seed: int, workers: int, budget: int, store: MFStore):
+        self.problem, self.store = problem, store
+        self.base = {"method": method, "problem": problem.name, "seed": seed, "workers": workers,
+                     "budget": budget * problem.max_step,
+                     "max_step": problem.max_step, "attempt": uuid.uuid4().hex[:12]}
+        self.trace: list[list[float]] = []
+        self.best, self.cum = math.inf, 0
+        self.method = MM.make(method, problem, seed)
+
+    def on_event(self, e: Event) -> None:
+        self.cum = e.cum_steps
+        if e.step == self.problem.max_step and math.isfinite(e.value) and e.value < self.best:
+            self.best = e.value
+            self.trace.append([e.cum_steps, e.time, self.best])
+
+    def on_finish(self, j: Job) -> None:
+        self.store.write({"kind": "job", **self.base, "job": j.id, "params": j.params, "start_step": j.start_step,
+                          "steps": j.steps[-1] if j.steps else None, "values": [_fin(v) for v in j.values],
+                          "t_start": j.t_start, "t_end": j.t_end, "stopped": j.stopped})
+
+    def simulation(self) -> Generator[Event, bool, list[Job]]:
+        return simulation(self.problem.trajectory, self.method, max_step=self.problem.max_step,
+                          n_workers=self.base["workers"], step_budget=self.base["budget"],
+                          on_event=self.on_event, on_finish=self.on_finish)
+
+    def close(self, jobs: list[Job], t_real: float) -> dict:
+        """Writes and returns the run line."""
+        if hasattr(self.method, "close"):
+            self.method.close()
+        opt = self.problem.reference()
+        rec = {"kind": "run", **self.base, "optimum": _fin(opt), "trace": self.trace,
+               "cum_steps": self.cum,
+               "time": max((j.t_end for j in jobs), default=0.0), "n_jobs": len(jobs),
+               "n_full": sum(bool(j.steps) and j.steps[-1] == self.problem.max_step for j in jobs),
+               "t_real": t_real}
+        self.store.write(rec)
+        return rec
+
+
+def run_group(method: str, problem: MFProblem, seeds: list[int], workers: int, budget: int,
+              store: MFStore) -> list[dict]:
+    """The runs of ``seeds`` in lockstep (:func:`benchmarks.mf_sim.simulate_lockstep`); returns their run lines.
+
+    A method whose class has ``report_many`` (gpbo's: one batched curve-model
+    decision for all the runs) decides each round's reports in one call; the
+    others one at a time. ``t_real`` is the group's real time over its size.
+    """
+    t0 = time.perf_counter()
+    runs = [_Run(method, problem, seed, workers, budget, store) for seed in seeds]
+    try:
+        many = getattr(type(runs[0].method), "report_many", None)
+
+        def decide(batch: list[tuple[int, Event]]) -> list[bool]:
+            reports = [(runs[k].method, e.job, e.step, e.value) for k, e in batch]
+            if callable(many):
+                return many(reports)
+            return [bool(m.report(job, step, value)) for m, job, step, value in reports]
+
+        results = simulate_lockstep([r.simulation() for r in runs], decide)
+    except BaseException:
+        for r in runs:
+            if hasattr(r.method, "close"):
+                r.method.close()
+        raise
+    t_real = (time.perf_counter() - t0) / len(runs)
+    return [r.close(jobs, t_real) for r, jobs in zip(runs, results)]
+
+
 def run_one(method: str, problem: MFProblem, seed: int, workers: int, budget: int, store: MFStore) -> dict:
     """One simulated run (``budget`` full trainings); writes its job lines and its run line, returns the latter."""
-    base = {"method": method, "problem": problem.name, "seed": seed, "workers": workers,
-            "budget": budget * problem.max_step,
-            "max_step": problem.max_step, "attempt": uuid.uuid4().hex[:12]}
-    trace: list[list[float]] = []
-    best, cum = math.inf, 0
-
-    def on_event(e: Event) -> None:
-        nonlocal best, cum
-        cum = e.cum_steps
-        if e.step == problem.max_step and math.isfinite(e.value) and e.value < best:
-            best = e.value
-            trace.append([e.cum_steps, e.time, best])
-
-    def on_finish(j: Job) -> None:
-        store.write({"kind": "job", **base, "job": j.id, "params": j.params, "start_step": j.start_step,
-                     "steps": j.steps[-1] if j.steps else None, "values": [_fin(v) for v in j.values],
-                     "t_start": j.t_start, "t_end": j.t_end, "stopped": j.stopped})
-
-    t0 = time.perf_counter()
-    m = MM.make(method, problem, seed)
-    try:
-        jobs = simulate(problem.trajectory, m, max_step=problem.max_step, n_workers=workers,
-                        step_budget=base["budget"], on_event=on_event, on_finish=on_finish)
-    finally:
-        if hasattr(m, "close"):
-            m.close()
-    opt = problem.reference()
-    rec = {"kind": "run", **base, "optimum": _fin(opt), "trace": trace,
-           "cum_steps": cum,
-           "time": max((j.t_end for j in jobs), default=0.0), "n_jobs": len(jobs),
-           "n_full": sum(bool(j.steps) and j.steps[-1] == problem.max_step for j in jobs),
-           "t_real": time.perf_counter() - t0}
-    store.write(rec)
-    return rec
+    return run_group(method, problem, [seed], workers, budget, store)[0]
 
 
 def run_all(problems: list[MFProblem], methods: list[str], seeds: list[int], workers: list[int], budget: int,
-            out: Path) -> dict:
-    """Every run not yet in ``out/results.jsonl``, seed by seed; returns ``{"skipped_methods": {m: why}}``."""
+            out: Path, lockstep: int = 16) -> dict:
+    """Every run not yet in ``out/results.jsonl``; returns ``{"skipped_methods": {m: why}}``.
+
+    The seeds of one (method, problem, workers) run in lockstep groups of up to
+    ``lockstep`` (:func:`run_group`) when the method batches its decisions
+    (gpbo's), one at a time otherwise.
+    """
     from tqdm import tqdm
 
     skipped = {m: why for m in methods if (why := MM.unavailable(m))}
     for m, why in skipped.items():
         print(f"sweep: skipping {m}: {why}", file=sys.stderr, flush=True)
-    todo = [(m, p, s, w) for s in seeds for w in workers for p in problems for m in methods if m not in skipped]
     store = MFStore(out / "results.jsonl")
-    left = [t for t in todo if (t[0], t[1].name, t[2], t[3], budget * t[1].max_step) not in store.runs]
-    with tqdm(total=len(todo), initial=len(todo) - len(left), desc="runs") as bar:
-        for m, p, s, w in left:
-            bar.set_postfix_str(f"{m} {p.name} seed {s} W={w}")
-            run_one(m, p, s, w, budget, store)
-            bar.update(1)
+    groups: list[tuple[str, MFProblem, list[int], int]] = []
+    for w in workers:
+        for p in problems:
+            for m in methods:
+                if m in skipped:
+                    continue
+                left = [s for s in seeds if (m, p.name, s, w, budget * p.max_step) not in store.runs]
+                size = lockstep if m in MM.BATCHED else 1
+                groups += [(m, p, left[i : i + size], w) for i in range(0, len(left), size)]
+    total = len(seeds) * len(workers) * len(problems) * (len(methods) - len(skipped))
+    with tqdm(total=total, initial=total - sum(len(g[2]) for g in groups), desc="runs") as bar:
+        for m, p, group, w in groups:
+            bar.set_postfix_str(f"{m} {p.name} seeds {group[0]}-{group[-1]} W={w}")
+            run_group(m, p, group, w, budget, store)
+            bar.update(len(group))
     store.close()
     return {"skipped_methods": skipped}

@@ -309,6 +309,9 @@ def parse(argv=None) -> argparse.Namespace:
                     "benchmarks/results/sweep, ignored by git)")
     ap.add_argument("--workers", type=_worker_counts, default="1,4,16",
                     help="multi-fidelity suite: comma list of simulated worker counts (default 1,4,16)")
+    ap.add_argument("--lockstep", type=_int_at_least(1), default=16,
+                    help="multi-fidelity suite: gpbo's seeds run in lockstep groups of this many, their early-stopping "
+                    "decisions batched over the seeds (1: one seed at a time; default 16)")
     ap.add_argument("--quick", action="store_true", help="CI smoke run: " + json.dumps(QUICK))
     ap.add_argument("--no-report", action="store_true")
     args = ap.parse_args(argv)
@@ -407,7 +410,7 @@ def main_mf(args: argparse.Namespace, problems: list, started: dict) -> dict:
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     workers = [int(w) for w in args.workers.split(",") if w]
     print(f"sweep: writing to {out.resolve()}", file=sys.stderr, flush=True)
-    info = mf_sweep.run_all(problems, methods, seeds, workers, budget, out)
+    info = mf_sweep.run_all(problems, methods, seeds, workers, budget, out, lockstep=args.lockstep)
     info.update({"args": vars(args), "env": started})
     (out / "run_info.json").write_text(json.dumps(info, indent=1, default=str))
     if not args.no_report:

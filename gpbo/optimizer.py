@@ -46,7 +46,7 @@ import secrets
 import threading
 import warnings
 import weakref
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -55,6 +55,7 @@ from torch import Tensor
 from gpbo.design import derive_seed, sobol_design
 from gpbo.early_stopping import Curves, StoppingRule
 from gpbo.early_stopping import get as get_stopping_rule
+from gpbo.early_stopping import should_stop_many as stopping_many
 from gpbo.engine import suggest
 from gpbo.errors import FitError, GpboError, InvalidArgumentError, InvalidTrialError, StorageError
 from gpbo.fidelity import as_step, check_max_step, curves, pruned_values, report_value
@@ -387,18 +388,51 @@ class Optimizer:
             InvalidArgumentError: If the rule cannot be built (``"model"``
                 before its module exists), or the optimizer is closed.
         """
-        with self._session():
-            record = self._log.get(self._known_index(trial))
-            if record.state is not TrialState.RUNNING:
-                return True
-            rule = self._stopping_rule()
-            if rule is None or not record.steps:
-                return False
-            if record.id not in self._stop_requested:
-                if not bool(rule.should_stop(self._curves(), record.id)):
-                    return False
-                self._stop_requested.add(record.id)
-            return True
+        return Optimizer.should_stop_many([(self, trial)])[0]
+
+    @staticmethod
+    def should_stop_many(pairs: Sequence[tuple[Optimizer, Trial | int]]) -> list[bool]:
+        """`should_stop` for one running trial in each of several optimizers (studies), decided together.
+
+        The rules that batch (the model-based default: one curve-model
+        computation for all the studies, `gpbo.early_stopping.should_stop_many`)
+        decide in one call; each answer is what that study's `should_stop`
+        says alone, up to floating-point rounding. For sweeps of many
+        early-stopping studies in one process.
+
+        Raises:
+            InvalidArgumentError: If an entry is not an `Optimizer`, an
+                optimizer appears twice, or one is closed.
+            InvalidTrialError: If a trial is unknown or from another optimizer.
+        """
+        pairs = as_list("pairs", pairs)
+        for pair in pairs:
+            if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], Optimizer)):
+                raise InvalidArgumentError(f"should_stop_many takes (Optimizer, trial) pairs, got {pair!r:.100}")
+        opts = [opt for opt, _ in pairs]
+        if len({id(opt) for opt in opts}) != len(opts):
+            raise InvalidArgumentError("should_stop_many takes one trial per optimizer; an optimizer appears twice")
+        answers: list[bool] = [True] * len(pairs)
+        asked: list[tuple[int, StoppingRule, Curves, int]] = []
+        with contextlib.ExitStack() as locks:
+            for opt in sorted(opts, key=id):  # one global order: two concurrent calls cannot deadlock
+                locks.enter_context(opt._lock)
+            for k, (opt, trial) in enumerate(pairs):
+                with opt._session():
+                    record = opt._log.get(opt._known_index(trial))
+                    if record.state is not TrialState.RUNNING or record.id in opt._stop_requested:
+                        continue
+                    rule = opt._stopping_rule()
+                    if rule is None or not record.steps:
+                        answers[k] = False
+                        continue
+                    asked.append((k, rule, opt._curves(), record.id))
+            decided = stopping_many([(rule, curves, index) for _, rule, curves, index in asked])
+            for (k, _, _, index), stop in zip(asked, decided):
+                answers[k] = stop
+                if stop:
+                    opts[k]._stop_requested.add(index)
+        return answers
 
     def tell_many(self, params: Iterable[Mapping[str, Any]], values: Iterable[Any]) -> list[Trial]:
         """Records many evaluations that were never asked, without fitting.

@@ -24,52 +24,51 @@ scale per step fraction.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
-from gpbo.early_stopping.freeze_thaw import curve_blocks, predict_from_blocks
-from gpbo.errors import FitError
+from gpbo.early_stopping.freeze_thaw import CurveData, curve_blocks, predict_from_blocks
 
-__all__ = ["tail_scale", "upper_tail_scale"]
+__all__ = ["tail_scale", "tail_scales", "upper_tail_scale"]
+
+
+def tail_scales(z: Tensor, real: Tensor) -> Tensor:
+    """``max(1, sqrt(2 mean max(z, 0)²))`` over the ``real`` entries of each row of z (P, n); (P,)."""
+    count = real.sum(-1).clamp_min(1).to(z.dtype)
+    tail = torch.where(real, z.clamp_min(0.0), 0.0).pow(2).sum(-1)
+    return (2.0 * tail / count).sqrt().clamp_min(1.0)
 
 
 def tail_scale(z: Tensor) -> float:
-    """``max(1, sqrt(2 mean max(z, 0)²))`` of standardised errors z (n,): 1 for a calibrated Gaussian."""
-    return max(1.0, math.sqrt(2.0 * float(z.clamp_min(0.0).pow(2).mean())))
+    """`tail_scales` of one set of standardised errors z (n,): 1 for a calibrated Gaussian."""
+    return float(tail_scales(z.unsqueeze(0), torch.ones_like(z, dtype=torch.bool).unsqueeze(0))[0])
 
 
-def upper_tail_scale(theta: Tensor, X: Tensor, tau: Tensor, y: Tensor, mask: Tensor, fraction: float) -> float:
-    """The scale ``k(τ) >= 1`` for the curve model's predictive std at step fraction ``fraction``.
+def upper_tail_scale(theta: Tensor, data: CurveData, fraction: Tensor) -> tuple[Tensor, Tensor]:
+    """The scale ``k(τ) >= 1`` for the curve model's predictive std, for P studies at once.
 
     Args:
-        theta: (D,) the curve model's hyperparameters.
-        X: (n, d) the complete trials' configurations.
-        tau, y, mask: (n, K) their padded step fractions, standardised values
-            and real-report mask; each trial's last real report is its value
-            at ``τ = 1``.
-        fraction: the decision's step fraction ``τ``; a trial's prefix is its
-            reports at ``τ' <= fraction``.
+        theta: (P, D) each study's hyperparameters.
+        data: the P studies' complete trials (n of them, padded); each
+            trial's last real report is its value at ``τ = 1``.
+        fraction: (P,) each study's decision step fraction ``τ``; a trial's
+            prefix is its reports at ``τ' <= τ``.
 
     Returns:
-        k; 1.0 with fewer than 3 trials.
-
-    Raises:
-        FitError: if a covariance cannot be factored.
+        k (P,), 1.0 for a study with fewer than 3 trials; ok (P,) bool, False
+        where a covariance could not be factored (that k is meaningless).
     """
-    n = X.shape[0]
-    if n < 3:
-        return 1.0
+    P, n = data.trials.shape
     with torch.no_grad():
-        G_full, _, ok_full = curve_blocks(theta, tau, y, mask)  # (n, 4, 4)
-        G_prefix, _, ok_prefix = curve_blocks(theta, tau, y, mask & (tau <= fraction))  # (n, 4, 4)
-        if not bool(ok_full.all() & ok_prefix.all()):
-            raise FitError("a trial's curve covariance is not positive definite")
+        G_full, _, ok_full = curve_blocks(theta, data.tau, data.y, data.mask)  # (P, n, 4, 4)
+        prefix = data.mask & (data.tau <= fraction[:, None, None])  # (P, n, K)
+        G_prefix, _, ok_prefix = curve_blocks(theta, data.tau, data.y, prefix)  # (P, n, 4, 4)
         rows = torch.arange(n)
-        G = G_full.expand(n, n, 4, 4).clone()  # (n, n, 4, 4): batch c holds trial c's prefix
-        G[rows, rows] = G_prefix
-        mean, std = predict_from_blocks(theta, X, G)  # (n, n)
-        last = mask.to(torch.int64).cumsum(-1).argmax(-1)  # (n,) index of each trial's last real report
-        z = (y[rows, last] - mean.diagonal()) / std.diagonal()  # (n,)
-    return tail_scale(z)
+        G = G_full.expand(n, P, n, 4, 4).clone()  # (n, P, n, 4, 4): batch c holds trial c's prefix
+        G[rows, :, rows] = G_prefix.transpose(0, 1)
+        mean, std, ok = predict_from_blocks(theta, data.X, G, data.trials)  # (n, P, n), ok (n, P)
+        last = data.mask.to(torch.int64).cumsum(-1).argmax(-1, keepdim=True)  # (P, n, 1) each trial's last report
+        y_end = data.y.gather(-1, last).squeeze(-1)  # (P, n)
+        z = (y_end - mean.diagonal(dim1=0, dim2=2)) / std.diagonal(dim1=0, dim2=2)  # (P, n)
+        k = torch.where(data.trials.sum(-1) >= 3, tail_scales(z, data.trials), 1.0)
+    return k, ok_full.all(-1) & ok_prefix.all(-1) & ok.all(0)

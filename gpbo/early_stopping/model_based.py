@@ -65,8 +65,10 @@ cross late). See docs/decisions/0030-model-based-early-stopping.md.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,13 +76,13 @@ import torch
 from torch import Tensor
 
 from gpbo.early_stopping.calibration import upper_tail_scale
-from gpbo.early_stopping.freeze_thaw import MIN_TAU, CurveData, FreezeThaw, curve_blocks, fit_theta
+from gpbo.early_stopping.freeze_thaw import MIN_TAU, CurveData, curve_blocks, fit_theta, pad_to, predict_from_blocks
 from gpbo.early_stopping.protocol import Curves
 from gpbo.errors import FitError, InvalidArgumentError
 from gpbo.threads import limited_cpu_threads
 from gpbo.validation import check_int
 
-__all__ = ["ModelBasedRule", "median_rule_stops"]
+__all__ = ["ModelBasedRule", "median_rule_stops", "should_stop_many"]
 
 _GROWTH = 1.25  # fit-set sizes: the geometric grid round(2 * 1.25^k)
 _CHECKPOINTS = (0.25, 0.5, 0.75)  # fractions of max_step whose backtest scale bounds an earlier decision's
@@ -104,8 +106,9 @@ def _grid_floor(n: int) -> int:
     return best
 
 
+@functools.lru_cache(maxsize=4096)
 def _subsample(k: int, m: int) -> Tensor:
-    """Indices (<= m,) of k reports, spread in log-index and always the last one."""
+    """Indices (<= m,) of k reports, spread in log-index and always the last one (cached: never modify them)."""
     if k <= m:
         return torch.arange(k)
     idx = torch.logspace(0.0, math.log10(k), m, dtype=torch.float64).round().long() - 1
@@ -127,9 +130,7 @@ def _digest(*tensors: Tensor, extra: tuple[Any, ...] = (), chunks: Any = ()) -> 
 
 def _last(curves: Curves, i: int) -> tuple[float, float] | None:
     """(step, value) of trial i's last report, or None."""
-    if len(curves.steps[i]) == 0:
-        return None
-    return float(curves.steps[i][-1]), float(curves.values[i][-1])
+    return curves.last_reports[i]
 
 
 def median_rule_stops(curves: Curves, index: int, *, min_step: float, min_trials: int) -> bool:
@@ -212,38 +213,12 @@ class ModelBasedRule:
         Raises:
             InvalidArgumentError: if ``index`` is not a trial of ``curves``.
         """
-        _check_curves(curves)
-        with limited_cpu_threads(torch.device("cpu")):
-            return self._should_stop(curves, index)
+        return should_stop_many([(self, curves, index)])[0]
 
-    def _should_stop(self, curves: Curves, index: int) -> bool:
-        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < curves.n_trials:
-            raise InvalidArgumentError(f"index must be an int in [0, {curves.n_trials}), got {index!r:.100}")
-        if not math.isfinite(curves.max_step):  # no final step to predict (see the module docstring)
-            return bool(curves.running[index]) and median_rule_stops(curves, index, min_step=0.0,
-                                                                     min_trials=self.min_complete)
-        last = _last(curves, index)
-        min_step = self.min_fraction * curves.max_step
-        if last is None or not bool(curves.running[index]) or last[0] < min_step or last[0] >= curves.max_step:
-            return False
-        if _is_rerun(curves, index, self.rerun_tol):
-            return False
-        finals = [v for j in range(curves.n_trials) if j != index and (v := _final(curves, j)) is not None]
-        started = sum(1 for j in range(curves.n_trials) if len(curves.steps[j]) > 0)
-        if len(finals) < self.min_complete_share * started:
-            return False
-        if len(finals) < self.min_complete:
-            return median_rule_stops(curves, index, min_step=min_step, min_trials=self.min_complete)
-        best = max(finals)
-        if last[1] >= best or float(curves.values[index].max()) >= best:
-            return False
-        try:
-            mean, std = self._posterior(curves)
-            scale = self._scale(curves, last[0]) if self.recalibrate else 1.0
-        except FitError:
-            return median_rule_stops(curves, index, min_step=min_step, min_trials=self.min_complete)
-        z = (float(mean[index]) - best) / max(scale * float(std[index]), 1e-12)
-        return 0.5 * math.erfc(-z / math.sqrt(2.0)) < self.p_stop
+    @staticmethod
+    def should_stop_many(requests: Sequence[tuple[ModelBasedRule, Curves, int]]) -> list[bool]:
+        """`should_stop` of several studies, ``(rule, curves, index)`` each, batched (module `should_stop_many`)."""
+        return should_stop_many(requests)
 
     def predict_final(self, curves: Curves) -> tuple[Tensor, Tensor]:
         """Predicted value at ``max_step`` of every trial, to maximise.
@@ -265,71 +240,72 @@ class ModelBasedRule:
             mean = torch.tensor([float(v[-1]) if len(v) else math.nan for v in curves.values], dtype=torch.float64)
             return mean, torch.full_like(mean, math.inf)
         with limited_cpu_threads(torch.device("cpu")):
-            mean, std = self._posterior(curves)
-        mean, std = mean.clone(), std.clone()
+            study = _Study.of(self, curves)
+            (post,) = _posteriors([study], _fits([study]))
+        if post is None:
+            raise FitError("the freeze-thaw curve model's covariance is not positive definite")
+        mean, std = post[0].clone(), post[1].clone()
         for j in range(curves.n_trials):
             if (v := _final(curves, j)) is not None:
                 mean[j], std[j] = v, 0.0
         return mean, std
 
-    def _posterior(self, curves: Curves) -> tuple[Tensor, Tensor]:
-        """(T,) mean and std of the latent final values, cached by the curves' content."""
-        steps, values = self._pick(curves, range(curves.n_trials), self.max_steps)
-        content = [(s.numpy().tobytes(), v.numpy().tobytes()) for s, v in zip(steps, values)]
-        rows = _fit_rows(self, curves)
-        key = "post" + _digest(curves.X, extra=(curves.max_step, rows), chunks=content)
-        result = self._cache.get(key)
-        if result is not None:
-            return result
-        if not any(len(s) for s in steps):
-            last = torch.full((curves.n_trials,), math.nan, dtype=torch.float64)
-            result = (last, torch.full_like(last, math.inf))
-        else:
-            fit_key, theta, y_mean, y_std = self._fit(curves, rows)
-            G = self._blocks(fit_key, theta, (y_mean, y_std), curves.max_step, steps, values, content)
-            post = FreezeThaw.from_blocks(theta, curves.X.to(torch.float64), G, y_mean, y_std)
-            result = (post.mean, post.std)
-        _store(self._cache, "post", key, result)
-        return result
+    def _plan(self, curves: Curves, index: int) -> bool | _Contest:
+        """The decision where the curve model is not needed, else the contest it has to judge."""
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < curves.n_trials:
+            raise InvalidArgumentError(f"index must be an int in [0, {curves.n_trials}), got {index!r:.100}")
+        if not math.isfinite(curves.max_step):  # no final step to predict (see the module docstring)
+            return bool(curves.running[index]) and median_rule_stops(curves, index, min_step=0.0,
+                                                                     min_trials=self.min_complete)
+        last = _last(curves, index)
+        min_step = self.min_fraction * curves.max_step
+        if last is None or not bool(curves.running[index]) or last[0] < min_step or last[0] >= curves.max_step:
+            return False
+        if _is_rerun(curves, index, self.rerun_tol):
+            return False
+        finals = [v for j in range(curves.n_trials) if j != index and (v := _final(curves, j)) is not None]
+        started = sum(1 for j in range(curves.n_trials) if len(curves.steps[j]) > 0)
+        if len(finals) < self.min_complete_share * started:
+            return False
+        if len(finals) < self.min_complete:
+            return median_rule_stops(curves, index, min_step=min_step, min_trials=self.min_complete)
+        best = max(finals)
+        if last[1] >= best or float(curves.values[index].max()) >= best:
+            return False
+        return _Contest(index, best, last[0])
+
+    def _judge(self, curves: Curves, contest: _Contest, post: tuple[Tensor, Tensor] | None,
+               scale: float | None) -> bool:
+        """Stop if ``P(final > best) < p_stop`` (the median rule where the model could not be factored)."""
+        if post is None or scale is None:
+            return median_rule_stops(curves, contest.index, min_step=self.min_fraction * curves.max_step,
+                                     min_trials=self.min_complete)
+        mean, std = float(post[0][contest.index]), float(post[1][contest.index])
+        z = (mean - contest.best) / max(scale * std, 1e-12)
+        return 0.5 * math.erfc(-z / math.sqrt(2.0)) < self.p_stop
+
+    def _scale_steps(self, curves: Curves, step: float) -> tuple[float, ...]:
+        """The steps whose backtest scales bound a decision at ``step``: itself and the later `_CHECKPOINTS`."""
+        return (step, *(f * curves.max_step for f in _CHECKPOINTS if f * curves.max_step > step))
 
     def _scale(self, curves: Curves, step: float) -> float:
-        """The std scale of a decision at ``step``: the largest backtest at ``step`` and at the later `_CHECKPOINTS`."""
-        later = [f * curves.max_step for f in _CHECKPOINTS if f * curves.max_step > step]
-        return max(self._backtests(curves, (step, *later)))
+        """The std scale of a decision at ``step``: the largest backtest at `_scale_steps`."""
+        return max(self._backtests(curves, self._scale_steps(curves, step)))
 
     def _backtests(self, curves: Curves, steps: tuple[float, ...]) -> list[float]:
-        """The std scale at each of ``steps`` backtested on the complete trials of the fit set (cached per fit and step)."""
-        fit_rows = _fit_rows(self, curves)
-        rows = tuple(j for j in fit_rows if _final(curves, j) is not None)
-        if len(rows) < 3:
-            return [1.0] * len(steps)
-        fit_key, theta, y_mean, y_std = self._fit(curves, fit_rows)
-        table: dict[float, float] = self._cache.get("scale" + fit_key, {})
-        missing = [t for t in steps if t not in table]
-        if missing:
-            picked, values = self._pick(curves, rows, self.max_steps)
-            data = CurveData.pad(curves.X[list(rows)], picked, values, curves.max_step, (y_mean, y_std))
-            for t in missing:
-                table[t] = upper_tail_scale(theta, data.X, data.tau, data.y, data.mask, t / curves.max_step)
-            _store(self._cache, "scale", "scale" + fit_key, table)
-        return [table[t] for t in steps]
+        """The std scale at each of ``steps`` (see `_scales`).
 
-    def _fit(self, curves: Curves, rows: tuple[int, ...]) -> tuple[str, Tensor, float, float]:
-        """(key, theta, y_mean, y_std) fitted on the fit set (cached by its content; refitted from scratch)."""
-        steps, values = self._pick(curves, rows, self.max_fit_steps)
-        X = curves.X[list(rows)]
-        key = "fit" + _digest(X, *steps, *values, extra=(curves.max_step,))
-        fitted = self._cache.get(key)
-        if fitted is None:
-            data = CurveData.pad(X, steps, values, curves.max_step)
-            fitted = (key, fit_theta(data), data.y_mean, data.y_std)
-            _store(self._cache, "fit", key, fitted)
-        return fitted
+        Raises:
+            FitError: if the curve model cannot be factored.
+        """
+        study = _Study.of(self, curves)
+        (scales,) = _scales([study], _fits([study]), [steps])
+        if scales is None:
+            raise FitError("the freeze-thaw curve model's covariance is not positive definite")
+        return scales
 
-    def _blocks(
-        self, fit_key: str, theta: Tensor, standardisation: tuple[float, float], max_step: float,
-        steps: list[Tensor], values: list[Tensor], content: list[tuple[bytes, bytes]],
-    ) -> Tensor:
+    def _blocks(self, fit: _Fit, max_step: float, steps: list[Tensor], values: list[Tensor],
+                content: list[tuple[bytes, bytes]]) -> Tensor:
         """(T, 4, 4) each trial's factor (:func:`~gpbo.early_stopping.freeze_thaw.curve_blocks`).
 
         A trial's factor depends only on its own reports and the fit, so it is
@@ -337,7 +313,7 @@ class ModelBasedRule:
         Trials are factored in groups of equal length, without padding, so a
         factor does not depend on which other trials were factored with it.
         """
-        table: dict[int, tuple[tuple[bytes, bytes], Tensor]] = self._cache.get("blocks" + fit_key, {})
+        table: dict[int, tuple[tuple[bytes, bytes], Tensor]] = self._cache.get("blocks" + fit.key, {})
         fresh = {j: table[j] for j in range(len(steps)) if j in table and table[j][0] == content[j]}
         by_length: dict[int, list[int]] = {}
         for j in range(len(steps)):
@@ -348,13 +324,13 @@ class ModelBasedRule:
                 G = torch.zeros(len(group), 4, 4, dtype=torch.float64)
             else:
                 tau = (torch.stack([steps[j] for j in group]) / max_step).clamp_min(MIN_TAU)
-                y = (torch.stack([values[j] for j in group]) - standardisation[0]) / standardisation[1]
+                y = (torch.stack([values[j] for j in group]) - fit.y_mean) / fit.y_std
                 with torch.no_grad():
-                    G, _, ok = curve_blocks(theta, tau, y, torch.ones_like(tau, dtype=torch.bool))
+                    G, _, ok = curve_blocks(fit.theta, tau, y, torch.ones_like(tau, dtype=torch.bool))
                 if not bool(ok.all()):
                     raise FitError("a trial's curve covariance is not positive definite")
             fresh.update({j: (content[j], G[n]) for n, j in enumerate(group)})
-        _store(self._cache, "blocks", "blocks" + fit_key, fresh)
+        _store(self._cache, "blocks", "blocks" + fit.key, fresh)
         return torch.stack([fresh[j][1] for j in range(len(steps))])
 
     @staticmethod
@@ -368,6 +344,179 @@ class ModelBasedRule:
             steps.append(s)
             values.append(v)
         return steps, values
+
+
+@dataclass(frozen=True)
+class _Contest:
+    """A decision for the curve model: is trial ``index``'s final, judged at ``step``, likely to beat ``best``?"""
+
+    index: int
+    best: float
+    step: float
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """The curve model fitted on a fit set: its content key, theta (D,) and the fit set's standardisation."""
+
+    key: str
+    theta: Tensor
+    y_mean: float
+    y_std: float
+
+
+Request = tuple[ModelBasedRule, Curves, int]
+
+
+@dataclass(frozen=True)
+class _Study:
+    """One study in a batched call: its rule (and cache), curves and fit set (`_fit_rows`), computed once."""
+
+    rule: ModelBasedRule
+    curves: Curves
+    rows: tuple[int, ...]
+
+    @classmethod
+    def of(cls, rule: ModelBasedRule, curves: Curves) -> _Study:
+        return cls(rule, curves, _fit_rows(rule, curves))
+
+
+def should_stop_many(requests: Sequence[Request]) -> list[bool]:
+    """`ModelBasedRule.should_stop` of P studies at once: ``(rule, curves, index)``, a rule (and cache) per study.
+
+    The curve model's work is batched over the studies (:mod:`gpbo.early_stopping.freeze_thaw`
+    takes a study dimension P): the missing fits are one batched L-BFGS-B,
+    the posteriors one batched conditioning, the missing backtests one
+    batched backtest. Each answer is the one the study's rule gives alone,
+    up to floating-point rounding (docs/decisions/0058-curve-model-over-studies.md).
+
+    Raises:
+        InvalidArgumentError: if a rule is not a `ModelBasedRule`, or an
+            ``index`` is not a trial of its ``curves``.
+    """
+    for rule, curves, _ in requests:
+        if not isinstance(rule, ModelBasedRule):
+            raise InvalidArgumentError(f"should_stop_many takes ModelBasedRule rules, got {type(rule).__name__}")
+        _check_curves(curves)
+    with limited_cpu_threads(torch.device("cpu")):
+        plans = [rule._plan(curves, index) for rule, curves, index in requests]
+        asked = [k for k, plan in enumerate(plans) if isinstance(plan, _Contest)]
+        studies = [_Study.of(*requests[k][:2]) for k in asked]
+        fits = _fits(studies)
+        posts = _posteriors(studies, fits)
+        scale_sets = _scales(studies, fits, [s.rule._scale_steps(s.curves, plans[k].step) if s.rule.recalibrate else ()
+                                             for k, s in zip(asked, studies)])
+        judged = {k: s.rule._judge(s.curves, plans[k], post, None if steps is None else max(steps, default=1.0))
+                  for k, s, post, steps in zip(asked, studies, posts, scale_sets)}
+        return [judged[k] if k in judged else plan for k, plan in enumerate(plans)]
+
+
+def _fits(studies: Sequence[_Study]) -> list[_Fit | None]:
+    """Each study's fit (cached by the fit set's content); the missing ones are one batched fit.
+
+    None: no trial has a report, or the likelihood is not finite.
+    """
+    out: list[_Fit | None] = []
+    todo: list[tuple[int, str, list[Tensor], list[Tensor]]] = []
+    for k, s in enumerate(studies):
+        if not s.rows:
+            out.append(None)
+            continue
+        steps, values = s.rule._pick(s.curves, s.rows, s.rule.max_fit_steps)
+        key = "fit" + _digest(s.curves.X[list(s.rows)], *steps, *values, extra=(s.curves.max_step,))
+        out.append(s.rule._cache.get(key))
+        if out[-1] is None:
+            todo.append((k, key, steps, values))
+    if todo:
+        data = [CurveData.pad(studies[k].curves.X[list(studies[k].rows)], steps, values, studies[k].curves.max_step)
+                for k, _, steps, values in todo]
+        theta, ok = fit_theta(CurveData.stack(data))
+        for p, (k, key, _, _) in enumerate(todo):
+            if bool(ok[p]):
+                out[k] = _Fit(key, theta[p], float(data[p].y_mean[0]), float(data[p].y_std[0]))
+                _store(studies[k].rule._cache, "fit", key, out[k])
+    return out
+
+
+def _posteriors(studies: Sequence[_Study], fits: Sequence[_Fit | None]) -> list[tuple[Tensor, Tensor] | None]:
+    """Each study's (T,) mean and std of the latent finals (cached by the curves' content); None: not factored.
+
+    The missing ones are conditioned together: each study's per-trial
+    factors (`ModelBasedRule._blocks`, cached per trial), padded to the
+    largest T, then one batched :func:`~gpbo.early_stopping.freeze_thaw.predict_from_blocks`.
+    """
+    out: list[tuple[Tensor, Tensor] | None] = [None] * len(studies)
+    ready: list[tuple[int, str, _Fit, Tensor]] = []
+    for k, (s, fit) in enumerate(zip(studies, fits)):
+        rule, curves = s.rule, s.curves
+        steps, values = rule._pick(curves, range(curves.n_trials), rule.max_steps)
+        content = [(t.numpy().tobytes(), v.numpy().tobytes()) for t, v in zip(steps, values)]
+        key = "post" + _digest(curves.X, extra=(curves.max_step, s.rows), chunks=content)
+        out[k] = rule._cache.get(key)
+        if out[k] is None and not any(len(t) for t in steps):
+            last = torch.full((curves.n_trials,), math.nan, dtype=torch.float64)
+            out[k] = (last, torch.full_like(last, math.inf))
+            _store(rule._cache, "post", key, out[k])
+        elif out[k] is None and fit is not None:
+            try:
+                ready.append((k, key, fit, rule._blocks(fit, curves.max_step, steps, values, content)))
+            except FitError:
+                pass  # this study's posterior stays None
+    if ready:
+        T = max(G.shape[0] for *_, G in ready)
+        d = studies[ready[0][0]].curves.X.shape[-1]
+        theta = torch.stack([fit.theta for _, _, fit, _ in ready])  # (P, D)
+        X = torch.stack([pad_to(studies[k].curves.X.to(torch.float64), (T, d), 0.0) for k, *_ in ready])  # (P, T, d)
+        G = torch.stack([pad_to(G, (T, 4, 4), 0.0) for *_, G in ready])  # (P, T, 4, 4)
+        trials = torch.stack([torch.arange(T) < G.shape[0] for *_, G in ready])  # (P, T)
+        with torch.no_grad():
+            mean, std, ok = predict_from_blocks(theta, X, G, trials)
+        for p, (k, key, fit, G_k) in enumerate(ready):
+            if bool(ok[p]):
+                n = G_k.shape[0]
+                out[k] = (mean[p, :n] * fit.y_std + fit.y_mean, std[p, :n] * fit.y_std)
+                _store(studies[k].rule._cache, "post", key, out[k])
+    return out
+
+
+def _scales(studies: Sequence[_Study], fits: Sequence[_Fit | None],
+            steps: Sequence[tuple[float, ...]]) -> list[list[float] | None]:
+    """The std scale at each of a study's ``steps``, backtested on the complete trials of its fit set.
+
+    Cached per fit and step; the missing (study, step) pairs are one batched
+    :func:`~gpbo.early_stopping.calibration.upper_tail_scale`. Fewer than 3
+    complete trials in the fit set: 1.0. None: the model could not be factored.
+    """
+    tables: list[dict[float, float] | None] = []
+    todo: list[tuple[int, float, CurveData, _Fit]] = []  # (study, step, its complete trials, fit)
+    grown: list[int] = []  # the studies whose cached table gets new steps
+    for k, (s, fit, wanted) in enumerate(zip(studies, fits, steps)):
+        rows = tuple(j for j in s.rows if _final(s.curves, j) is not None)
+        if len(rows) < 3 or fit is None:
+            tables.append(dict.fromkeys(wanted, 1.0) if len(rows) < 3 else None)
+            continue
+        table: dict[float, float] = s.rule._cache.get("scale" + fit.key, {})
+        missing = [t for t in wanted if t not in table]
+        if missing:
+            picked, values = s.rule._pick(s.curves, rows, s.rule.max_steps)
+            data = CurveData.pad(s.curves.X[list(rows)], picked, values, s.curves.max_step, (fit.y_mean, fit.y_std))
+            todo += [(k, t, data, fit) for t in missing]
+            grown.append(k)
+        tables.append(table)
+    if todo:
+        theta = torch.stack([fit.theta for *_, fit in todo])  # (P, D), a row per (study, step)
+        fraction = torch.tensor([t / studies[k].curves.max_step for k, t, _, _ in todo], dtype=torch.float64)
+        k_scale, ok = upper_tail_scale(theta, CurveData.stack([data for _, _, data, _ in todo]), fraction)
+        for p, (k, t, _, _) in enumerate(todo):
+            table = tables[k]
+            if table is not None and bool(ok[p]):
+                table[t] = float(k_scale[p])
+            else:
+                tables[k] = None
+    for k in grown:
+        if (table := tables[k]) is not None and (fit := fits[k]) is not None:
+            _store(studies[k].rule._cache, "scale", "scale" + fit.key, table)
+    return [None if table is None else [table[t] for t in wanted] for wanted, table in zip(steps, tables)]
 
 
 def _store(cache: dict[str, Any], kind: str, key: str, value: Any) -> None:

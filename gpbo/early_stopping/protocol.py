@@ -12,6 +12,7 @@ reports of trial i in the order they were made (steps strictly increasing).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -44,6 +45,11 @@ class Curves:
     def n_trials(self) -> int:
         """T."""
         return self.X.shape[0]
+
+    @functools.cached_property
+    def last_reports(self) -> tuple[tuple[float, float] | None, ...]:
+        """Each trial's last ``(step, value)``, None for a trial without reports (computed once)."""
+        return tuple((float(s[-1]), float(v[-1])) if len(s) else None for s, v in zip(self.steps, self.values))
 
 
 @runtime_checkable

@@ -15,7 +15,7 @@ from botorch.test_functions.synthetic import Hartmann
 
 from benchmarks import lcbench, mf_methods, mf_report, mf_sweep, sweep
 from benchmarks.mf_problems import MF_SUITE, MFProblem, get_mf
-from benchmarks.mf_sim import Job, simulate
+from benchmarks.mf_sim import Job, simulate, simulate_lockstep, simulation
 from benchmarks.problems import Real, get
 
 
@@ -160,6 +160,51 @@ def test_parallel_speedup_is_the_time_to_reach_the_one_worker_final_regret():
     assert mf_report.speedups(longer)["p m W=4"]["short"] == 0  # ran to 0.4 without reaching it: a miss
     s = mf_report.speedups({k: v for k, v in runs.items() if k[3] == 0})["p m W=4"]
     assert s["ratio"] == 0.1 and s["strict"] == 0.2  # 20 s against the whole 200 s run, and against its last improvement at 100 s
+
+
+def _scripted_runs(seed: int) -> tuple[Scripted, list[Job]]:
+    rng = np.random.default_rng(seed)
+    jobs = [Job({"n": 3, "dt": float(rng.uniform(0.5, 3.0))}, stop_at=int(rng.integers(1, 4))) for _ in range(6)]
+    return Scripted(jobs, stop=lambda job, step: (job.id + step + seed) % 4 == 0), jobs
+
+
+def test_lockstep_runs_equal_each_run_alone():
+    """Three runs of different lengths (2 or 3 workers, their own stop rules) advanced in lockstep: every
+    job (steps, values, times, stops) and every report equals the run simulated alone; each round hands
+    ``decide`` one report per unfinished run, in run order."""
+    alone, together, rounds = [], [], []
+    for seed in range(3):
+        m, _ = _scripted_runs(seed)
+        alone.append((simulate(_fake_traj, m, max_step=3, n_workers=2 + seed % 2, step_budget=12), m.reports))
+    methods = [_scripted_runs(seed)[0] for seed in range(3)]
+    runs = [simulation(_fake_traj, m, max_step=3, n_workers=2 + seed % 2, step_budget=12)
+            for seed, m in enumerate(methods)]
+
+    def decide(batch):
+        rounds.append([k for k, _ in batch])
+        return [methods[k].report(e.job, e.step, e.value) for k, e in batch]
+
+    together = simulate_lockstep(runs, decide)
+    for (jobs, reports), got, m in zip(alone, together, methods):
+        key = [(j.id, j.steps, j.values, j.t_start, j.t_end, j.stopped, j.worker) for j in jobs]
+        assert [(j.id, j.steps, j.values, j.t_start, j.t_end, j.stopped, j.worker) for j in got] == key
+        assert m.reports == reports
+    assert rounds[0] == [0, 1, 2] and all(r == sorted(r) for r in rounds) and len(rounds[-1]) < 3
+
+
+def test_gpbo_runs_in_lockstep_record_every_job(tmp_path):
+    """Two seeds of gpbo_es in one lockstep group: each run's job lines, trace and step budget as a run alone
+    records them (the decisions are batched; the curves themselves are each run's own)."""
+    p = get_mf("mf_lcbench_3945")
+    store = mf_sweep.MFStore(tmp_path / "results.jsonl")
+    recs = mf_sweep.run_group("gpbo_es", p, [0, 1], 2, 4, store)
+    store.close()
+    lines = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
+    for seed, rec in zip((0, 1), recs):
+        jobs = [r for r in lines if r["kind"] == "job" and r["seed"] == seed]
+        assert rec["seed"] == seed and rec["cum_steps"] == 4 * 52 == sum(len(j["values"]) for j in jobs)
+        assert rec["n_jobs"] == len(jobs) and sorted(j["job"] for j in jobs) == list(range(len(jobs)))
+        assert all(j["attempt"] == rec["attempt"] for j in jobs)
 
 
 def test_run_counts_only_configurations_that_reached_max_step(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import torch
 
 from gpbo.early_stopping import Curves, StoppingRule
 from gpbo.early_stopping.freeze_thaw import CurveData, FreezeThaw
-from gpbo.early_stopping.model_based import ModelBasedRule, _fit_rows, median_rule_stops
+from gpbo.early_stopping.model_based import ModelBasedRule, _fits, _posteriors, _Study, median_rule_stops
 from gpbo.errors import InvalidArgumentError
 
 MAX_STEP, NOISE = 52, 0.005
@@ -222,7 +222,7 @@ def test_a_late_learner_stopped_by_the_early_backtest_alone_is_kept(k_run: int, 
     index = curves.n_trials - 1
     assert final[index] > final[:index].max()  # it would win
     assert not ModelBasedRule().should_stop(curves, index)
-    monkeypatch.setattr(ModelBasedRule, "_scale", lambda rule, c, step: rule._backtests(c, (step,))[0])  # its step only
+    monkeypatch.setattr(ModelBasedRule, "_scale_steps", lambda rule, c, step: (step,))  # its step only
     assert ModelBasedRule().should_stop(curves, index)
 
 
@@ -257,9 +257,11 @@ def test_a_study_of_200_trials_by_52_steps() -> None:
 
 def _conditioned(rule: ModelBasedRule, curves: Curves) -> FreezeThaw:
     """FreezeThaw.condition on every trial's reports, padded, at the rule's fitted theta and standardisation."""
-    _, theta, y_mean, y_std = rule._fit(curves, _fit_rows(rule, curves))
+    (fit,) = _fits([_Study.of(rule, curves)])
     steps, values = rule._pick(curves, range(curves.n_trials), rule.max_steps)
-    return FreezeThaw.condition(theta, CurveData.pad(curves.X, steps, values, curves.max_step, (y_mean, y_std)))
+    post = FreezeThaw.condition(fit.theta, CurveData.pad(curves.X, steps, values, curves.max_step,
+                                                         (fit.y_mean, fit.y_std)))
+    return FreezeThaw(post.mean[0], post.std[0])
 
 
 def _one_more_report(curves: Curves, index: int) -> Curves:
@@ -284,13 +286,13 @@ def test_cached_per_trial_factors_equal_conditioning_on_all_reports() -> None:
     other trials' factors taken from the cache."""
     curves, _ = _study(6, [0, 3, 3, 7, 30], seed=6)
     rule = ModelBasedRule(max_steps=8)
-    mean, std = rule._posterior(curves)
+    ((mean, std),) = _posteriors([_Study.of(rule, curves)], _fits([_Study.of(rule, curves)]))
     expected = _conditioned(rule, curves)
     torch.testing.assert_close(mean, expected.mean, rtol=0, atol=1e-10)
     torch.testing.assert_close(std, expected.std, rtol=0, atol=1e-10)
     before = _factors(rule)
     curves = _one_more_report(curves, 7)
-    mean, std = rule._posterior(curves)
+    ((mean, std),) = _posteriors([_Study.of(rule, curves)], _fits([_Study.of(rule, curves)]))
     expected = _conditioned(rule, curves)
     torch.testing.assert_close(mean, expected.mean, rtol=0, atol=1e-10)
     torch.testing.assert_close(std, expected.std, rtol=0, atol=1e-10)
