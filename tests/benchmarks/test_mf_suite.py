@@ -192,6 +192,14 @@ def test_lockstep_runs_equal_each_run_alone():
     assert rounds[0] == [0, 1, 2] and all(r == sorted(r) for r in rounds) and len(rounds[-1]) < 3
 
 
+def test_es_lockstep_times_both_ways(capsys):
+    from benchmarks import es_lockstep
+
+    es_lockstep.main(["--seeds", "2", "--budget", "1", "--reps", "1"])
+    out = capsys.readouterr().out
+    assert "2 of 2 seeds ran the same jobs" in out and "median ratio lockstep / one at a time" in out
+
+
 def test_gpbo_runs_in_lockstep_record_every_job(tmp_path):
     """Two seeds of gpbo_es in one lockstep group: each run's job lines, trace and step budget as a run alone
     records them (the decisions are batched; the curves themselves are each run's own)."""
