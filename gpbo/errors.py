@@ -18,6 +18,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidSpaceError",
     "InvalidTrialError",
+    "MetricsError",
     "FitError",
     "StorageError",
     "TrialTimeoutError",
@@ -54,6 +55,21 @@ class InvalidTrialError(GpboError, ValueError):
     or out-of-range values, categorical values that are not among the
     choices, and encoded tensors of the wrong shape or containing NaN.
     """
+
+
+class MetricsError(InvalidTrialError):
+    """A told dict of metrics that cannot be recorded as told: a metric missing,
+    unknown, or not a real number.
+
+    Attributes:
+        values: Every metric of the study that was told as a real number, NaN
+            for the others, so that a FAILED record of the trial keeps what
+            can be stored (the message names the rest).
+    """
+
+    def __init__(self, message: str, values: dict[str, float]):
+        super().__init__(message)
+        self.values = values
 
 
 class FitError(GpboError, RuntimeError):

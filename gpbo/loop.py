@@ -139,8 +139,9 @@ def minimize(
         InvalidSpaceError: If ``space`` is invalid or differs from the stored study's.
         InvalidTrialError: If ``fn`` returns something that is not a number
             (with ``objectives=``: a dict lacking a metric, naming an unknown
-            one, or holding a value that is not a number); the trial is
-            recorded as FAILED first.
+            one, or holding a value that is not a number: a `MetricsError`);
+            the trial is recorded as FAILED first, with every metric told as
+            a real number.
     """
     if not callable(fn):
         raise InvalidArgumentError(f"fn must be callable, got {type(fn).__name__} {fn!r}")

@@ -37,7 +37,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gpbo.errors import InvalidArgumentError, InvalidTrialError
+from gpbo.errors import InvalidArgumentError, InvalidTrialError, MetricsError
 from gpbo.outcomes import Outcomes, impute_constraints
 from gpbo.pareto import hypervolume, infer_reference_point, pareto_mask
 from gpbo.trial import Outcome, Trial, TrialState, as_real, parse_value
@@ -161,6 +161,8 @@ class Metrics:
         Raises:
             InvalidTrialError: Naming a missing or unknown metric, or one that is not a real number.
         """
+        if isinstance(value, MetricsError):  # a dict that could not be told: a FAILED trial keeps its real metrics
+            return Outcome(TrialState.FAILED, error=f"{type(value).__name__}: {value}", values=dict(value.values))
         if self.objectives is None or isinstance(value, BaseException):
             if isinstance(value, Mapping):
                 raise InvalidTrialError(
@@ -179,21 +181,26 @@ class Metrics:
         return Outcome(TrialState.COMPLETE, value=single, values=values)
 
     def _values(self, told: Mapping[str, Any]) -> dict[str, float]:
+        """Every metric as a float.
+
+        Raises:
+            MetricsError: Naming an unknown or missing metric, or one that is
+                not a real number; it carries the metrics that are.
+        """
+        numbers = {name: as_real(told[name]) if name in told else None for name in self.names}
+        values = {name: math.nan if v is None else v for name, v in numbers.items()}
         unknown = [k for k in told if k not in self.names]
         if unknown:
-            raise InvalidTrialError(f"unknown metric {unknown[0]!r} told; this study's metrics are {list(self.names)}")
+            raise MetricsError(f"unknown metric {unknown[0]!r} told; this study's metrics are {list(self.names)}", values)
         missing = [k for k in self.names if k not in told]
         if missing:
             role = "objective" if any(o.name == missing[0] for o in self.objectives) else "constraint"
-            raise InvalidTrialError(
-                f"the told metrics lack {missing[0]!r} ({role}); this study's metrics are {list(self.names)}")
-        values = {}
-        for name in self.names:
-            number = as_real(told[name])
+            raise MetricsError(
+                f"the told metrics lack {missing[0]!r} ({role}); this study's metrics are {list(self.names)}", values)
+        for name, number in numbers.items():
             if number is None:
-                raise InvalidTrialError(
-                    f"metric {name!r} must be a real number, got {told[name]!r:.200} of type {type(told[name]).__name__}")
-            values[name] = number
+                raise MetricsError(f"metric {name!r} must be a real number, got {told[name]!r:.200} of type "
+                                   f"{type(told[name]).__name__}", values)
         return values
 
     # ---------------------------------------------------------------- engine data

@@ -319,9 +319,11 @@ class Optimizer:
 
         Raises:
             InvalidTrialError: If the trial is unknown or already told, the
-                params are outside the space, or the value is not a number
-                (or the dict lacks a metric, names an unknown one, or holds
-                a value that is not a number: the message names it).
+                params are outside the space, or the value is not a number.
+            MetricsError: If the dict lacks a metric, names an unknown one,
+                or holds a value that is not a number (the message names it;
+                nothing is recorded). Telling the caught error records the
+                trial FAILED with the metrics that were real numbers.
             InvalidArgumentError: If the optimizer is closed.
         """
         outcome = self._metrics.parse(value)

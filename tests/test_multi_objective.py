@@ -22,7 +22,7 @@ import torch
 
 import gpbo
 import gpbo.optimizer as optimizer_module
-from gpbo.errors import InvalidArgumentError, InvalidTrialError
+from gpbo.errors import InvalidArgumentError, InvalidTrialError, MetricsError
 from gpbo.metrics import Metrics
 from gpbo.optimizer import Optimizer
 from gpbo.outcomes import Outcomes, impute_constraints
@@ -241,6 +241,30 @@ def test_minimize_single_objective_with_constraints(engine):
 def test_a_bad_dict_from_fn_fails_the_trial_and_raises(engine):
     with pytest.raises(InvalidTrialError, match="the told metrics lack 'memory_gb' \\(constraint\\)"):
         gpbo.minimize(lambda p: {"error": 1.0, "latency_ms": 1.0}, BOX, 2, objectives=OBJ, constraints=CON)
+
+
+@pytest.mark.parametrize(("told", "kept"), [
+    ({"error": 0.25, "latency_ms": "fast", "memory_gb": 3}, {"error": 0.25, "latency_ms": math.nan, "memory_gb": 3.0}),
+    ({"error": 0.25, "latency_ms": 7.0}, {"error": 0.25, "latency_ms": 7.0, "memory_gb": math.nan}),
+    ({"error": 0.25, "latency_ms": 7.0, "memory_gb": 3, "acc": 0.9}, {"error": 0.25, "latency_ms": 7.0, "memory_gb": 3.0}),
+])
+def test_the_failed_record_of_a_bad_dict_keeps_its_real_metrics(engine, told, kept, tmp_path):
+    """Nothing told is lost: the FAILED trial keeps every metric told as a real number (NaN for the others,
+    which the error names), in minimize's record, in storage, and when the caught error is told in ask/tell."""
+    storage = gpbo.Storage(tmp_path / "study.db")
+    with pytest.raises(MetricsError) as caught:
+        gpbo.minimize(lambda p: told, BOX, 2, objectives=OBJ, constraints=CON, storage=storage, seed=0)
+    for trial in (gpbo.load_study(tmp_path / "study.db").trials[0], Optimizer(BOX, objectives=OBJ, constraints=CON,
+                                                                storage=storage).trials[0]):
+        assert trial.state is TrialState.FAILED and trial.error.startswith("MetricsError: ")
+        assert trial.values.keys() == kept.keys()
+        assert all(v == kept[k] or (math.isnan(v) and math.isnan(kept[k])) for k, v in trial.values.items())
+    assert caught.value.values.keys() == kept.keys()
+    opt = mo_opt()
+    trial = opt.ask()
+    with pytest.raises(MetricsError) as caught:
+        opt.tell(trial, told)
+    assert opt.tell(trial, caught.value).values.keys() == kept.keys()
 
 
 def test_state_dict_keeps_every_metric_and_resumes(engine):
