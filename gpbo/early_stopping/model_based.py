@@ -56,7 +56,9 @@ their count crosses a geometric grid (×1.25), so a study of 200 trials
 refits about 20 times; conditioning on all reports is ``O(N³ + Σ k_n³)`` and
 runs on every new content. Both are cached by content, so a fresh rule on
 the same curves decides exactly as a long-lived one (the rule is stateless
-in the protocol's sense). Why complete trials only: the trials this rule
+in the protocol's sense). `should_stop_many` decides for several studies at
+once (a rule and cache each): their fits, conditionings and backtests are
+batched over the studies (docs/decisions/0058-curve-model-over-studies.md). Why complete trials only: the trials this rule
 stopped are cut where the model thought they could not win, so fitting to
 them teaches it that curves change little after that point, which makes it
 more confident and stop more (measured on LCBench task 7593, whose curves
