@@ -16,7 +16,11 @@ points), drawn without a P dimension from a seed taken from
 of the returned function (materialised once per q on first use). The joint
 sample is built blockwise: the baseline factor ``L_bb`` is cached, and each
 call only factorises the ``r x r`` Schur complement of the new points, so
-the baseline samples (and the incumbent) are the same at every X.
+the baseline samples (and the incumbent) are the same at every X. The
+posterior terms that involve only the baseline are computed once too
+(`gpbo.models.cross.cross_posterior_of`: the exact GP's projection of the
+baseline on its training data), so a call costs the kernel of the new points
+with the training data and the baseline.
 
 Baseline pruning: at most ``max_baseline`` observed points per problem are
 kept, the ones with the highest posterior mean (BoTorch instead prunes by the
@@ -42,7 +46,8 @@ from torch import Tensor
 
 from gpbo.acquisition.protocol import AcquisitionContext, AcquisitionFn, draw_seed
 from gpbo.errors import InvalidArgumentError
-from gpbo.models.protocol import Surrogate, psd_cholesky
+from gpbo.models.cross import cross_posterior_of
+from gpbo.models.protocol import BaselineCross, Surrogate, psd_cholesky
 
 __all__ = ["qLogNEI", "normal_base_samples", "prune_baseline"]
 
@@ -151,11 +156,12 @@ class qLogNEI:
             L_bb = psd_cholesky(post.covariance)  # (P, nb, nb)
             eye = torch.eye(L_bb.shape[-1], dtype=L_bb.dtype, device=L_bb.device)
             L_inv = torch.linalg.solve_triangular(L_bb, eye.expand_as(L_bb), upper=False)
-        state = _Baseline(baseline, mean_b, L_bb, L_inv, prefix)
+            cross = cross_posterior_of(ctx.model, baseline)
+        state = _Baseline(baseline, mean_b, L_bb, L_inv, prefix, cross)
         draws = _SampleCache(self.num_samples, draw_seed(ctx.generator), state)
 
         def log_nei(X: Tensor) -> Tensor:
-            f_new = _joint_samples(ctx.model, state, draws, X)  # (S, ..., P, r)
+            f_new = _joint_samples(state, draws, X)  # (S, ..., P, r)
             best = draws.incumbent(f_new.shape[-1])  # (S, P)
             best = best.view(best.shape[:1] + (1,) * (f_new.dim() - 3) + best.shape[1:])
             log_imp = _log_improvement(f_new, best, tau=self.tau_relu, fat=True)  # (S, ..., P, r)
@@ -169,13 +175,14 @@ class _Baseline:
     """Cached baseline quantities (no gradient: they do not depend on X)."""
 
     def __init__(
-        self, X: Tensor, mean: Tensor, L: Tensor, L_inv: Tensor, prefix: Tensor | None
+        self, X: Tensor, mean: Tensor, L: Tensor, L_inv: Tensor, prefix: Tensor | None, cross: BaselineCross
     ) -> None:
         self.X = X  # (P, nb, d) incumbent set
         self.mean = mean  # (P, nb)
         self.L = L  # (P, nb, nb) Cholesky factor of the baseline covariance
         self.L_inv = L_inv  # (P, nb, nb) its inverse (a matmul beats a batched solve)
         self.prefix = prefix  # (P, k, d) pending points prepended to candidates, or None
+        self.cross = cross  # the posterior at new points jointly with X, X's own terms computed once
 
     @property
     def size(self) -> int:
@@ -207,11 +214,10 @@ class _SampleCache:
         return self.get(r)[2]
 
 
-def _joint_samples(model: Surrogate, b: _Baseline, draws: _SampleCache, X: Tensor) -> Tensor:
+def _joint_samples(b: _Baseline, draws: _SampleCache, X: Tensor) -> Tensor:
     """Samples of the new points, jointly with the cached baseline samples.
 
     Args:
-        model: fitted surrogate.
         b: cached baseline.
         draws: base-sample cache.
         X: (..., P, q, d) candidates.
@@ -226,12 +232,8 @@ def _joint_samples(model: Surrogate, b: _Baseline, draws: _SampleCache, X: Tenso
     new = X
     if b.prefix is not None:
         new = torch.cat([b.prefix.expand(X.shape[:-3] + b.prefix.shape).to(X), X], dim=-2)
-    nb, r = b.size, new.shape[-2]
-    X_b = b.X.to(X).expand(new.shape[:-2] + b.X.shape[-2:])  # (..., P, nb, d)
-    post = model.posterior(torch.cat([X_b, new], dim=-2))
-    mean_x = post.mean[..., nb:]  # (..., P, r)
-    cov_bx = post.covariance[..., :nb, nb:]  # (..., P, nb, r)
-    cov_xx = post.covariance[..., nb:, nb:]  # (..., P, r, r)
+    r = new.shape[-2]
+    mean_x, cov_bx, cov_xx = b.cross.at(new)  # (..., P, r), (..., P, nb, r), (..., P, r, r)
     A = b.L_inv.to(X) @ cov_bx  # (..., P, nb, r) = L_bb^-1 Sigma_bx
     L_s = psd_cholesky(cov_xx - A.transpose(-1, -2) @ A)  # (..., P, r, r)
     z_b, z_x, _ = draws.get(r)

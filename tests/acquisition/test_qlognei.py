@@ -136,3 +136,39 @@ def test_rejects_unbatched_input(make_gp, make_ctx) -> None:
     fn = qLogNEI(num_samples=8)(make_ctx(make_gp(P=2)))
     with pytest.raises(InvalidArgumentError, match=r"\(\.\.\., P, q, d\)"):
         fn(torch.rand(3, 2, dtype=torch.float64))
+
+
+class _NoCross:
+    """The model without its `CrossPosterior` capability: qLogNEI takes the posterior of the concatenation."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def posterior(self, X):
+        return self.model.posterior(X)
+
+    def condition(self, X, Y, *, noiseless=False):
+        return _NoCross(self.model.condition(X, Y, noiseless=noiseless))
+
+
+def test_exact_gp_cross_posterior_equals_the_concatenated_posterior() -> None:
+    """The exact GP's baseline terms, computed once, give the values and gradients of the plain posterior."""
+    from gpbo.acquisition.protocol import AcquisitionContext
+    from gpbo.engine import fit_model
+    from gpbo.models.protocol import CrossPosterior
+
+    g = torch.Generator().manual_seed(4)
+    X = torch.rand(2, 40, 3, generator=g, dtype=torch.float64)
+    Y = -((X - 0.4) ** 2).sum(-1) + 0.05 * torch.randn(2, 40, generator=g, dtype=torch.float64)
+    model = fit_model(X, Y, seed=0)
+    assert isinstance(model, CrossPosterior) and not isinstance(_NoCross(model), CrossPosterior)
+    pending = torch.rand(2, 3, 3, generator=g, dtype=torch.float64)
+    acq = qLogNEI(max_baseline=16)
+    Xq = torch.rand(5, 2, 2, 3, generator=g, dtype=torch.float64).requires_grad_(True)
+    values, grads = [], []
+    for m in (model, _NoCross(model)):
+        value = acq(AcquisitionContext.from_data(m, X, Y, pending=pending, seed=7))(Xq)  # (5, 2)
+        values.append(value.detach())
+        grads.append(torch.autograd.grad(value.sum(), Xq)[0])
+    torch.testing.assert_close(values[0], values[1], rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-7, atol=1e-9)
