@@ -55,3 +55,27 @@ def test_kernel_evidence_compares_rbf_with_matern(tmp_path, capsys):
     kernel_evidence.main(["rbf", "--n", "12", "--results", str(tmp_path)])
     out = capsys.readouterr().out
     assert "hartmann6" in out and "RBF preferred on" in out and "/2 seeds" in out
+
+
+def test_es_oracle_counts_the_stopped_winners(tmp_path, monkeypatch, capsys):
+    """A stopped job whose true final beats the run's best is counted lost, and sets the oracle regret."""
+    import json
+    from types import SimpleNamespace
+
+    from benchmarks import es_oracle
+
+    finals = {1.0: 0.5, 2.0: 3.0}  # the stopped jobs' true values at max_step (minimised)
+    problem = SimpleNamespace(max_step=3, trajectory=lambda p: iter([(9.0, 1.0), (9.0, 1.0), (finals[p["x"]], 1.0)]))
+    monkeypatch.setattr(es_oracle, "get_mf", lambda name: problem)
+    base = {"method": "gpbo_es", "problem": "mf_lcbench_t", "workers": 4, "seed": 0}
+    lines = [
+        {**base, "kind": "job", "params": {"x": 0.0}, "start_step": 1, "values": [5.0, 4.0, 2.0], "stopped": False},
+        {**base, "kind": "job", "params": {"x": 1.0}, "start_step": 1, "values": [6.0], "stopped": True},
+        {**base, "kind": "job", "params": {"x": 2.0}, "start_step": 1, "values": [7.0, 6.5], "stopped": True},
+        {**base, "kind": "run", "optimum": 0.25},
+        {**base, "method": "asha", "kind": "run", "optimum": 0.25},  # another method: ignored
+    ]
+    (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n{cut")
+    es_oracle.main([str(tmp_path)])
+    row = capsys.readouterr().out.strip().splitlines()[-1]
+    assert row == "| mf_lcbench_t | 4 | 1 | 1.75 | 0.25 | 1 | 2 / 3 | 1.5 |"
