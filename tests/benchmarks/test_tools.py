@@ -79,3 +79,16 @@ def test_es_oracle_counts_the_stopped_winners(tmp_path, monkeypatch, capsys):
     es_oracle.main([str(tmp_path)])
     row = capsys.readouterr().out.strip().splitlines()[-1]
     assert row == "| mf_lcbench_t | 4 | 1 | 1.75 | 0.25 | 1 | 2 / 3 | 1.5 |"
+
+
+def test_async_workers_tells_every_evaluation_once(monkeypatch, capsys):
+    """Four workers, a budget of 14 on Branin: every asked trial is told, and the report has one line per problem."""
+    from benchmarks import async_workers
+
+    told = []
+    tell = async_workers.gpbo.Optimizer.tell
+    monkeypatch.setattr(async_workers.gpbo.Optimizer, "tell", lambda self, t, v: (told.append(t.id), tell(self, t, v))[1])
+    monkeypatch.setitem(async_workers.PROBLEMS, "branin", (*async_workers.PROBLEMS["branin"][:3], 14))
+    async_workers.main(["--problems", "branin", "--acquisitions", "auto", "--seeds", "1"])
+    assert sorted(told) == list(range(14))
+    assert capsys.readouterr().out.splitlines()[-1].startswith("branin: auto ")
