@@ -235,9 +235,20 @@ class Metrics:
 
     # ---------------------------------------------------------------- results
 
+    def satisfies(self, trial: Trial) -> bool:
+        """True if the trial's told values satisfy every constraint (one not told is not satisfied)."""
+        return all(_g(c, trial.values.get(c.name, math.nan)) <= 0 for c in self.constraints)
+
     def feasible(self, trial: Trial) -> bool:
         """True if the trial is COMPLETE and satisfies every constraint."""
-        return trial.state is TrialState.COMPLETE and all(_g(c, trial.values[c.name]) <= 0 for c in self.constraints)
+        return trial.state is TrialState.COMPLETE and self.satisfies(trial)
+
+    def with_objective(self, trial: Trial, value: float) -> Trial:
+        """``trial`` with its one objective at ``value`` (engine units, to maximise), its other metrics as told."""
+        user = value if self.maximizes else -value
+        if self.objectives is None:
+            return dataclasses.replace(trial, value=user)
+        return dataclasses.replace(trial, value=user, values={**trial.values, self.objectives[0].name: user})
 
     def best(self, trials: list[Trial]) -> Trial | None:
         """The feasible COMPLETE trial with the best value (first on ties); None if none.

@@ -24,7 +24,9 @@ with its `gpbo.Settings` (device and dtype included); all the maths is in the en
    settings' ``early_stopping`` rule. A trial that stopped early is PRUNED
    (its value: what it was told, its curve kept), is never `best`, and enters the GP as
    `gpbo.fidelity` describes. With ``max_step`` set, `best` is the best
-   trial that reached it.
+   trial that reached it. With constraints the rule sees the running trials
+   and those that ended feasible (`_rivals`); with several objectives
+   `report` raises.
 
 Every random draw is a pure function of ``(seed, counter)``, and the GP
 hyperparameters that warm-start the next fit are part of the state, so a
@@ -357,13 +359,15 @@ class Optimizer:
             InvalidTrialError: If the trial is unknown or has ended, the step
                 does not increase or is above ``max_step``, or the value is not
                 a number. Nothing is recorded.
-            InvalidArgumentError: In a study with several objectives or with
-                constraints (a curve is of one objective), or if the optimizer is closed.
+            InvalidArgumentError: In a study with several objectives (a curve
+                is of one objective), or if the optimizer is closed. With
+                constraints the value is the objective's; the constraints are
+                told at the end, as in any trial.
         """
-        if self._metrics.n_objectives > 1 or self._metrics.constraints:
+        if self._metrics.n_objectives > 1:
             raise InvalidArgumentError(
-                "report needs a study with one objective and no constraints; "
-                f"this one has the metrics {list(self._metrics.names)}")
+                "report needs a study with one objective (a curve is of one objective); "
+                f"this one has the objectives {[o.name for o in self._metrics.objectives]}")
         with self._session():
             record = self._log.get(self._log.running_index(trial, "a report"))
             step, number = as_step(step, record, self._max_step), report_value(value, record)
@@ -428,7 +432,7 @@ class Optimizer:
                     if rule is None or not record.steps:
                         answers[k] = False
                         continue
-                    asked.append((k, rule, opt._curves(), record.id))
+                    asked.append((k, rule, *opt._rivals(record.id)))
             decided = stopping_many([(rule, curves, index) for _, rule, curves, index in asked])
             for (k, _, _, index), stop in zip(asked, decided):
                 answers[k] = stop
@@ -655,17 +659,21 @@ class Optimizer:
         return self._log.X[complete + failed], Y
 
     def _observations_with_pruned(self, complete: list[int], pruned: list[int], failed: list[int]) -> tuple[Tensor, Tensor]:
-        """`_observations` of a one-objective study with PRUNED trials (failed ones at the worst value)."""
+        """`_observations` of a one-objective study with PRUNED trials.
+
+        A PRUNED trial enters with its objective at `gpbo.fidelity.pruned_values`
+        and its constraints as told; failed trials are imputed from these values.
+        """
         trials = self._log.trials
-        Yc = self._metrics.engine_Y([trials[i] for i in complete], []).reshape(-1) if complete else self._log.X[:0, 0]
+        Yc = self._metrics.objective_matrix([trials[i] for i in complete])[:, 0]  # (c,) to maximise
         try:
             rule = self._stopping_rule()
         except InvalidArgumentError:  # "model" not available: the last reports stand in
             rule = None
         Yp = pruned_values(rule, self._curves(), pruned, Yc)  # (p,)
-        known = torch.cat([Yc, Yp])
-        Y = torch.cat([known, known.min().expand(len(failed))])  # (n,)
-        return self._log.X[complete + pruned + failed], Y if self._metrics.plain else Y[:, None]
+        believed = [self._metrics.with_objective(trials[i], float(v)) for i, v in zip(pruned, Yp)]
+        Y = self._metrics.engine_Y([trials[i] for i in complete] + believed, [trials[i] for i in failed])
+        return self._log.X[complete + pruned + failed], Y  # (n,), or (n, 1 + constraints)
 
     def _stopping_rule(self) -> StoppingRule | None:
         """The settings' early-stopping rule, built on first use."""
@@ -673,10 +681,26 @@ class Optimizer:
             self._rule = get_stopping_rule(self._settings.early_stopping)
         return self._rule
 
-    def _curves(self) -> Curves:
-        """Every trial's learning curve, as the rule sees it."""
+    def _curves(self, ids: list[int] | None = None) -> Curves:
+        """The learning curves of the trials ``ids`` (default: every trial), as the rule sees them."""
         sign = 1.0 if self._metrics.maximizes else -1.0
-        return curves(self._log.trials, self._log.X, sign=sign, max_step=self._max_step, stop_requested=self._stop_requested)
+        trials, X = self._log.trials, self._log.X
+        if ids is not None:
+            trials, X = [trials[i] for i in ids], X[ids]
+        return curves(trials, X, sign=sign, max_step=self._max_step, stop_requested=self._stop_requested)
+
+    def _rivals(self, index: int) -> tuple[Curves, int]:
+        """The rule's view for running trial ``index``: the curves it has to beat, and its index among them.
+
+        With constraints, a trial that ended infeasible is no bar: the
+        running trial is judged against the running ones and the ended ones
+        that satisfied every constraint (it can still become the best
+        feasible trial if it beats them). Without, every trial (`_curves`).
+        """
+        if not self._metrics.constraints:
+            return self._curves(), index
+        keep = [t.id for t in self._log.trials if t.state is TrialState.RUNNING or self._metrics.satisfies(t)]
+        return self._curves(keep), keep.index(index)
 
     def _stopped_early(self, index: int, outcome: Outcome) -> Outcome:
         """A COMPLETE outcome of a trial that stopped early as PRUNED, with the told value and metrics.

@@ -92,3 +92,19 @@ def test_async_workers_tells_every_evaluation_once(monkeypatch, capsys):
     async_workers.main(["--problems", "branin", "--acquisitions", "auto", "--seeds", "1"])
     assert sorted(told) == list(range(14))
     assert capsys.readouterr().out.splitlines()[-1].startswith("branin: auto ")
+
+
+def test_es_constrained_tells_the_epoch_time_and_compares_the_two_methods(monkeypatch, capsys):
+    """A tiny run on LCBench 3945: each trial tells its first-epoch time; the budget bounds the epochs spent."""
+    pytest.importorskip("onnxruntime")
+    from benchmarks import es_constrained, lcbench
+
+    told = []
+    tell = es_constrained.gpbo.Optimizer.tell
+    monkeypatch.setattr(es_constrained.gpbo.Optimizer, "tell", lambda self, t, v: told.append((tell(self, t, v), v)) or told[-1][0])
+    es_constrained.main(["--tasks", "3945", "--seeds", "1", "--budget", "2", "--reference-configs", "500"])
+    for trial, values in told:
+        first = lcbench.curves("3945", [[float(trial.params[k]) for k in lcbench.PARAMS]], epochs=1)[1][0, 0]
+        assert values["sec_per_epoch"] == pytest.approx(first)
+    assert sum(len(trial.steps) for trial, _ in told) == 2 * 2 * lcbench.EPOCHS  # 2 methods, 2 full trainings each
+    assert capsys.readouterr().out.splitlines()[-1].startswith("task 3945, 2 trainings: median regret, early stopping")
