@@ -300,6 +300,9 @@ def _internal(params: dict[str, Any], search_space: dict[str, BaseDistribution])
 class GPBOPruner(BasePruner):
     """A gpbo early-stopping rule as an Optuna pruner (single-objective studies).
 
+    With a sampler's ``constraints_func``, a trial that ended violating a
+    constraint is left out of what the rule compares against.
+
     Args:
         rule: A `gpbo.Settings.early_stopping` name (``"model"``, ``"asha"``,
             ``"hyperband"``, ``"median"``) or an object with
@@ -324,10 +327,17 @@ class GPBOPruner(BasePruner):
             raise InvalidArgumentError("GPBOPruner supports single-objective studies only (Optuna cannot prune multi-objective trials)")
         if trial.last_step is None:
             return False
-        trials = study.get_trials(deepcopy=False)
+        trials = [t for t in study.get_trials(deepcopy=False) if t.number == trial.number or not _infeasible(t)]
         curves = _curves(trials, trial, 1.0 if study.direction is StudyDirection.MAXIMIZE else -1.0, self._max_step)
         index = next(i for i, t in enumerate(trials) if t.number == trial.number)
         return bool(self._rule.should_stop(curves, index))
+
+
+def _infeasible(trial: FrozenTrial) -> bool:
+    """An ended trial that violated a constraint (the values a sampler's ``constraints_func`` stored; feasible iff
+    every one is <= 0): no bar for a running trial to beat, as in `gpbo.Optimizer`'s constrained studies."""
+    values = trial.system_attrs.get(_CONSTRAINTS_KEY)
+    return trial.state != TrialState.RUNNING and values is not None and not all(v <= 0 for v in values)
 
 
 def _curves(trials: list[FrozenTrial], current: FrozenTrial, sign: float, max_step: float | None) -> Curves:

@@ -363,6 +363,37 @@ def test_gpbo_pruner_is_direction_aware():
     assert seen["values"] == [2.0] and seen["max_step"] == 1.0
 
 
+@pytest.mark.parametrize("constrained", [True, False])
+def test_gpbo_pruner_leaves_out_trials_that_ended_infeasible(constrained):
+    """With a sampler's constraints_func, an infeasible trial is no bar; a feasible one is."""
+    from gpbo.early_stopping import Median
+    from gpbo.integrations.optuna import GPBOPruner
+
+    constraints = (lambda t: [t.user_attrs["mem"] - 16.0]) if constrained else None
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0, constraints_func=constraints),
+                                pruner=GPBOPruner(Median(n_startup_trials=1, n_min_trials=1), max_step=3))
+
+    def whole(loss: float, mem: float) -> None:
+        t = study.ask({"x": optuna.distributions.FloatDistribution(0.0, 1.0)})
+        t.set_user_attr("mem", mem)
+        for step in (1, 2, 3):
+            t.report(loss, step)
+        study.tell(t, loss)
+
+    def stopped_at_step_one(loss: float) -> bool:
+        t = study.ask({"x": optuna.distributions.FloatDistribution(0.0, 1.0)})
+        t.report(loss, 1)
+        answer = t.should_prune()
+        t.set_user_attr("mem", 1.0)
+        study.tell(t, state=TrialState.PRUNED)
+        return answer
+
+    whole(0.1, mem=20.0)  # infeasible under the constraint
+    assert stopped_at_step_one(1.0) is not constrained
+    whole(0.5, mem=1.0)  # a feasible rival better than 1.0 at step 1
+    assert stopped_at_step_one(1.0) is True
+
+
 def test_gpbo_pruner_rejects_bad_arguments():
     from gpbo.integrations.optuna import GPBOPruner
 
