@@ -35,6 +35,8 @@ def _name(metric_name: object) -> str:
 def learning_curves(study: Study, *, metric_name: str = "objective") -> Figure:
     """Every reported learning curve, coloured by the trial's outcome; stopped runs end in an ``x``.
 
+    With constraints, a trial that ended violating one is dashed.
+
     Args:
         study: An `Optimizer`, `MinimizeResult` or `StudyHistory`.
         metric_name: What the reported value measures.
@@ -43,17 +45,19 @@ def learning_curves(study: Study, *, metric_name: str = "objective") -> Figure:
         InvalidArgumentError: If no trial reported a curve.
     """
     metric_name = _name(metric_name)
-    _, trials = _unpack(study)
+    metrics, trials = _unpack(study)
     reported = [t for t in trials if t.steps]
     if not reported:
         raise InvalidArgumentError("learning_curves needs trials that reported (trial.report(value, step)); none did")
     fig, ax = _figure()
-    labelled: set[TrialState] = set()
+    labelled: set[tuple[TrialState, bool]] = set()
     for t in reported:
         steps, values = zip(*t.steps, strict=True)
-        label = None if t.state in labelled else LABELS[t.state]
-        labelled.add(t.state)
-        ax.plot(steps, values, color=COLOURS[t.state], alpha=0.7, lw=1.2, label=label)
+        infeasible = t.state in (TrialState.COMPLETE, TrialState.PRUNED) and not metrics.satisfies(t)
+        kind = (t.state, infeasible)
+        label = None if kind in labelled else LABELS[t.state] + (", infeasible" if infeasible else "")
+        labelled.add(kind)
+        ax.plot(steps, values, color=COLOURS[t.state], ls="--" if infeasible else "-", alpha=0.7, lw=1.2, label=label)
         if t.state is TrialState.PRUNED:
             ax.plot(steps[-1:], values[-1:], "x", color=COLOURS[t.state], ms=6)
     ax.set(xlabel="step", ylabel=metric_name, title="Learning curves")

@@ -49,6 +49,21 @@ def test_failed_and_running_curves_have_their_own_colours():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["complete", "stopped early", "failed", "running"]
 
 
+def test_learning_curves_dash_the_trials_that_ended_infeasible():
+    opt = gpbo.Optimizer(SPACE, seed=0, max_step=2, settings={"early_stopping": None},
+                         objectives={"err": "minimize"}, constraints={"mem": ("<=", 16.0)})
+    for values, mem in (([0.9, 0.5], 8.0), ([0.8, 0.2], 20.0), ([0.7], 30.0), ([0.6], 1.0)):
+        t = opt.ask()
+        for step, v in enumerate(values, start=1):
+            opt.report(t, v, step)
+        opt.tell(t, {"err": values[-1], "mem": mem})
+    (ax,) = gpbo.plot.learning_curves(opt).axes
+    lines = [ln for ln in ax.get_lines() if ln.get_marker() != "x"]
+    assert [(ln.get_color(), ln.get_linestyle()) for ln in lines] == [("C0", "-"), ("C0", "--"), ("C7", "--"), ("C7", "-")]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "complete", "complete, infeasible", "stopped early, infeasible", "stopped early"]
+
+
 def test_best_vs_steps_counts_every_trials_steps():
     opt = study()
     res_fig = gpbo.plot.best_vs_steps(opt)
