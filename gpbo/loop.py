@@ -20,7 +20,7 @@ from gpbo.reporting import StepBudget, takes_trial
 from gpbo.settings import Settings
 from gpbo.space import Space
 from gpbo.storage import Storage
-from gpbo.trial import Trial
+from gpbo.trial import Trial, TrialState
 from gpbo.validation import check_bool, check_int, check_positive_seconds
 from gpbo.workers import InlineExecutor, ThreadPerTrialExecutor, run_trials
 
@@ -37,8 +37,9 @@ class MinimizeResult:
         best_params: Params of the best feasible COMPLETE trial (with
             ``max_step``: the best one that reached it; a trial stopped
             early is PRUNED); None if
-            every trial failed, if no trial satisfies the constraints (a
-            warning then says so), or with several objectives.
+            every trial failed or no trial satisfies the constraints (a
+            warning then says so, with the first failed trial's error), or
+            with several objectives.
         best_value: Its objective value (the largest one with
             ``maximize=True`` or a maximised objective); None likewise.
         trials: All trials, in order.
@@ -175,6 +176,9 @@ def minimize(
         )
     trials, metrics = opt.trials, opt.metrics
     best = metrics.best(trials) if metrics.n_objectives == 1 else None
+    if trials and all(t.state is TrialState.FAILED for t in trials):
+        warnings.warn(f"gpbo: all {len(trials)} trials failed; the first one's error: {trials[0].error}",
+                      UserWarning, stacklevel=2)
     if metrics.constraints and not any(metrics.feasible(t) for t in trials):
         warnings.warn(
             f"gpbo: no trial satisfies the constraints {metrics.arguments()['constraints']}; "

@@ -95,7 +95,8 @@ def test_all_failed_gives_no_best():
     def objective(params):
         raise RuntimeError("always")
 
-    result = minimize(objective, BOX, 3, seed=0)
+    with pytest.warns(UserWarning, match="all 3 trials failed; the first one's error: RuntimeError: always"):
+        result = minimize(objective, BOX, 3, seed=0)
     assert result.best_params is None and result.best_value is None
     assert all(t.state is TrialState.FAILED for t in result.trials)
 
@@ -180,7 +181,8 @@ def test_every_exception_of_fn_is_a_failed_trial_and_the_study_goes_on(tmp_path)
     def objective(params):
         raise next(errors)
 
-    result = minimize(objective, BOX, 3, seed=0, storage=path)
+    with pytest.warns(UserWarning, match="all 3 trials failed; the first one's error: KeyError: 'missing'"):
+        result = minimize(objective, BOX, 3, seed=0, storage=path)
     expected = ["KeyError: 'missing'", "OSError: disk gone", "ValueError: bad"]
     assert [t.error for t in result.trials] == expected
     assert [t.state for t in gpbo.load_study(path).trials] == [TrialState.FAILED] * 3
