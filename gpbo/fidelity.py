@@ -11,7 +11,8 @@ enters the surrogate at its configuration with the rule's prediction of its
 value at ``max_step`` when the rule has ``predict_final(curves) -> (T,)``,
 else with its last reported value; either way never above the median of the
 COMPLETE trials (in the maximisation convention), so a run stopped early
-never looks like a good full-fidelity result. (Learning curves mostly
+never looks like a good full-fidelity result. With constraints, its
+constraint values enter as told. (Learning curves mostly
 improve with steps, so the last report is already pessimistic; the cap
 guards against the rest.)
 
