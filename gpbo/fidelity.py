@@ -84,7 +84,7 @@ def report_value(value: Any, trial: Trial) -> float:
 
 
 def curves(trials: Sequence[Trial], X: Tensor, *, sign: float, max_step: float | None,
-           stop_requested: set[int]) -> Curves:
+           stop_requested: set[int], hidden: frozenset[int] = frozenset()) -> Curves:
     """The rule's view of the study: every trial in id order (index = trial id).
 
     Args:
@@ -93,17 +93,23 @@ def curves(trials: Sequence[Trial], X: Tensor, *, sign: float, max_step: float |
         sign: +1.0 if the objective is maximised, -1.0 if minimised.
         max_step: The study's max_step; None is ``inf``.
         stop_requested: Ids of running trials the rule already told to stop.
+        hidden: Ids of ended trials shown as FAILED ones are (a study with
+            constraints hides those that ended infeasible: no bar to beat).
 
     A FAILED trial's curve is left empty (it ended on an error or a non-finite report).
     """
+    def gone(trial: Trial) -> bool:
+        return trial.state is TrialState.FAILED or trial.id in hidden
+
     def tensor(trial: Trial, column: int) -> Tensor:
-        pairs = [] if trial.state is TrialState.FAILED else trial.steps
+        pairs = [] if gone(trial) else trial.steps
         return torch.tensor([p[column] for p in pairs], dtype=torch.float64)
 
     steps = tuple(tensor(t, 0) for t in trials)
     values = tuple(sign * tensor(t, 1) for t in trials)
     running = torch.tensor([t.state is TrialState.RUNNING for t in trials], dtype=torch.bool)
-    stopped = torch.tensor([t.state is TrialState.PRUNED or t.id in stop_requested for t in trials], dtype=torch.bool)
+    stopped = torch.tensor([not gone(t) and (t.state is TrialState.PRUNED or t.id in stop_requested) for t in trials],
+                           dtype=torch.bool)
     return Curves(X=X, steps=steps, values=values, running=running, stopped=stopped,
                   max_step=math.inf if max_step is None else float(max_step))
 

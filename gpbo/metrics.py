@@ -239,6 +239,10 @@ class Metrics:
         """True if the trial's told values satisfy every constraint (one not told is not satisfied)."""
         return all(_g(c, trial.values.get(c.name, math.nan)) <= 0 for c in self.constraints)
 
+    def ended_infeasible(self, trial: Trial) -> bool:
+        """True if the trial is COMPLETE or PRUNED and its told values violate a constraint."""
+        return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) and not self.satisfies(trial)
+
     def feasible(self, trial: Trial) -> bool:
         """True if the trial is COMPLETE and satisfies every constraint."""
         return trial.state is TrialState.COMPLETE and self.satisfies(trial)

@@ -24,9 +24,9 @@ with its `gpbo.Settings` (device and dtype included); all the maths is in the en
    settings' ``early_stopping`` rule. A trial that stopped early is PRUNED
    (its value: what it was told, its curve kept), is never `best`, and enters the GP as
    `gpbo.fidelity` describes. With ``max_step`` set, `best` is the best
-   trial that reached it. With constraints the rule sees the running trials
-   and those that ended feasible (`_rivals`); with several objectives
-   `report` raises.
+   trial that reached it. With constraints the rule sees the trials that
+   ended infeasible without their curves (`_rivals`); with several
+   objectives `report` raises.
 
 Every random draw is a pure function of ``(seed, counter)``, and the GP
 hyperparameters that warm-start the next fit are part of the state, so a
@@ -432,7 +432,7 @@ class Optimizer:
                     if rule is None or not record.steps:
                         answers[k] = False
                         continue
-                    asked.append((k, rule, *opt._rivals(record.id)))
+                    asked.append((k, rule, opt._rivals(), record.id))
             decided = stopping_many([(rule, curves, index) for _, rule, curves, index in asked])
             for (k, _, _, index), stop in zip(asked, decided):
                 answers[k] = stop
@@ -681,26 +681,21 @@ class Optimizer:
             self._rule = get_stopping_rule(self._settings.early_stopping)
         return self._rule
 
-    def _curves(self, ids: list[int] | None = None) -> Curves:
-        """The learning curves of the trials ``ids`` (default: every trial), as the rule sees them."""
+    def _curves(self, hidden: frozenset[int] = frozenset()) -> Curves:
+        """Every trial's learning curve, as the rule sees it (``hidden``: shown as FAILED ones are)."""
         sign = 1.0 if self._metrics.maximizes else -1.0
-        trials, X = self._log.trials, self._log.X
-        if ids is not None:
-            trials, X = [trials[i] for i in ids], X[ids]
-        return curves(trials, X, sign=sign, max_step=self._max_step, stop_requested=self._stop_requested)
+        return curves(self._log.trials, self._log.X, sign=sign, max_step=self._max_step,
+                      stop_requested=self._stop_requested, hidden=hidden)
 
-    def _rivals(self, index: int) -> tuple[Curves, int]:
-        """The rule's view for running trial ``index``: the curves it has to beat, and its index among them.
+    def _rivals(self) -> Curves:
+        """The rule's view for deciding on a running trial: the curves it has to beat.
 
-        With constraints, a trial that ended infeasible is no bar: the
-        running trial is judged against the running ones and the ended ones
-        that satisfied every constraint (it can still become the best
-        feasible trial if it beats them). Without, every trial (`_curves`).
+        With constraints, a trial that ended infeasible is no bar (a running
+        trial that beats every feasible one can still become the best
+        feasible trial): it is shown without a curve, as a FAILED one is, so
+        the indices stay the trial ids. Without constraints, `_curves`.
         """
-        if not self._metrics.constraints:
-            return self._curves(), index
-        keep = [t.id for t in self._log.trials if t.state is TrialState.RUNNING or self._metrics.satisfies(t)]
-        return self._curves(keep), keep.index(index)
+        return self._curves(frozenset(t.id for t in self._log.trials if self._metrics.ended_infeasible(t)))
 
     def _stopped_early(self, index: int, outcome: Outcome) -> Outcome:
         """A COMPLETE outcome of a trial that stopped early as PRUNED, with the told value and metrics.

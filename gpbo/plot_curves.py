@@ -53,7 +53,7 @@ def learning_curves(study: Study, *, metric_name: str = "objective") -> Figure:
     labelled: set[tuple[TrialState, bool]] = set()
     for t in reported:
         steps, values = zip(*t.steps, strict=True)
-        infeasible = t.state in (TrialState.COMPLETE, TrialState.PRUNED) and not metrics.satisfies(t)
+        infeasible = metrics.ended_infeasible(t)
         kind = (t.state, infeasible)
         label = None if kind in labelled else LABELS[t.state] + (", infeasible" if infeasible else "")
         labelled.add(kind)

@@ -53,7 +53,7 @@ def test_a_study_with_several_objectives_still_refuses_a_report():
 
 
 @pytest.mark.parametrize("constrained", [True, False])
-def test_the_rule_is_shown_the_trials_that_can_still_be_the_best_feasible(constrained):
+def test_the_rule_is_shown_the_trials_that_ended_infeasible_without_their_curves(constrained):
     rule = Recorder()
     kw = CONSTRAINED if constrained else {}
     opt = gpbo.Optimizer(SPACE, seed=0, max_step=3, settings={**QUICK, "early_stopping": rule}, **kw)
@@ -69,12 +69,12 @@ def test_the_rule_is_shown_the_trials_that_can_still_be_the_best_feasible(constr
     opt.report(running, 1.3, 1)
     opt.should_stop(running)
     curves, index = rule.seen[-1]
-    kept = [1, 2, 4] if constrained else [0, 1, 2, 3, 4]
-    assert curves.n_trials == len(kept) and index == len(kept) - 1
+    assert curves.n_trials == 5 and index == running.id  # indices stay the trial ids (Hyperband's brackets)
+    hidden = {0, 3} if constrained else set()  # ended infeasible: shown as a FAILED trial is, without a curve
     errs = {0: [1.0, 0.5, 0.1], 1: [2.0, 1.5, 1.2], 2: [3.0, 2.5], 3: [0.2], 4: [1.3]}
-    assert [(-v).tolist() for v in curves.values] == [errs[i] for i in kept]  # minimised: negated
-    assert curves.running.tolist() == [i == 4 for i in kept]
-    assert curves.stopped.tolist() == [i in (2, 3) for i in kept]
+    assert [(-v).tolist() for v in curves.values] == [[] if i in hidden else errs[i] for i in range(5)]  # negated
+    assert curves.running.tolist() == [i == 4 for i in range(5)]
+    assert curves.stopped.tolist() == [i in (2, 3) and i not in hidden for i in range(5)]
 
 
 def test_an_infeasible_trial_does_not_stop_a_feasible_one_but_a_feasible_rival_does():

@@ -301,7 +301,7 @@ class GPBOPruner(BasePruner):
     """A gpbo early-stopping rule as an Optuna pruner (single-objective studies).
 
     With a sampler's ``constraints_func``, a trial that ended violating a
-    constraint is left out of what the rule compares against.
+    constraint is shown to the rule without its curve, as a failed one is.
 
     Args:
         rule: A `gpbo.Settings.early_stopping` name (``"model"``, ``"asha"``,
@@ -327,7 +327,7 @@ class GPBOPruner(BasePruner):
             raise InvalidArgumentError("GPBOPruner supports single-objective studies only (Optuna cannot prune multi-objective trials)")
         if trial.last_step is None:
             return False
-        trials = [t for t in study.get_trials(deepcopy=False) if t.number == trial.number or not _infeasible(t)]
+        trials = study.get_trials(deepcopy=False)
         curves = _curves(trials, trial, 1.0 if study.direction is StudyDirection.MAXIMIZE else -1.0, self._max_step)
         index = next(i for i, t in enumerate(trials) if t.number == trial.number)
         return bool(self._rule.should_stop(curves, index))
@@ -356,7 +356,7 @@ def _curves(trials: list[FrozenTrial], current: FrozenTrial, sign: float, max_st
     finished = [t for t in trials if t.state == TrialState.COMPLETE and t.intermediate_values]
 
     def curve(t: FrozenTrial) -> tuple[torch.Tensor, torch.Tensor]:
-        items = [] if t.state == TrialState.FAIL else sorted(t.intermediate_values.items())
+        items = [] if t.state == TrialState.FAIL or _infeasible(t) else sorted(t.intermediate_values.items())
         items = [(s, v) for s, v in items if math.isfinite(v)]
         return (torch.tensor([s for s, _ in items], dtype=torch.float64),
                 sign * torch.tensor([v for _, v in items], dtype=torch.float64))
@@ -368,7 +368,7 @@ def _curves(trials: list[FrozenTrial], current: FrozenTrial, sign: float, max_st
         X=torch.stack(rows) if rows else torch.empty(0, len(shared), dtype=torch.float64),
         steps=tuple(p[0] for p in pairs), values=tuple(p[1] for p in pairs),
         running=torch.tensor([t.state == TrialState.RUNNING for t in trials], dtype=torch.bool),
-        stopped=torch.tensor([t.state == TrialState.PRUNED for t in trials], dtype=torch.bool),
+        stopped=torch.tensor([t.state == TrialState.PRUNED and not _infeasible(t) for t in trials], dtype=torch.bool),
         max_step=float(max_step),
     )
 
