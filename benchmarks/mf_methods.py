@@ -17,6 +17,9 @@ In this process:
 - ``gpbo_es``, ``gpbo_es_asha``: gpbo with early stopping, the model-based rule or ``"asha"``
   (``Optimizer(..., max_step=, settings=Settings(early_stopping=...))``, ``opt.report`` and
   ``opt.should_stop``).
+- ``gpbo_es_resume``: ``gpbo_es`` with ``Settings(resume_stopped=True)``: a stopped configuration that the
+  search proposes again continues from its last epoch (the job's ``key`` is the trial id, so the simulator
+  charges only the new epochs, as for a checkpointed run).
 
 In other processes (:mod:`benchmarks.mf_external`): ``smac`` (SMAC3's MultiFidelityFacade) and ``dehb``.
 """
@@ -33,12 +36,13 @@ from benchmarks.mf_sim import Job
 
 __all__ = ["ALL_MF_METHODS", "DEFAULT_MF_METHODS", "make", "unavailable"]
 
-IN_PROCESS = ("random", "tpe_hyperband", "tpe_median", "optuna_gp", "asha", "gpbo", "gpbo_es", "gpbo_es_asha")
+IN_PROCESS = ("random", "tpe_hyperband", "tpe_median", "optuna_gp", "asha", "gpbo", "gpbo_es", "gpbo_es_asha",
+              "gpbo_es_resume")
 EXTERNAL = ("smac", "dehb")
 ALL_MF_METHODS = (*IN_PROCESS, *EXTERNAL)
 DEFAULT_MF_METHODS = "gpbo_es,gpbo_es_asha,gpbo,tpe_hyperband,tpe_median,asha,smac,dehb,optuna_gp"
-ES_RULES = {"gpbo_es": "model", "gpbo_es_asha": "asha"}
-BATCHED = ("gpbo", "gpbo_es", "gpbo_es_asha")  # their runs' seeds go in lockstep (GpboMF.report_many)
+ES_RULES = {"gpbo_es": "model", "gpbo_es_asha": "asha", "gpbo_es_resume": "model"}
+BATCHED = ("gpbo", "gpbo_es", "gpbo_es_asha", "gpbo_es_resume")  # their runs' seeds go in lockstep (GpboMF.report_many)
 
 
 class RandomFull:
@@ -151,7 +155,7 @@ def unavailable(method: str) -> str | None:
 class GpboMF:
     """gpbo's facade: full fidelity (``rule=None``) or with an early-stopping rule."""
 
-    def __init__(self, problem: MFProblem, seed: int, rule: str | None):
+    def __init__(self, problem: MFProblem, seed: int, rule: str | None, resume: bool = False):
         import gpbo
 
         self.space, self.rule = problem.space(), rule
@@ -159,11 +163,11 @@ class GpboMF:
             self.opt = gpbo.Optimizer(self.space, seed=seed)
         else:
             self.opt = gpbo.Optimizer(self.space, seed=seed, max_step=problem.max_step,
-                                      settings=gpbo.Settings(early_stopping=rule))
+                                      settings=gpbo.Settings(early_stopping=rule, resume_stopped=resume))
 
     def ask(self) -> Job:
         t = self.opt.ask()
-        return Job(dict(t.params), tag=t)
+        return Job(dict(t.params), key=t.id, tag=t)
 
     def report(self, job: Job, step: int, value: float) -> bool:
         return GpboMF.report_many([(self, job, step, value)])[0]
@@ -199,7 +203,7 @@ def make(method: str, problem: MFProblem, seed: int) -> Any:
     if method == "gpbo":
         return GpboMF(problem, seed, None)
     if method in ES_RULES:
-        return GpboMF(problem, seed, ES_RULES[method])
+        return GpboMF(problem, seed, ES_RULES[method], resume=method == "gpbo_es_resume")
     if method in EXTERNAL:
         from benchmarks import mf_external
 

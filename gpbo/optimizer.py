@@ -58,6 +58,7 @@ from gpbo.design import derive_seed, sobol_design
 from gpbo.early_stopping import Curves, StoppingRule
 from gpbo.early_stopping import get as get_stopping_rule
 from gpbo.early_stopping import should_stop_many as stopping_many
+from gpbo.early_stopping.model_based import RERUN_TOL
 from gpbo.engine import suggest
 from gpbo.errors import FitError, GpboError, InvalidArgumentError, InvalidTrialError, StorageError
 from gpbo.fidelity import as_step, check_max_step, curves, pruned_values, report_value
@@ -143,6 +144,7 @@ class Optimizer:
         self._rule: StoppingRule | None = None  # the settings' early_stopping, resolved on first use
         self._stop_requested: set[int] = set()  # running trials that should_stop answered True for
         self._failed_by_report: set[int] = set()  # trials a non-finite report ended, not yet told
+        self._continued: set[int] = set()  # running trials continued after a stop (Settings.resume_stopped)
         self._maximize = check_bool("maximize", maximize)
         self._metrics = Metrics(objectives, constraints, maximize=self._maximize)
         self._settings = _with_outcomes(settings, self._metrics)
@@ -282,6 +284,11 @@ class Optimizer:
 
         With storage, RUNNING trials left by a process that died (or by a
         closed optimizer) are handed out again first, with their ids and params.
+        With ``Settings(resume_stopped=True)``, a suggestion that is the
+        configuration of a trial stopped early continues that trial: it comes
+        back RUNNING with its id, params and curve, and its objective resumes
+        after its ``last_step``; it runs to ``max_step`` (`should_stop` says
+        False) unless a report fails it.
 
         Args:
             n: Number of trials; None asks for one.
@@ -338,6 +345,7 @@ class Optimizer:
                 return self._log.get(index)
             told = self._log.tell(trial, self._stopped_early(self._log.running_index(trial), outcome))
             self._stop_requested.discard(told.id)
+            self._continued.discard(told.id)
             self._store.tell(told)
         return told
 
@@ -376,6 +384,7 @@ class Optimizer:
                 told = self._log.tell(record.id, failed)
                 self._store.tell(told)
                 self._failed_by_report.add(told.id)
+                self._continued.discard(told.id)
                 return told
             record = self._log.report(record.id, step, number)
             self._store.report(record.id, step, number)
@@ -384,10 +393,12 @@ class Optimizer:
     def should_stop(self, trial: Trial | int) -> bool:
         """True if the trial should stop now, as the settings' ``early_stopping`` rule decides.
 
-        False without a rule or before the trial's first report; True for a
-        trial that has ended (a non-finite report failed it). Once True, the
-        trial is PRUNED when told (its value: the told one), unless its
-        last report is at ``max_step``: a trial that reached it is COMPLETE.
+        False without a rule, before the trial's first report, or for a trial
+        continued after a stop (``Settings.resume_stopped``: it runs to
+        ``max_step``); True for a trial that has ended (a non-finite report
+        failed it). Once True, the trial is PRUNED when told (its value: the
+        told one), unless its last report is at ``max_step``: a trial that
+        reached it is COMPLETE.
 
         Raises:
             InvalidTrialError: If the trial is unknown or from another optimizer.
@@ -429,7 +440,7 @@ class Optimizer:
                     if record.state is not TrialState.RUNNING or record.id in opt._stop_requested:
                         continue
                     rule = opt._stopping_rule()
-                    if rule is None or not record.steps:
+                    if rule is None or not record.steps or record.id in opt._continued:
                         answers[k] = False
                         continue
                     asked.append((k, rule, opt._rivals(), record.id))
@@ -498,6 +509,7 @@ class Optimizer:
             "counters": {"n_sobol": self._n_sobol, "n_suggest": self._n_suggest},
             "gp_theta": None if self._theta is None else self._theta.tolist(),
             "trials": [t.to_dict() for t in trials],
+            "continued": sorted(self._continued),
         }
 
     @classmethod
@@ -536,6 +548,7 @@ class Optimizer:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InvalidArgumentError(f"malformed optimizer state: {type(exc).__name__}: {exc}") from exc
         opt._log.add(params, opt._encode(params), outcomes)
+        opt._continued = {i for i in state.get("continued", ()) if opt._log.get(int(i)).state is TrialState.RUNNING}
         return opt
 
     @contextlib.contextmanager
@@ -568,13 +581,18 @@ class Optimizer:
                 raise StorageError(f"the stored study holds a malformed {exc}") from None
         new = [t for t in pulled.trials if t.id >= len(self._log)]
         self._log.merge(pulled.trials, self._encode([t.params for t in new]))
+        continued = pulled.continued if pulled.full else self._continued | pulled.continued
+        self._continued = {i for i in continued if self._log.get(i).state is TrialState.RUNNING}
         counters = pulled.counters
         self._n_sobol, self._n_suggest = counters.n_sobol, counters.n_suggest
         theta = counters.gp_theta
         self._theta = None if theta is None else torch.tensor(theta, dtype=self._dtype, device=self._device)
 
     def _new_trials(self, k: int) -> list[Trial]:
-        """Suggests ``k`` new RUNNING trials (Sobol design first, then the engine) and stores them."""
+        """Suggests ``k`` RUNNING trials (Sobol design first, then the engine) and stores them.
+
+        With ``resume_stopped``, a suggestion that is a stopped trial's configuration continues that trial.
+        """
         if k == 0:
             return []
         n_sobol = min(k, max(0, self._n_initial - len(self._log)))
@@ -582,9 +600,34 @@ class Optimizer:
         if k > n_sobol:
             more_params, more_X = self._suggest(k - n_sobol, pending=X)
             params, X = params + more_params, torch.cat([X, more_X])
-        trials = self._log.add(params, X, [_RUNNING] * k)
-        self._store.insert(trials, self._owner)
-        return trials
+        twins = self._stopped_twins(X) if self._settings.resume_stopped else [None] * k
+        fresh = [r for r in range(k) if twins[r] is None]
+        new = self._log.add([params[r] for r in fresh], X[fresh], [_RUNNING] * len(fresh))
+        self._store.insert(new, self._owner)
+        started = iter(new)
+        return [next(started) if j is None else self._continue(j) for j in twins]
+
+    def _stopped_twins(self, X: Tensor) -> list[int | None]:
+        """For each suggestion in ``X (k, d)``, the nearest trial stopped early within the rule's ``rerun_tol``, or None.
+
+        Each stopped trial is matched at most once.
+        """
+        pruned = self._log.ids(TrialState.PRUNED)
+        if not pruned:
+            return [None] * len(X)
+        tol = getattr(self._stopping_rule(), "rerun_tol", RERUN_TOL)
+        dist = (X[:, None, :] - self._log.X[pruned][None]).abs().amax(dim=-1)  # (k, p)
+        twins: list[int | None] = []
+        for row in dist:
+            order = [c for c in row.argsort().tolist() if row[c] <= tol and pruned[c] not in twins]
+            twins.append(pruned[order[0]] if order else None)
+        return twins
+
+    def _continue(self, index: int) -> Trial:
+        """Makes stopped trial ``index`` RUNNING again, its curve kept, and stores that."""
+        self._store.resume(index, self._owner)
+        self._continued.add(index)
+        return self._log.resume(index)
 
     def _add_told(self, params: list[Mapping[str, Any]], outcomes: list[Outcome]) -> list[Trial]:
         """Validates never-asked params and appends them as told trials."""

@@ -22,8 +22,9 @@ whose calls the driver's handle answers (`gpbo.integrations.ray_relay`). The
 handle itself cannot be pickled, so an objective that takes it cannot run on
 a process pool (a clear error says so before the study starts).
 
-**Resumed trials.** A trial handed out again after a crash keeps the curve
-that was stored before (`TrialHandle.steps`). An objective that restarts its
+**Resumed trials.** A trial handed out again after a crash, or continued
+after it was stopped early (``gpbo.Settings(resume_stopped=True)``), keeps
+the curve that was recorded before (`TrialHandle.steps`). An objective that restarts its
 training replays those steps: reports at steps up to the stored last step
 are checked (numbers, increasing) but not recorded again, so nothing is
 stored twice; one that restores a checkpoint may start after
@@ -60,12 +61,16 @@ class StepBudget:
 
     def __init__(self, opt: Optimizer, limit: float) -> None:
         self._opt, self.limit = opt, limit
-        self.ids: list[int] = []  # the trials of this call
+        self._ids: dict[int, None] = {}  # the trials of this call, each once (a continued trial comes back)
+
+    def add(self, trial_id: int) -> None:
+        """Counts trial ``trial_id`` as one of this call's (once, however often it is handed out)."""
+        self._ids[trial_id] = None
 
     def used(self) -> float:
         """Steps used so far by this call's trials."""
         trials = self._opt.trials
-        return steps_used([trials[i] for i in self.ids], self._opt.max_step)
+        return steps_used([trials[i] for i in self._ids], self._opt.max_step)
 
     def spent(self) -> bool:
         """True once the budget is used up."""
@@ -83,7 +88,7 @@ class TrialHandle:
     def __init__(self, opt: Optimizer, trial: Trial, budget: StepBudget | None = None) -> None:
         self._opt, self._budget = opt, budget
         self.id, self.params = trial.id, dict(trial.params)
-        self._replay_until = trial.last_step  # a resumed trial's stored curve ends here
+        self._replay_until = trial.last_step  # a resumed or continued trial's recorded curve ends here
         self._last = -math.inf  # the last step reported by this run of the objective
 
     def __repr__(self) -> str:

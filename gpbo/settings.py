@@ -129,6 +129,17 @@ class Settings:
             an object with ``should_stop(curves, index) -> bool``
             (`gpbo.early_stopping.StoppingRule`). An objective that never
             reports is not affected.
+        resume_stopped: When the search proposes again the configuration of
+            a trial that was stopped early (within the model rule's
+            ``rerun_tol``), continue that trial instead of starting a new
+            one: `gpbo.Optimizer.ask` hands it out RUNNING again, with its
+            id, params and curve, and the objective resumes after its
+            ``last_step`` (from a checkpoint; under `gpbo.minimize` an
+            objective that restarts replays the recorded steps). A continued
+            trial runs to ``max_step``: the search and the stopping rule
+            disagree about it, and its whole curve settles it. Off by
+            default: an ask/tell loop that restarts every trial from step 1
+            would report a step that goes backwards.
 
     Raises:
         InvalidArgumentError: naming the field, the bad value and what was expected.
@@ -155,6 +166,7 @@ class Settings:
     dtype: torch.dtype = torch.float64
     outcomes: Outcomes = Outcomes()
     early_stopping: str | StoppingRule | None = DEFAULT_RULE
+    resume_stopped: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.model, str):
@@ -170,7 +182,7 @@ class Settings:
             object.__setattr__(self, name, check_int(name, getattr(self, name), low))  # a numpy int as int (JSON)
         if self.n_initial is not None:
             object.__setattr__(self, "n_initial", check_int("n_initial", self.n_initial, 0))
-        for name in ("warm_start", "precondition"):
+        for name in ("warm_start", "precondition", "resume_stopped"):
             object.__setattr__(self, name, check_bool(name, getattr(self, name)))
         for name in ("warp_fence", "freeze_lengthscale"):
             object.__setattr__(self, name, _positive_or_none(name, getattr(self, name)))

@@ -37,7 +37,9 @@ acknowledged report, and a step is never stored twice: it is the key). A
 report also raises its trial's ``seq``, so other processes pull the trial
 with its whole curve. A trial stopped early (PRUNED) is stored as
 ``state = 'complete'`` with ``stopped = 1``, which files of every version
-accept. Older files gain the table and the column on open.
+accept; one continued later (`gpbo.Settings.resume_stopped`) is
+``state = 'running'`` with ``stopped = 1`` until told. Older files gain the
+table and the column on open.
 """
 
 from __future__ import annotations
@@ -122,11 +124,14 @@ class Pulled:
         trials: New or changed trials, in id order.
         counters: The study's current counters.
         full: True if ``trials`` is the whole study and replaces the reader's copy.
+        continued: Ids of the RUNNING trials among ``trials`` that were
+            stopped early and are being continued (`SqliteStore.resume`).
     """
 
     trials: list[Trial]
     counters: Counters
     full: bool
+    continued: frozenset[int] = frozenset()
 
 
 class NullStore:
@@ -146,6 +151,9 @@ class NullStore:
         """Does nothing."""
 
     def report(self, trial_id: int, step: float, value: float) -> None:
+        """Does nothing."""
+
+    def resume(self, trial_id: int, owner: str) -> None:
         """Does nothing."""
 
     def orphans(self) -> list[int]:
@@ -321,7 +329,9 @@ class SqliteStore:
             ).fetchall()
             curves = _curves(self._conn, self._study, self._seen) if rows else {}
             counters = Counters(n_sobol, n_suggest, None if theta is None else json.loads(theta))
-            pulled = Pulled(trials=[_trial(r, curves.get(r[0], ())) for r in rows], counters=counters, full=full)
+            continued = frozenset(r[0] for r in rows if r[2] == TrialState.RUNNING.value and r[6])
+            pulled = Pulled(trials=[_trial(r, curves.get(r[0], ())) for r in rows], counters=counters, full=full,
+                            continued=continued)
         self._seen = seq
         return pulled
 
@@ -367,6 +377,20 @@ class SqliteStore:
             self._conn.execute(
                 "INSERT INTO reports (study_id, number, step, value, reported_at) VALUES (?, ?, ?, ?, ?)",
                 (self._study, trial_id, step, value, time.time()))
+
+    def resume(self, trial_id: int, owner: str) -> None:
+        """Makes a trial that was stopped early RUNNING again under ``owner``, its curve kept (a continued trial).
+
+        It is stored ``state = 'running'`` with ``stopped = 1`` until told.
+        """
+        with _translated(self._path):
+            cursor = self._conn.execute(
+                "UPDATE trials SET state = 'running', value = NULL, error = NULL, metric_values = NULL, stopped = 1,"
+                " owner = ?, seq = ?, told_at = NULL"
+                " WHERE study_id = ? AND number = ? AND state = 'complete' AND stopped = 1",
+                (owner, self._bump(), self._study, trial_id))
+        if cursor.rowcount != 1:
+            raise StorageError(f"study {self._name!r}: trial {trial_id} was not stopped early in the database")
 
     def orphans(self) -> list[int]:
         """Ids of RUNNING trials whose owner is gone, increasing."""

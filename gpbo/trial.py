@@ -233,15 +233,22 @@ class TrialLog:
         self._trials[trial_id] = record
         return record
 
+    def resume(self, trial_id: int) -> Trial:
+        """Makes PRUNED trial ``trial_id`` RUNNING again (a continued trial), its curve kept; returns it."""
+        record = dataclasses.replace(self._trials[trial_id], state=TrialState.RUNNING, value=None, error=None, values={})
+        self._trials[trial_id] = record
+        return record
+
     def merge(self, records: list[Trial], X_new: Tensor) -> None:
         """Takes in records read from storage, in id order.
 
-        Known RUNNING trials take the state of their record; records past the
-        end are appended, with their params encoded as ``X_new (k, d)``.
+        Known RUNNING trials take the state of their record, and so do PRUNED
+        ones (another process may have continued one, `resume`); records past
+        the end are appended, with their params encoded as ``X_new (k, d)``.
         """
         new = records[len(records) - len(X_new):]
         for record in records[: len(records) - len(X_new)]:
-            if self._trials[record.id].state is TrialState.RUNNING:
+            if self._trials[record.id].state in (TrialState.RUNNING, TrialState.PRUNED):
                 self._trials[record.id] = record
         self._trials.extend(new)
         self.X = torch.cat([self.X, X_new])

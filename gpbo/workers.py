@@ -106,7 +106,7 @@ def run_trials(
                 trial = opt.ask()
                 n_asked += 1
                 if budget is not None:
-                    budget.ids.append(trial.id)
+                    budget.add(trial.id)
                 deadline = time.monotonic() + (math.inf if timeout is None else timeout)
                 handle = TrialHandle(opt, trial, budget) if reporting else None
                 in_flight[_submit(executor, fn, trial, handle)] = _InFlight(trial, deadline)

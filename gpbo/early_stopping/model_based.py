@@ -84,7 +84,10 @@ from gpbo.errors import FitError, InvalidArgumentError
 from gpbo.threads import limited_cpu_threads
 from gpbo.validation import check_int
 
-__all__ = ["ModelBasedRule", "median_rule_stops", "should_stop_many"]
+__all__ = ["RERUN_TOL", "ModelBasedRule", "median_rule_stops", "should_stop_many"]
+
+RERUN_TOL = 1e-3
+"""The default ``rerun_tol``: configurations this close (max over encoded coordinates) are the same one."""
 
 _GROWTH = 1.25  # fit-set sizes: the geometric grid round(2 * 1.25^k)
 _CHECKPOINTS = (0.25, 0.5, 0.75)  # fractions of max_step whose backtest scale bounds an earlier decision's
@@ -192,7 +195,7 @@ class ModelBasedRule:
     max_fit_trials: int = 64
     max_fit_steps: int = 12
     max_steps: int = 64
-    rerun_tol: float = 1e-3
+    rerun_tol: float = RERUN_TOL
     recalibrate: bool = True
     min_complete_share: float = 1 / 9
     _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)

@@ -133,7 +133,7 @@ def test_should_stop_after_the_step_budget_is_spent_and_shutdown_cancels_a_waiti
     opt = Optimizer({"x": Real(0.0, 1.0)}, seed=0, max_step=4, settings={"early_stopping": None})
     budget = StepBudget(opt, 2)
     trial = opt.ask()
-    budget.ids.append(trial.id)
+    budget.add(trial.id)
     pool = RayExecutor(num_cpus=1)
     assert pool.submit(spend, trial.params, TrialHandle(opt, trial, budget)).result() == (
         trial.id, trial.params, [False, True], ((1, 1.0), (2, 2.0)), 2)
