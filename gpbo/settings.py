@@ -130,10 +130,11 @@ class Settings:
             (`gpbo.early_stopping.StoppingRule`). An objective that never
             reports is not affected.
         resume_stopped: When the search proposes again the configuration of
-            a trial that was stopped early (within the model rule's
-            ``rerun_tol``), continue that trial instead of starting a new
-            one: `gpbo.Optimizer.ask` hands it out RUNNING again, with its
-            id, params and curve, and the objective resumes after its
+            a trial that was stopped early (within the rule's ``rerun_tol``,
+            by default 1e-3 in every encoded coordinate), continue that
+            trial instead of starting a new one: `gpbo.Optimizer.ask` hands
+            it out RUNNING again, with its id, params and curve, and the
+            objective resumes after its
             ``last_step`` (from a checkpoint; under `gpbo.minimize` an
             objective that restarts replays the recorded steps). A continued
             trial runs to ``max_step``: the search and the stopping rule
